@@ -1,0 +1,88 @@
+"""Boxes, IoU and non-maximum suppression.
+
+Convention used throughout stl: a box is ``[x0, y0, x1, y1]`` in 0-based,
+pixel-INCLUSIVE coordinates (``x1`` is the last column the box covers), as in
+PASCAL VOC and the authors' code; width = x1 - x0 + 1. IoU therefore uses the
+PASCAL "+1" areas. VOC XML (1-based) is converted on reading.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.clip(boxes[:, 2] - boxes[:, 0] + 1, 0, None) * np.clip(boxes[:, 3] - boxes[:, 1] + 1, 0, None)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection-over-union (PASCAL +1 convention), shape (len(a), len(b))."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix1 - ix0 + 1, 0, None) * np.clip(iy1 - iy0 + 1, 0, None)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(union > 0, inter / union, 0.0)
+    return out
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Windows are visited by decreasing score (ties: lower input index first, so
+    the result is deterministic; NaN scores rank last); a window is removed if
+    its IoU with an already kept window is **greater than** ``iou_threshold``.
+    Returns the kept indices in visiting order.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    order = sort_by_score(scores)
+    keep = []
+    suppressed = np.zeros(len(boxes), bool)
+    for pos, i in enumerate(order):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        rest = order[pos + 1:]
+        rest = rest[~suppressed[rest]]
+        if len(rest):
+            ov = iou_matrix(boxes[i:i + 1], boxes[rest])[0]
+            suppressed[rest[ov > iou_threshold]] = True
+    return np.asarray(keep, np.int64)
+
+
+def sort_by_score(scores: np.ndarray) -> np.ndarray:
+    """Indices by decreasing score, stable (ties keep input order), NaN last."""
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    key = np.where(np.isnan(scores), -np.inf, scores)
+    return np.argsort(-key, kind="stable")
+
+
+def scale_boxes(boxes: np.ndarray, from_size, to_size) -> np.ndarray:
+    """Map pixel-inclusive boxes from an image of (H, W) = from_size to to_size.
+
+    A box covering columns x0..x1 covers the continuous span [x0, x1 + 1); that
+    span is scaled and turned back into inclusive pixels, clipped to the image.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    fh, fw = from_size
+    th, tw = to_size
+    sx, sy = tw / fw, th / fh
+    out = np.empty_like(boxes)
+    out[:, 0] = boxes[:, 0] * sx
+    out[:, 1] = boxes[:, 1] * sy
+    out[:, 2] = (boxes[:, 2] + 1) * sx - 1
+    out[:, 3] = (boxes[:, 3] + 1) * sy - 1
+    return clip_boxes(out, to_size)
+
+
+def clip_boxes(boxes: np.ndarray, size) -> np.ndarray:
+    h, w = size
+    boxes = np.asarray(boxes, np.float64).copy().reshape(-1, 4)
+    boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w - 1)
+    boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h - 1)
+    return boxes

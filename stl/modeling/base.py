@@ -1,0 +1,130 @@
+"""The classifier interface STL drives: a whole-image classifier on raw pixels.
+
+Every engine (pycaffe, Caffe-in-PyTorch, EfficientNet-Lite0, ...) implements
+:class:`Classifier`. STL only ever hands it RGB images at the network input
+size with values in 0..255 (float32 or uint8, layout NHWC); the engine does its
+own preprocessing (Caffe: RGB->BGR, minus the mean image; Lite0: scale to
+[-1, 1]) so that the same masked pixels mean the same thing to every engine.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Output names an engine can return from :meth:`Classifier.forward`.
+PROB = "prob"  # softmax probabilities, (N, C)
+LOGITS = "logits"  # pre-softmax class scores (CaffeNet fc8), (N, C)
+FEATURE = "feature"  # penultimate feature (CaffeNet fc7 after ReLU), (N, D)
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, corrupt or uses something we cannot run."""
+
+
+@dataclass
+class ClassList:
+    """Class identifiers (WordNet ids for ImageNet) and human-readable words."""
+
+    wnids: List[str]
+    words: List[str]
+
+    def __len__(self) -> int:
+        return len(self.wnids)
+
+    def index(self, label) -> int:
+        """Index of a class given as wnid (``n02123045``), index or exact words."""
+        if isinstance(label, (int, np.integer)):
+            if not 0 <= int(label) < len(self.wnids):
+                raise KeyError(f"class index {label} out of range 0..{len(self.wnids) - 1}")
+            return int(label)
+        label = str(label)
+        if label.isdigit():
+            return self.index(int(label))
+        try:
+            return self.wnids.index(label)
+        except ValueError:
+            pass
+        for i, w in enumerate(self.words):
+            if label == w or label == w.split(",")[0].strip():
+                return i
+        raise KeyError(f"unknown class {label!r} (give a wnid such as n02123045 or a class index)")
+
+    @classmethod
+    def imagenet(cls) -> "ClassList":
+        import json
+        from pathlib import Path
+
+        d = json.loads((Path(__file__).parent / "ilsvrc2012_classes.json").read_text())
+        return cls(list(d["wnids"]), list(d["words"]))
+
+
+class Classifier(abc.ABC):
+    """A whole-image classifier f(x) (the paper's CNN).
+
+    Attributes
+    ----------
+    name : str
+        Registry name or model path.
+    input_size : (int, int)
+        (height, width) of the network input; STL works on the image resized to it.
+    classes : ClassList
+    mask_color : ndarray, shape (3,), float32
+        The colour g used by the mask-out operation h_g (Eq. 1) in RGB 0..255:
+        for Caffe models the per-channel mean of the ILSVRC mean image, for a
+        network fed [-1, 1] inputs the value that maps to 0 (127.5).
+    feature_name : str
+        Human-readable name of the layer returned as ``FEATURE`` (e.g. ``fc7``).
+    """
+
+    name: str = "classifier"
+    input_size: Tuple[int, int] = (227, 227)
+    classes: ClassList
+    mask_color: np.ndarray
+    feature_name: str = "feature"
+    device: str = "cpu"
+
+    @abc.abstractmethod
+    def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:
+        """Run one batch.
+
+        Parameters
+        ----------
+        images : ndarray, (N, H, W, 3), RGB, values 0..255 (uint8 or float32),
+            H, W == ``input_size``.
+        outputs : names among ``PROB``, ``LOGITS``, ``FEATURE``.
+
+        Returns
+        -------
+        dict name -> float32 ndarray with N rows.
+        """
+
+    def __call__(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE), batch_size: int = 64
+                 ) -> Dict[str, np.ndarray]:
+        """:meth:`forward` over any number of images, ``batch_size`` at a time."""
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        self.check_input(images)
+        chunks: Dict[str, List[np.ndarray]] = {k: [] for k in outputs}
+        for start in range(0, len(images), batch_size):
+            out = self.forward(images[start:start + batch_size], outputs)
+            for k in outputs:
+                chunks[k].append(out[k])
+        return {k: (np.concatenate(v) if v else np.zeros((0,), np.float32)) for k, v in chunks.items()}
+
+    def check_input(self, images: np.ndarray) -> None:
+        h, w = self.input_size
+        if images.ndim != 4 or images.shape[1:] != (h, w, 3):
+            raise ValueError(f"{self.name}: expected images of shape (N, {h}, {w}, 3), got {images.shape}")
+
+    def describe(self) -> str:
+        return f"{self.name} ({type(self).__name__}, input {self.input_size[0]}x{self.input_size[1]}, device {self.device})"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,1 @@
+"""Registrations of the Caffe models (caffenet, alexnet, squeezenet, caffenet_random)."""

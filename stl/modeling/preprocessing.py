@@ -1,0 +1,79 @@
+"""Caffe preprocessing as the paper used it (shared by the pycaffe and torch engines).
+
+RGB -> BGR, values 0..255 (raw_scale 255 of caffe.io on [0,1] images), minus
+the ILSVRC-2012 mean image (centre crop of the 256x256 mean to the input size)
+or minus its per-channel mean. Both engines call :func:`caffe_preprocess` so
+their inputs are bit-identical.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .base import ModelError
+
+
+class CaffePreprocessing:
+    """Turns NHWC RGB 0..255 images into NCHW BGR mean-subtracted float32 blobs.
+
+    Parameters
+    ----------
+    mean : ndarray (3, Hm, Wm) BGR mean image, or (3,) BGR per-channel mean, or None.
+    input_size : (H, W) of the network input.
+    mean_mode : "image" (subtract the centre crop of the mean image) or
+        "channel" (subtract its per-channel mean).
+    """
+
+    def __init__(self, mean: Optional[np.ndarray], input_size: Tuple[int, int], mean_mode: str = "image"):
+        self.input_size = tuple(input_size)
+        h, w = self.input_size
+        if mean is None:
+            mean_image = np.zeros((3, h, w), np.float32)
+        else:
+            mean = np.asarray(mean, np.float32)
+            if mean.ndim == 1:
+                mean_mode = "channel"
+                mean_image = np.broadcast_to(mean[:, None, None], (3, h, w)).copy()
+            elif mean.ndim == 3 and mean.shape[0] == 3:
+                if mean.shape[1] < h or mean.shape[2] < w:
+                    raise ModelError(f"mean image {mean.shape} smaller than the input {h}x{w}")
+                if mean_mode == "channel":
+                    ch = mean.reshape(3, -1).mean(axis=1)
+                    mean_image = np.broadcast_to(ch[:, None, None], (3, h, w)).copy()
+                elif mean_mode == "image":
+                    top = (mean.shape[1] - h) // 2
+                    left = (mean.shape[2] - w) // 2
+                    mean_image = mean[:, top:top + h, left:left + w].copy()
+                else:
+                    raise ValueError(f"mean_mode must be 'image' or 'channel', not {mean_mode!r}")
+            else:
+                raise ModelError(f"mean must have shape (3,H,W) or (3,), got {mean.shape}")
+        self.mean_mode = mean_mode
+        self.mean_image_bgr = np.ascontiguousarray(mean_image, np.float32)
+
+    @property
+    def mask_color_rgb(self) -> np.ndarray:
+        """Per-channel mean in RGB order: the colour g of the mask-out h_g."""
+        return self.mean_image_bgr.reshape(3, -1).mean(axis=1)[::-1].astype(np.float32).copy()
+
+    def __call__(self, images_rgb: np.ndarray) -> np.ndarray:
+        x = np.asarray(images_rgb, np.float32)
+        x = x[..., ::-1].transpose(0, 3, 1, 2)  # NHWC RGB -> NCHW BGR
+        return np.ascontiguousarray(x - self.mean_image_bgr[None])
+
+
+def load_mean(path) -> np.ndarray:
+    """Load a Caffe mean: ``.npy`` (3,H,W) BGR or a ``.binaryproto`` BlobProto."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"mean file not found: {path}")
+    if path.suffix == ".npy":
+        try:
+            return np.load(path)
+        except Exception as e:  # noqa: BLE001
+            raise ModelError(f"cannot read mean file {path}: {e}") from e
+    from .caffe_proto import read_blobproto  # binaryproto
+
+    return read_blobproto(path)
