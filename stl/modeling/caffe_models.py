@@ -1,1 +1,164 @@
-"""Registrations of the Caffe models (caffenet, alexnet, squeezenet, caffenet_random)."""
+"""Registrations of the Caffe models: ``caffenet``, ``alexnet``, ``squeezenet``, ``caffenet_random``.
+
+* ``caffenet`` / ``alexnet``: the paper's networks (BVLC reference CaffeNet, BVLC AlexNet).
+  Prototxt ``models/<bvlc name>/deploy.prototxt`` (in the repository), weights
+  ``models/weights/<bvlc name>.caffemodel`` downloaded by ``make models``.
+* ``squeezenet``: SqueezeNet v1.0 decoded from the Deep Compression files in
+  ``$STL_SHARED/models/squeezenet_v1.0_deep_compression`` (default ``../shared``), converted
+  once to ``.cache/models/squeezenet_v1.0.caffemodel``.
+* ``caffenet_random``: the CaffeNet architecture with seeded random weights (He-scaled
+  Gaussians), written once to ``.cache/models/`` -- for speed benchmarks and parity tests
+  where the real weights are not available. Its predictions are meaningless.
+
+Mean: the ILSVRC-2012 mean image (``models/weights/ilsvrc_2012_mean.npy`` from ``make models``,
+else ``$STL_SHARED/models/caffe/ilsvrc_2012_mean.npy``), subtracted as its centre crop
+(``mean_mode="image"``); if neither exists, the per-channel mean
+(104.00698793, 116.66876762, 122.67891434) with a logged warning. Pass ``mean=`` /
+``mean_mode=`` to override.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from . import build_caffe_classifier, register_model
+from .base import ModelError
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+BVLC_NAMES = {"caffenet": "bvlc_reference_caffenet", "alexnet": "bvlc_alexnet"}
+RANDOM_WEIGHTS_VERSION = 1
+
+
+def shared_dir() -> Path:
+    """``$STL_SHARED`` or ``../shared`` next to the repository."""
+    return Path(os.environ.get("STL_SHARED") or (REPO.parent / "shared")).resolve()
+
+
+def models_dir() -> Path:
+    return REPO / "models"
+
+
+def weights_dir() -> Path:
+    """Where ``make models`` puts downloaded weights (``$STL_WEIGHTS`` overrides)."""
+    return Path(os.environ.get("STL_WEIGHTS") or (models_dir() / "weights"))
+
+
+def cache_dir() -> Path:
+    """Derived model files (``$STL_CACHE`` overrides ``.cache/models``)."""
+    return Path(os.environ.get("STL_CACHE") or (REPO / ".cache" / "models"))
+
+
+def mean_file() -> Optional[Path]:
+    """The ILSVRC-2012 mean image ``.npy``: project download first, then ``../shared``."""
+    for p in (weights_dir() / "ilsvrc_2012_mean.npy", shared_dir() / "models" / "caffe" / "ilsvrc_2012_mean.npy"):
+        if p.is_file():
+            return p
+    return None
+
+
+def default_mean():
+    """The ILSVRC mean image (3,256,256) BGR, or the per-channel mean (3,) with a warning."""
+    p = mean_file()
+    if p is not None:
+        return np.load(p).astype(np.float32)
+    from .torch_caffe import ILSVRC_MEAN_BGR
+
+    log.warning("ILSVRC mean image not found (run `make models`, or set STL_SHARED); "
+                "subtracting the per-channel mean %s instead", ILSVRC_MEAN_BGR.tolist())
+    return ILSVRC_MEAN_BGR.copy()
+
+
+def bvlc_paths(name: str) -> Tuple[Path, Path]:
+    """(prototxt, caffemodel) of ``caffenet`` / ``alexnet``; ModelError if the weights are missing."""
+    bvlc = BVLC_NAMES[name]
+    prototxt = models_dir() / bvlc / "deploy.prototxt"
+    caffemodel = weights_dir() / f"{bvlc}.caffemodel"
+    if not prototxt.is_file():
+        raise ModelError(f"{name}: prototxt {prototxt} is missing; run `make models` to write it")
+    if not caffemodel.is_file():
+        raise ModelError(f"{name}: weights {caffemodel} not found; run `make models` (needs internet) "
+                         "or pass PROTOTXT:CAFFEMODEL")
+    return prototxt, caffemodel
+
+
+def squeezenet_paths() -> Tuple[Path, Path]:
+    """(prototxt, caffemodel) of SqueezeNet v1.0, decoding the Deep Compression file on first use."""
+    from .deep_compression import cached_caffemodel
+
+    src = shared_dir() / "models" / "squeezenet_v1.0_deep_compression"
+    net_file, prototxt = src / "compressed_SqueezeNet.net", src / "deploy.prototxt"
+    if not (net_file.is_file() and prototxt.is_file()):
+        raise ModelError(f"squeezenet: Deep Compression files not found in {src} "
+                         "(set STL_SHARED to the directory holding models/squeezenet_v1.0_deep_compression)")
+    return prototxt, cached_caffemodel(net_file, prototxt, cache_dir() / "squeezenet_v1.0.caffemodel")
+
+
+def random_weights(prototxt, seed: int = 0):
+    """Seeded He-scaled Gaussian weights (biases 0.01) for every parameterised layer of a net."""
+    from .torch_caffe import CaffeNetModule
+
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, shapes in CaffeNetModule(prototxt).param_shapes().items():
+        blobs = []
+        for i, shape in enumerate(shapes):
+            if i == 0:
+                fan_in = int(np.prod(shape[1:]))
+                w = rng.standard_normal(shape, dtype=np.float32)
+                w *= np.float32(np.sqrt(2.0 / fan_in))
+                blobs.append(w)
+            else:
+                blobs.append(np.full(shape, 0.01, np.float32))
+        weights[name] = blobs
+    return weights
+
+
+def caffenet_random_paths(seed: int = 0) -> Tuple[Path, Path]:
+    """(prototxt, caffemodel) of CaffeNet with seeded random weights (written once, ~233 MB)."""
+    from .caffe_proto import write_caffemodel
+
+    prototxt = models_dir() / BVLC_NAMES["caffenet"] / "deploy.prototxt"
+    if not prototxt.is_file():
+        raise ModelError(f"caffenet_random: prototxt {prototxt} is missing; run `make models` to write it")
+    out = cache_dir() / f"caffenet_random_v{RANDOM_WEIGHTS_VERSION}_seed{seed}.caffemodel"
+    if not out.is_file():
+        log.info("writing random CaffeNet weights to %s", out)
+        write_caffemodel(out, prototxt, random_weights(prototxt, seed))
+    return prototxt, out
+
+
+def _build(name, paths, engine, device, precision, kw):
+    kw = dict(kw)
+    if kw.get("mean") is None:
+        kw["mean"] = default_mean()
+    kw.setdefault("mean_mode", "image")
+    clf = build_caffe_classifier(str(paths[0]), str(paths[1]), engine=engine, device=device,
+                                 precision=precision, **kw)
+    clf.name = name
+    return clf
+
+
+@register_model("caffenet")
+def _build_caffenet(engine="torch", device="cpu", precision="fp32", **kw):
+    return _build("caffenet", bvlc_paths("caffenet"), engine, device, precision, kw)
+
+
+@register_model("alexnet")
+def _build_alexnet(engine="torch", device="cpu", precision="fp32", **kw):
+    return _build("alexnet", bvlc_paths("alexnet"), engine, device, precision, kw)
+
+
+@register_model("squeezenet")
+def _build_squeezenet(engine="torch", device="cpu", precision="fp32", **kw):
+    return _build("squeezenet", squeezenet_paths(), engine, device, precision, kw)
+
+
+@register_model("caffenet_random")
+def _build_caffenet_random(engine="torch", device="cpu", precision="fp32", seed: int = 0, **kw):
+    return _build("caffenet_random", caffenet_random_paths(seed), engine, device, precision, kw)

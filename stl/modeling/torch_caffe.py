@@ -1,0 +1,768 @@
+"""Caffe networks run in PyTorch with Caffe's exact layer semantics (no pycaffe needed).
+
+:class:`CaffeNetModule` builds a ``torch.nn.Module`` from a deploy NetParameter
+(:mod:`stl.modeling.caffe_proto`) and loads ``.caffemodel`` weights. Supported
+layer types: Input, Convolution (group, pad, stride, dilation, bias_term),
+Pooling (MAX/AVE, Caffe's ceil rounding including its "last window must
+start inside the image + padding" rule, round_mode FLOOR, global_pooling;
+AVE divides by the window clipped to the padded image), LRN (ACROSS_CHANNELS
+and WITHIN_CHANNEL), ReLU (negative_slope), Dropout (identity at test time),
+InnerProduct (axis, transpose), Concat, Softmax, Split, Silence, Flatten,
+Eltwise, Sigmoid, TanH, BatchNorm (global stats), Scale (learned, one bottom).
+Any other type raises :class:`ModelError` naming the layer.
+
+Blobs follow pycaffe's view of the net: a layer whose top equals its bottom
+(in-place ReLU / Dropout) overwrites the blob, so after a full forward pass the
+blob ``fc7`` of CaffeNet is fc7 after relu7 and drop7.
+
+:class:`TorchCaffeClassifier` wraps a network as a :class:`Classifier` with
+the same preprocessing as the pycaffe engine (:class:`CaffePreprocessing`).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import caffe_proto
+from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
+from .preprocessing import CaffePreprocessing, load_mean
+from .torch_runtime import TorchRuntime
+
+log = logging.getLogger(__name__)
+
+#: Per-channel BGR mean of Caffe's ILSVRC-2012 mean image (python/caffe/imagenet/ilsvrc_2012_mean.npy).
+ILSVRC_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
+
+Shape = Tuple[int, ...]
+
+
+def _canonical_axis(axis: int, ndim: int, layer) -> int:
+    a = axis + ndim if axis < 0 else axis
+    if not 0 <= a < ndim:
+        raise ModelError(f"layer {layer.name!r} ({layer.type}): axis {axis} out of range for a {ndim}-D blob")
+    return a
+
+
+def _hw(values, h_field, w_field, param, default, name):
+    """Caffe's kernel/pad/stride convention: *_h/*_w, else a repeated or single value."""
+    if param.HasField(h_field) or param.HasField(w_field):
+        return int(getattr(param, h_field)), int(getattr(param, w_field))
+    if isinstance(values, int):
+        return values, values
+    values = list(values)
+    if not values:
+        if default is None:
+            raise ModelError(f"{name} is required")
+        return default, default
+    if len(values) == 1:
+        return int(values[0]), int(values[0])
+    if len(values) == 2:
+        return int(values[0]), int(values[1])
+    raise ModelError(f"{name}: only 2-D blobs are supported, got {len(values)} values")
+
+
+# ---------------------------------------------------------------------------
+# Pooling arithmetic shared by the Pooling and LRN layers
+# ---------------------------------------------------------------------------
+def caffe_pool_output_size(size: int, kernel: int, pad: int, stride: int, any_pad: bool,
+                           ceil_mode: bool = True) -> int:
+    """Caffe's PoolingLayer::Reshape output size (CEIL rounding by default)."""
+    num = size + 2 * pad - kernel
+    out = (int(math.ceil(num / stride)) if ceil_mode else num // stride) + 1
+    if any_pad and (out - 1) * stride >= size + pad:
+        out -= 1  # the last pooling window must start inside the image (+ padding)
+    return out
+
+
+def _torch_ceil_pool_size(size: int, kernel: int, pad: int, stride: int) -> int:
+    out = (size + 2 * pad - kernel + stride - 1) // stride + 1
+    if (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def caffe_pool2d(x: torch.Tensor, method: str, kernel: Tuple[int, int], stride: Tuple[int, int],
+                 pad: Tuple[int, int], out_hw: Tuple[int, int]) -> torch.Tensor:
+    """MAX / AVE pooling with Caffe's windows and AVE divisors for a given output size."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    H, W = x.shape[-2:]
+    oh, ow = out_hw
+    fast = (ph <= kh // 2 and pw <= kw // 2 and _torch_ceil_pool_size(H, kh, ph, sh) == oh
+            and _torch_ceil_pool_size(W, kw, pw, sw) == ow)
+    if fast:  # torch's ceil-mode windows and count_include_pad divisors are Caffe's
+        if method == "MAX":
+            return F.max_pool2d(x, (kh, kw), (sh, sw), (ph, pw), ceil_mode=True)
+        return F.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), ceil_mode=True, count_include_pad=True)
+    # General case: explicit padding so that every window fits, then crop to Caffe's size.
+    pb = max(0, (oh - 1) * sh + kh - H - ph)
+    pr = max(0, (ow - 1) * sw + kw - W - pw)
+    if method == "MAX":
+        xp = F.pad(x, (pw, pr, ph, pb), value=float("-inf"))
+        return F.max_pool2d(xp, (kh, kw), (sh, sw))[..., :oh, :ow]
+    xp = F.pad(x, (pw, pr, ph, pb), value=0.0)
+    s = F.avg_pool2d(xp, (kh, kw), (sh, sw), divisor_override=1)[..., :oh, :ow]
+    hs = np.arange(oh) * sh - ph
+    ws = np.arange(ow) * sw - pw
+    size_h = np.minimum(hs + kh, H + ph) - hs
+    size_w = np.minimum(ws + kw, W + pw) - ws
+    div = torch.as_tensor(np.outer(size_h, size_w), dtype=s.dtype, device=s.device)
+    return s / div
+
+
+# ---------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------
+class CaffeLayer(nn.Module):
+    """One Caffe layer: ``setup`` infers top shapes (and parameter shapes) like Caffe's Reshape."""
+
+    num_params = 0
+
+    def __init__(self, lp):
+        super().__init__()
+        self.layer_name = lp.name
+        self.layer_type = lp.type
+        self.bottoms = list(lp.bottom)
+        self.tops = list(lp.top)
+        self.lp = lp
+
+    def error(self, msg: str) -> ModelError:
+        return ModelError(f"layer {self.layer_name!r} ({self.layer_type}): {msg}")
+
+    def setup(self, bottom_shapes: List[Shape]) -> List[Shape]:
+        return [bottom_shapes[0]] * len(self.tops)
+
+    def param_shapes(self) -> List[Shape]:
+        return [tuple(p.shape) for p in self.caffe_params()]
+
+    def caffe_params(self) -> List[torch.Tensor]:
+        return []
+
+    def extra_repr(self) -> str:
+        return f"{self.layer_name!r}: {self.bottoms} -> {self.tops}"
+
+
+def _param(shape: Shape) -> nn.Parameter:
+    return nn.Parameter(torch.zeros(shape), requires_grad=False)
+
+
+class ConvolutionLayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        p = lp.convolution_param
+        if p.axis != 1:
+            raise self.error("only axis 1 is supported")
+        self.kernel = _hw(p.kernel_size, "kernel_h", "kernel_w", p, None, f"layer {lp.name!r}: kernel_size")
+        self.pad = _hw(p.pad, "pad_h", "pad_w", p, 0, f"layer {lp.name!r}: pad")
+        self.stride = _hw(p.stride, "stride_h", "stride_w", p, 1, f"layer {lp.name!r}: stride")
+        dil = list(p.dilation)
+        self.dilation = (1, 1) if not dil else ((dil[0], dil[0]) if len(dil) == 1 else (dil[0], dil[1]))
+        self.group = int(p.group)
+        self.num_output = int(p.num_output)
+        self.bias_term = bool(p.bias_term)
+        if self.num_output <= 0:
+            raise self.error("num_output must be positive")
+        if self.num_output % self.group:
+            raise self.error(f"num_output {self.num_output} not divisible by group {self.group}")
+
+    def setup(self, bottom_shapes):
+        s = bottom_shapes[0]
+        if len(s) != 4:
+            raise self.error(f"expects a 4-D bottom, got shape {s}")
+        n, c, h, w = s
+        if c % self.group:
+            raise self.error(f"input channels {c} not divisible by group {self.group}")
+        self.weight = _param((self.num_output, c // self.group) + tuple(self.kernel))
+        self.bias = _param((self.num_output,)) if self.bias_term else None
+        out = []
+        for size, k, p, st, d in zip((h, w), self.kernel, self.pad, self.stride, self.dilation):
+            o = (size + 2 * p - (d * (k - 1) + 1)) // st + 1
+            if o <= 0:
+                raise self.error(f"output would be empty (input {h}x{w})")
+            out.append(o)
+        return [(n, self.num_output, out[0], out[1])] * len(self.tops)
+
+    def caffe_params(self):
+        return [self.weight] + ([self.bias] if self.bias is not None else [])
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.pad, self.dilation, self.group)
+
+
+class InnerProductLayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        p = lp.inner_product_param
+        self.num_output = int(p.num_output)
+        self.bias_term = bool(p.bias_term)
+        self.transpose = bool(p.transpose)
+        self.axis_param = int(p.axis)
+        if self.num_output <= 0:
+            raise self.error("num_output must be positive")
+
+    def setup(self, bottom_shapes):
+        s = bottom_shapes[0]
+        self.axis = _canonical_axis(self.axis_param, len(s), self.lp)
+        k = int(np.prod(s[self.axis:]))
+        self.weight = _param((k, self.num_output) if self.transpose else (self.num_output, k))
+        self.bias = _param((self.num_output,)) if self.bias_term else None
+        return [tuple(s[:self.axis]) + (self.num_output,)]
+
+    def caffe_params(self):
+        return [self.weight] + ([self.bias] if self.bias is not None else [])
+
+    def forward(self, x):
+        x = x.flatten(self.axis) if self.axis < x.ndim - 1 else x
+        w = self.weight.t() if self.transpose else self.weight
+        return F.linear(x, w, self.bias)
+
+
+class PoolingLayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        p = lp.pooling_param
+        self.method = caffe_proto.PoolingParameter.PoolMethod.Name(p.pool)
+        if self.method not in ("MAX", "AVE"):
+            raise self.error(f"pooling method {self.method} is not supported (MAX and AVE are)")
+        self.global_pooling = bool(p.global_pooling)
+        self.ceil_mode = p.round_mode == 0
+        if self.global_pooling:
+            if p.HasField("kernel_size") or p.HasField("kernel_h") or p.HasField("kernel_w"):
+                raise self.error("with global_pooling the kernel size cannot be specified")
+            self.kernel = None
+        else:
+            self.kernel = _hw(p.kernel_size if p.HasField("kernel_size") else [], "kernel_h", "kernel_w", p,
+                              None, f"layer {lp.name!r}: kernel_size")
+        self.pad = _hw(p.pad, "pad_h", "pad_w", p, 0, "pad")
+        self.stride = _hw(p.stride, "stride_h", "stride_w", p, 1, "stride")
+        if self.global_pooling and (self.pad != (0, 0) or self.stride != (1, 1)):
+            raise self.error("with global_pooling, pad must be 0 and stride 1")
+        if self.kernel is not None and (self.pad[0] >= self.kernel[0] or self.pad[1] >= self.kernel[1]):
+            raise self.error("pad must be smaller than the kernel")
+
+    def setup(self, bottom_shapes):
+        s = bottom_shapes[0]
+        if len(s) != 4:
+            raise self.error(f"expects a 4-D bottom, got shape {s}")
+        n, c, h, w = s
+        self._out_cache = {}
+        if self.global_pooling:
+            self.out_hw = (1, 1)
+        else:
+            any_pad = bool(self.pad[0] or self.pad[1])
+            self.out_hw = tuple(caffe_pool_output_size(size, k, p, st, any_pad, self.ceil_mode)
+                                for size, k, p, st in zip((h, w), self.kernel, self.pad, self.stride))
+            if min(self.out_hw) <= 0:
+                raise self.error(f"output would be empty (input {h}x{w})")
+        return [(n, c) + self.out_hw] * len(self.tops)
+
+    def forward(self, x):
+        if self.global_pooling:
+            return x.amax((2, 3), keepdim=True) if self.method == "MAX" else x.mean((2, 3), keepdim=True)
+        hw = tuple(x.shape[-2:])
+        out_hw = self._out_cache.get(hw)
+        if out_hw is None:
+            any_pad = bool(self.pad[0] or self.pad[1])
+            out_hw = tuple(caffe_pool_output_size(size, k, p, st, any_pad, self.ceil_mode)
+                           for size, k, p, st in zip(hw, self.kernel, self.pad, self.stride))
+            self._out_cache[hw] = out_hw
+        return caffe_pool2d(x, self.method, self.kernel, self.stride, self.pad, out_hw)
+
+
+class LRNLayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        p = lp.lrn_param
+        self.size = int(p.local_size)
+        if self.size % 2 == 0:
+            raise self.error("LRN only supports odd values for local_size")
+        self.alpha, self.beta, self.k = float(p.alpha), float(p.beta), float(p.k)
+        self.region = caffe_proto.LRNParameter.NormRegion.Name(p.norm_region)
+
+    def forward(self, x):
+        if self.region == "ACROSS_CHANNELS":
+            # scale = k + alpha/n * sum_{local_size channels} x^2 ; y = x * scale^-beta (Caffe's LRNLayer)
+            return F.local_response_norm(x, self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+        # WITHIN_CHANNEL: Caffe's composite square -> AVE pool(pad (n-1)/2) -> (1 + alpha*.)^-beta -> product
+        pad = (self.size - 1) // 2
+        h, w = x.shape[-2:]
+        oh = caffe_pool_output_size(h, self.size, pad, 1, pad > 0)
+        ow = caffe_pool_output_size(w, self.size, pad, 1, pad > 0)
+        avg = caffe_pool2d(x * x, "AVE", (self.size,) * 2, (1, 1), (pad, pad), (oh, ow))
+        return x * torch.pow(1.0 + self.alpha * avg, -self.beta)
+
+
+class ReLULayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        self.slope = float(lp.relu_param.negative_slope)
+
+    def forward(self, x):
+        return F.relu(x) if self.slope == 0 else F.leaky_relu(x, self.slope)
+
+
+class IdentityLayer(CaffeLayer):  # Dropout at test time
+    def forward(self, x):
+        return x
+
+
+class SoftmaxLayer(CaffeLayer):
+    def setup(self, bottom_shapes):
+        self.axis = _canonical_axis(int(self.lp.softmax_param.axis), len(bottom_shapes[0]), self.lp)
+        return [bottom_shapes[0]]
+
+    def forward(self, x):
+        return torch.softmax(x, dim=self.axis)
+
+
+class ConcatLayer(CaffeLayer):
+    def setup(self, bottom_shapes):
+        p = self.lp.concat_param
+        if p.HasField("axis") and p.HasField("concat_dim"):
+            raise self.error("either axis or concat_dim should be specified, not both")
+        ndim = len(bottom_shapes[0])
+        self.axis = int(p.concat_dim) if p.HasField("concat_dim") else _canonical_axis(int(p.axis), ndim, self.lp)
+        for s in bottom_shapes[1:]:
+            if len(s) != ndim or any(a != b for i, (a, b) in enumerate(zip(s, bottom_shapes[0])) if i != self.axis):
+                raise self.error(f"bottom shapes {bottom_shapes} differ outside the concat axis {self.axis}")
+        out = list(bottom_shapes[0])
+        out[self.axis] = sum(s[self.axis] for s in bottom_shapes)
+        return [tuple(out)]
+
+    def forward(self, *xs):
+        return xs[0] if len(xs) == 1 else torch.cat(xs, dim=self.axis)
+
+
+class SplitLayer(CaffeLayer):
+    def forward(self, x):
+        return tuple(x for _ in self.tops) if len(self.tops) > 1 else x
+
+
+class SilenceLayer(CaffeLayer):
+    def setup(self, bottom_shapes):
+        return []
+
+    def forward(self, *xs):
+        return ()
+
+
+class FlattenLayer(CaffeLayer):
+    def setup(self, bottom_shapes):
+        s = bottom_shapes[0]
+        p = self.lp.flatten_param
+        self.start = _canonical_axis(int(p.axis), len(s), self.lp)
+        self.end = _canonical_axis(int(p.end_axis), len(s), self.lp)
+        return [tuple(s[:self.start]) + (int(np.prod(s[self.start:self.end + 1])),) + tuple(s[self.end + 1:])]
+
+    def forward(self, x):
+        return torch.flatten(x, self.start, self.end)
+
+
+class EltwiseLayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        p = lp.eltwise_param
+        self.op = {0: "PROD", 1: "SUM", 2: "MAX"}[p.operation]
+        self.coeff = list(p.coeff)
+        if self.coeff and (self.op != "SUM" or len(self.coeff) != len(self.bottoms)):
+            raise self.error("coeff needs operation SUM and one value per bottom")
+
+    def forward(self, *xs):
+        if self.op == "PROD":
+            out = xs[0]
+            for x in xs[1:]:
+                out = out * x
+        elif self.op == "MAX":
+            out = xs[0]
+            for x in xs[1:]:
+                out = torch.maximum(out, x)
+        else:
+            c = self.coeff or [1.0] * len(xs)
+            out = xs[0] * c[0] if c[0] != 1 else xs[0]
+            for x, ci in zip(xs[1:], c[1:]):
+                out = out + (x * ci if ci != 1 else x)
+        return out
+
+
+class SigmoidLayer(CaffeLayer):
+    def forward(self, x):
+        return torch.sigmoid(x)
+
+
+class TanHLayer(CaffeLayer):
+    def forward(self, x):
+        return torch.tanh(x)
+
+
+class BatchNormLayer(CaffeLayer):
+    def __init__(self, lp):
+        super().__init__(lp)
+        p = lp.batch_norm_param
+        if p.HasField("use_global_stats") and not p.use_global_stats:
+            raise self.error("use_global_stats: false (batch statistics) is not supported at test time")
+        self.eps = float(p.eps)
+
+    def setup(self, bottom_shapes):
+        c = bottom_shapes[0][1]
+        self.mean, self.var, self.factor = _param((c,)), _param((c,)), _param((1,))
+        return [bottom_shapes[0]]
+
+    def caffe_params(self):
+        return [self.mean, self.var, self.factor]
+
+    def forward(self, x):
+        f = self.factor[0]
+        scale = torch.where(f == 0, torch.zeros_like(f), 1.0 / f)
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        m = (self.mean * scale).view(shape)
+        v = (self.var * scale).view(shape)
+        return (x - m) / torch.sqrt(v + self.eps)
+
+
+class ScaleLayer(CaffeLayer):
+    def setup(self, bottom_shapes):
+        if len(self.bottoms) != 1:
+            raise self.error("only the one-bottom form (learned scale) is supported")
+        s = bottom_shapes[0]
+        p = self.lp.scale_param
+        self.axis = _canonical_axis(int(p.axis), len(s), self.lp)
+        n = int(p.num_axes)
+        end = len(s) if n == -1 else self.axis + n
+        pshape = tuple(s[self.axis:end])
+        self.view_shape = (1,) * self.axis + pshape + (1,) * (len(s) - end)
+        self.scale = _param(pshape)
+        self.bias = _param(pshape) if p.bias_term else None
+        return [s]
+
+    def caffe_params(self):
+        return [self.scale] + ([self.bias] if self.bias is not None else [])
+
+    def forward(self, x):
+        y = x * self.scale.view(self.view_shape)
+        return y + self.bias.view(self.view_shape) if self.bias is not None else y
+
+
+LAYER_TYPES = {
+    "Convolution": ConvolutionLayer, "InnerProduct": InnerProductLayer, "Pooling": PoolingLayer,
+    "LRN": LRNLayer, "ReLU": ReLULayer, "Dropout": IdentityLayer, "Softmax": SoftmaxLayer,
+    "Concat": ConcatLayer, "Split": SplitLayer, "Silence": SilenceLayer, "Flatten": FlattenLayer,
+    "Eltwise": EltwiseLayer, "Sigmoid": SigmoidLayer, "TanH": TanHLayer, "BatchNorm": BatchNormLayer,
+    "Scale": ScaleLayer,
+}
+
+
+# ---------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------
+class CaffeNetModule(nn.Module):
+    """A Caffe deploy net as a torch Module.
+
+    Parameters
+    ----------
+    net : prototxt path or NetParameter.
+    weights : ``{layer name: [arrays]}`` (as :func:`caffe_proto.load_weights` returns), a
+        ``.caffemodel`` path, or None (all parameters zero; fill them with :meth:`load_caffe_weights`).
+    input_shapes : ``{blob: shape}`` overriding the declared inputs (batch size is free at run time).
+    strict : a parameterised layer without weights in the caffemodel is an error (pycaffe would
+        silently keep its filler initialisation).
+
+    ``forward(x, outputs)`` takes the input tensor (or ``{input blob: tensor}``) and returns
+    ``{blob: tensor}`` for the requested blob names (default: the net's output blobs).
+    """
+
+    def __init__(self, net, weights=None, input_shapes: Optional[Mapping[str, Shape]] = None,
+                 strict: bool = True):
+        super().__init__()
+        self.net_param = caffe_proto.load_net(net)
+        declared = caffe_proto.input_shapes(self.net_param)
+        if input_shapes:
+            declared.update({k: tuple(v) for k, v in input_shapes.items()})
+        if not declared:
+            raise ModelError("the net declares no input (Input layer or input/input_dim); pass input_shapes")
+        self.inputs = list(declared)
+        self.layers = nn.ModuleList()
+        shapes: Dict[str, Shape] = dict(declared)
+        produced: List[str] = list(declared)
+        consumed = set()
+        for lp in self.net_param.layer:
+            if lp.type == "Input":
+                continue
+            cls = LAYER_TYPES.get(lp.type)
+            if cls is None:
+                raise ModelError(f"layer {lp.name!r} has type {lp.type!r}, which the torch Caffe engine does not "
+                                 f"support (supported: {', '.join(sorted(LAYER_TYPES))})")
+            layer = cls(lp)
+            for b in layer.bottoms:
+                if b not in shapes:
+                    raise ModelError(f"layer {lp.name!r} ({lp.type}): unknown bottom blob {b!r}")
+            try:
+                tops = layer.setup([shapes[b] for b in layer.bottoms])
+            except ModelError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise layer.error(f"cannot set up with bottoms {[shapes[b] for b in layer.bottoms]}: {e}") from e
+            consumed.update(layer.bottoms)
+            for t, s in zip(layer.tops, tops):
+                shapes[t] = tuple(int(d) for d in s)
+                if t not in produced:
+                    produced.append(t)
+            self.layers.append(layer)
+        self.blob_shapes = shapes
+        self.outputs = [b for b in produced if b not in consumed and b not in declared]
+        self._plans: Dict[Tuple[str, ...], Tuple[int, List[List[str]]]] = {}
+        if weights is not None:
+            self.load_caffe_weights(weights, strict=strict)
+
+    # -- weights ---------------------------------------------------------------
+    def layer(self, name: str) -> CaffeLayer:
+        for l in self.layers:
+            if l.layer_name == name:
+                return l
+        raise KeyError(name)
+
+    def param_shapes(self) -> Dict[str, List[Shape]]:
+        """``{layer name: [blob shapes]}`` of every parameterised layer, in net order."""
+        return {l.layer_name: l.param_shapes() for l in self.layers if l.caffe_params()}
+
+    def load_caffe_weights(self, weights, strict: bool = True) -> None:
+        if isinstance(weights, (str, Path)):
+            weights = caffe_proto.load_weights(weights)
+        for layer in self.layers:
+            params = layer.caffe_params()
+            if not params:
+                continue
+            blobs = weights.get(layer.layer_name)
+            if blobs is None:
+                if strict:
+                    raise ModelError(f"the caffemodel has no weights for layer {layer.layer_name!r} "
+                                     "(prototxt and caffemodel do not match?)")
+                continue
+            if len(blobs) != len(params):
+                raise ModelError(f"layer {layer.layer_name!r}: caffemodel has {len(blobs)} blobs, the net "
+                                 f"expects {len(params)}")
+            for i, (p, arr) in enumerate(zip(params, blobs)):
+                arr = np.asarray(arr, np.float32)
+                if tuple(arr.shape) != tuple(p.shape):
+                    if arr.size != p.numel():  # legacy 4-D blobs with the same count are reshaped, like Caffe
+                        raise ModelError(f"layer {layer.layer_name!r} blob {i}: caffemodel shape {arr.shape}, "
+                                         f"net expects {tuple(p.shape)}")
+                    arr = arr.reshape(tuple(p.shape))
+                with torch.no_grad():
+                    p.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+
+    # -- forward ---------------------------------------------------------------
+    def _plan(self, outputs: Tuple[str, ...]):
+        plan = self._plans.get(outputs)
+        if plan is not None:
+            return plan
+        last_writer = {b: -1 for b in self.inputs}
+        for i, l in enumerate(self.layers):
+            for t in l.tops:
+                last_writer[t] = i
+        for o in outputs:
+            if o not in last_writer:
+                raise KeyError(f"unknown blob {o!r}; blobs: {', '.join(last_writer)}")
+        end = max([last_writer[o] for o in outputs] + [-1]) + 1
+        last_read: Dict[str, int] = {}
+        for i, l in enumerate(self.layers[:end]):
+            for b in l.bottoms:
+                last_read[b] = i
+        free_after: List[List[str]] = [[] for _ in range(end)]
+        for b, i in last_read.items():
+            if b not in outputs:
+                free_after[i].append(b)
+        plan = (end, free_after)
+        self._plans[outputs] = plan
+        return plan
+
+    def forward(self, x, outputs: Optional[Sequence[str]] = None) -> Dict[str, torch.Tensor]:
+        blobs: Dict[str, torch.Tensor] = dict(x) if isinstance(x, Mapping) else {self.inputs[0]: x}
+        for name in self.inputs:
+            if name not in blobs:
+                raise ModelError(f"missing network input {name!r}")
+        outputs = tuple(outputs) if outputs is not None else tuple(self.outputs)
+        end, free_after = self._plan(outputs)
+        for i in range(end):
+            layer = self.layers[i]
+            res = layer(*[blobs[b] for b in layer.bottoms])
+            if isinstance(res, torch.Tensor):
+                res = (res,)
+            for t, v in zip(layer.tops, res):
+                blobs[t] = v
+            for b in free_after[i]:
+                blobs.pop(b, None)
+        return {o: blobs[o] for o in outputs}
+
+
+# ---------------------------------------------------------------------------
+# Classifier
+# ---------------------------------------------------------------------------
+def _resolve_mean(mean):
+    if mean is None:
+        return ILSVRC_MEAN_BGR.copy()
+    if isinstance(mean, (str, Path)):
+        return load_mean(mean)
+    return np.asarray(mean, np.float32)
+
+
+def _class_list(classes, n: int) -> ClassList:
+    if isinstance(classes, ClassList):
+        return classes
+    if classes is None:
+        imagenet = ClassList.imagenet()
+        if n == len(imagenet):
+            return imagenet
+        return ClassList([f"class_{i}" for i in range(n)], [f"class {i}" for i in range(n)])
+    if isinstance(classes, (str, Path)):  # synset_words.txt: "wnid words" per line
+        wnids, words = [], []
+        for line in Path(classes).read_text().splitlines():
+            if line.strip():
+                wnid, _, w = line.strip().partition(" ")
+                wnids.append(wnid)
+                words.append(w)
+        return ClassList(wnids, words)
+    raise TypeError(f"classes must be a ClassList, a synset_words.txt path or None, not {type(classes)}")
+
+
+def default_feature(net: CaffeNetModule) -> Tuple[str, bool, str]:
+    """The blob used as FEATURE: (blob, global-average-pool?, description).
+
+    ``fc7`` if the net has such a blob (after relu7/drop7, as pycaffe sees it); else the bottom
+    of the last InnerProduct layer; else (fully convolutional nets such as SqueezeNet) the
+    global average of the blob feeding the last Convolution (SqueezeNet v1.0: ``fire9/concat``,
+    512-d), i.e. the last representation before the classifier.
+    """
+    if "fc7" in net.blob_shapes:
+        return "fc7", False, "fc7"
+    ips = [l for l in net.layers if isinstance(l, InnerProductLayer)]
+    if ips:
+        b = ips[-1].bottoms[0]
+        return b, False, b
+    convs = [l for l in net.layers if isinstance(l, ConvolutionLayer)]
+    if convs:
+        b = convs[-1].bottoms[0]
+        return b, True, f"{b} (global average, {net.blob_shapes[b][1]}-d)"
+    raise ModelError("cannot pick a feature layer: the net has no InnerProduct or Convolution layer")
+
+
+class TorchCaffeClassifier(Classifier):
+    """A Caffe deploy net + caffemodel run by PyTorch (see module docstring).
+
+    Parameters
+    ----------
+    prototxt : deploy prototxt path (or NetParameter).
+    caffemodel : ``.caffemodel`` path or ``{layer: [arrays]}``.
+    device, precision, channels_last, num_threads : see :class:`TorchRuntime`
+        (precision "fp32" | "bf16" | "fp16" via autocast).
+    mean : (3,H,W) BGR mean image, (3,) BGR per-channel mean, a ``.npy``/``.binaryproto`` path,
+        or None for the per-channel BGR mean of Caffe's ILSVRC-2012 mean image
+        ``(104.00698793, 116.66876762, 122.67891434)``.
+    mean_mode : "image" (subtract the centre crop of the mean image) or "channel".
+    feature_layer : blob returned as FEATURE (flattened). Default: see :func:`default_feature`.
+    feature_pool : "avg" to global-average a 4-D feature blob, "none" to flatten it; default
+        "avg" only for the automatic choice on nets without InnerProduct layers.
+    classes : ClassList, synset_words.txt path, or None (ImageNet when the net has 1000 outputs).
+
+    Outputs: PROB (softmax of the logits), LOGITS (the bottom of the last Softmax layer, or the
+    net's final output blob when the deploy net has no Softmax, e.g. SqueezeNet's
+    ``pool_final``), FEATURE (float32, (N, D)).
+    """
+
+    def __init__(self, prototxt, caffemodel, device: str = "cpu", precision: str = "fp32",
+                 channels_last: bool = False, mean=None, mean_mode: str = "image",
+                 feature_layer: Optional[str] = None, feature_pool: Optional[str] = None, classes=None,
+                 name: Optional[str] = None, num_threads: Optional[int] = None):
+        self.runtime = TorchRuntime(device, precision, channels_last, num_threads)
+        if isinstance(caffemodel, (str, Path)):
+            weights = caffe_proto.load_weights(caffemodel)
+        elif isinstance(caffemodel, Mapping):
+            weights = caffemodel
+        else:
+            raise TypeError("caffemodel must be a path or a {layer: [arrays]} mapping")
+        net = CaffeNetModule(prototxt, weights)
+        self.net = self.runtime.prepare_module(net)
+        self.name = name or (str(prototxt) if not isinstance(prototxt, caffe_proto.NetParameter) else "caffe")
+        self.device = str(self.runtime.device)
+        self.precision = precision
+
+        self.input_blob = net.inputs[0]
+        in_shape = net.blob_shapes[self.input_blob]
+        if len(in_shape) != 4 or in_shape[1] != 3:
+            raise ModelError(f"{self.name}: expected a (N, 3, H, W) input blob, got {in_shape}")
+        self.input_size = (int(in_shape[2]), int(in_shape[3]))
+
+        softmaxes = [l for l in net.layers if isinstance(l, SoftmaxLayer)]
+        if softmaxes:
+            self.logits_blob, self.prob_blob = softmaxes[-1].bottoms[0], softmaxes[-1].tops[0]
+        else:
+            if not net.outputs:
+                raise ModelError(f"{self.name}: the net has no output blob")
+            self.logits_blob, self.prob_blob = net.outputs[-1], None
+        n_classes = int(np.prod(net.blob_shapes[self.logits_blob][1:]))
+        self.classes = _class_list(classes, n_classes)
+        if len(self.classes) != n_classes:
+            raise ModelError(f"{self.name}: {len(self.classes)} classes given, the net outputs {n_classes}")
+
+        if feature_layer is None:
+            self.feature_blob, auto_pool, self.feature_name = default_feature(net)
+            pool = auto_pool if feature_pool is None else feature_pool == "avg"
+        else:
+            if feature_layer not in net.blob_shapes:
+                raise ModelError(f"{self.name}: no blob named {feature_layer!r}")
+            self.feature_blob = feature_layer
+            pool = feature_pool == "avg"
+            self.feature_name = feature_layer + (" (global average)" if pool else "")
+        if feature_pool not in (None, "avg", "none"):
+            raise ValueError("feature_pool must be 'avg', 'none' or None")
+        self.feature_pool = pool
+
+        self.preprocessing = CaffePreprocessing(_resolve_mean(mean), self.input_size, mean_mode)
+        self.mask_color = self.preprocessing.mask_color_rgb
+
+    def blobs(self, images: np.ndarray, names: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Raw Caffe blobs (pycaffe's ``net.blobs[name].data`` after forward) for a batch of images."""
+        images = np.asarray(images)
+        self.check_input(images)
+        x = self.runtime.to_tensor(self.preprocessing(images))
+        with torch.inference_mode(), self.runtime.autocast():
+            out = self.net(x, tuple(names))
+        return {k: self.runtime.to_numpy(v) for k, v in out.items()}
+
+    @torch.inference_mode()
+    def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:
+        for o in outputs:
+            if o not in (PROB, LOGITS, FEATURE):
+                raise ValueError(f"unknown output {o!r}")
+        x = self.runtime.to_tensor(self.preprocessing(np.asarray(images)))
+        use_net_prob = self.prob_blob is not None and self.runtime.precision == "fp32"
+        wanted = []
+        if PROB in outputs:
+            wanted.append(self.prob_blob if use_net_prob else self.logits_blob)
+        if LOGITS in outputs:
+            wanted.append(self.logits_blob)
+        if FEATURE in outputs:
+            wanted.append(self.feature_blob)
+        wanted = tuple(dict.fromkeys(wanted))
+        with self.runtime.autocast():
+            blobs = self.net(x, wanted)
+        res: Dict[str, np.ndarray] = {}
+        n = x.shape[0]
+        if PROB in outputs:
+            if use_net_prob:
+                res[PROB] = self.runtime.to_numpy(blobs[self.prob_blob].reshape(n, -1))
+            else:
+                res[PROB] = self.runtime.to_numpy(torch.softmax(blobs[self.logits_blob].float().reshape(n, -1), 1))
+        if LOGITS in outputs:
+            res[LOGITS] = self.runtime.to_numpy(blobs[self.logits_blob].reshape(n, -1))
+        if FEATURE in outputs:
+            f = blobs[self.feature_blob]
+            if self.feature_pool and f.ndim == 4:
+                f = f.float().mean((2, 3))
+            res[FEATURE] = np.ascontiguousarray(self.runtime.to_numpy(f.reshape(n, -1)), np.float32)
+        return res
