@@ -34,12 +34,12 @@ def available_models():
 
 
 @register_model("efficientnet_lite0")
-def _build_lite0(engine="torch", device="cpu", precision="fp32", **kw):
+def _build_lite0(engine="torch", device="cpu", precision="fp32", channels_last=True, **kw):
     if engine != "torch":
         raise ModelError("efficientnet_lite0 is a PyTorch model; use --engine torch")
     from .efficientnet import EfficientNetLite0
 
-    return EfficientNetLite0(device=device, precision=precision, channels_last=kw.get("channels_last", False))
+    return EfficientNetLite0(device=device, precision=precision, channels_last=channels_last)
 
 
 def build_classifier(name="efficientnet_lite0", engine: str = "torch", device: str = "cpu",

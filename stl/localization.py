@@ -1,0 +1,374 @@
+"""Self-Taught Localization (Sec. 3 of the paper): STL-CL and STL-WL windows.
+
+Procedure for one image x (all on x resized to the network input):
+
+1. ``initial_segmentations`` gives 4 over-segmentations (Sec. 3.2); regions whose
+   box is under 5 px wide or tall are dropped.
+2. For every region r with enclosing box b: the drop d(r) (Eq. 1-3) from one
+   forward of the masked image h_g(x, b), and the L1-normalised feature of the
+   crop x[b] (warped to the network input) for s_app.
+3. Greedy agglomeration (Sec. 3.1), each segmentation on its own: merge the pair
+   with the highest similarity s (Eq. 4), compute the merged region's drop and
+   crop feature (two forwards), add its row of similarities, repeat until one
+   region is left. Every region ever formed is a window scored by its drop.
+4. Pool the windows of all segmentations, sort by drop, non-maximum
+   suppression at IoU > 0.5 (``STLConfig.nms_iou``); map boxes back to the
+   original image.
+
+Forward passes are the whole cost, so the clustering is written as generators
+("hierarchies") that *yield* the forwards they need; :class:`ForwardScheduler`
+advances all hierarchies of all images in lockstep, de-duplicates requests
+(a masked image depends only on its box in ``mask_mode="box"``, a crop only on
+its box) and runs them in batches of ``config.batch_size``. Results do not
+depend on batching.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .boxes import nms, scale_boxes, sort_by_score
+from .config import DEFAULT, STLConfig
+from .io import as_rgb_uint8
+from .modeling.base import FEATURE, LOGITS, PROB, Classifier
+from .segmentation import Segmentation, initial_segmentations, region_adjacency
+from .similarity import drop_for_classes, l1_normalize, s_app, s_drop, s_fill, s_size, top_classes, union_boxes
+
+log = logging.getLogger(__name__)
+
+#: similarity given to a pair whose Eq. 4 value is NaN (ranks below every real value)
+NAN_SIMILARITY = -1e9
+
+
+@dataclass
+class Windows:
+    """Ranked STL windows of one image (after pooling, sorting and NMS).
+
+    boxes are in ORIGINAL image pixels (pixel-inclusive ``[x0, y0, x1, y1]``);
+    ``input_boxes`` the same windows on the network-input image.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    segmentation: np.ndarray  # index into ``segmentation_names``
+    level: np.ndarray  # 0: an initial region; t > 0: formed by the t-th merge
+    label: np.ndarray  # class index driving the hierarchy (STL-CL) or -1 (STL-WL)
+    input_boxes: np.ndarray
+    image_size: Tuple[int, int]  # (H, W) of the original image
+    segmentation_names: List[str] = field(default_factory=list)
+    target_classes: List[int] = field(default_factory=list)  # STL-WL: the top-5 classes of f(x)
+    num_forwards: int = 0
+
+    def __len__(self):
+        return len(self.scores)
+
+    def top(self, n: int) -> "Windows":
+        sl = slice(0, n)
+        return Windows(self.boxes[sl], self.scores[sl], self.segmentation[sl], self.level[sl], self.label[sl],
+                       self.input_boxes[sl], self.image_size, self.segmentation_names, self.target_classes,
+                       self.num_forwards)
+
+    def to_dict(self, classes=None) -> dict:
+        rows = []
+        for i in range(len(self)):
+            rows.append({
+                "box": [round(float(v), 2) for v in self.boxes[i]],
+                "drop": float(self.scores[i]),
+                "segmentation": self.segmentation_names[int(self.segmentation[i])],
+                "level": int(self.level[i]),
+                "label": (classes.wnids[int(self.label[i])] if classes is not None and self.label[i] >= 0
+                          else int(self.label[i])),
+            })
+        return {"image_size": list(self.image_size), "target_classes": [int(c) for c in self.target_classes],
+                "num_forwards": int(self.num_forwards), "windows": rows}
+
+
+def resize_to_input(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Stretch an RGB image to (H, W) = size (area interpolation when shrinking,
+    bilinear when enlarging), as the authors resize to the network input."""
+    h, w = size
+    interp = cv2.INTER_AREA if (image.shape[0] >= h and image.shape[1] >= w) else cv2.INTER_LINEAR
+    return cv2.resize(image, (w, h), interpolation=interp)
+
+
+def box_key(box) -> Tuple[int, int, int, int]:
+    return tuple(int(round(v)) for v in box)
+
+
+class ImageContext:
+    """One image on the network input, its segmentations and its forward caches."""
+
+    def __init__(self, image, classifier: Classifier, config: STLConfig = DEFAULT):
+        rgb = as_rgb_uint8(image)
+        self.original_size = rgb.shape[:2]
+        self.input_size = tuple(classifier.input_size)
+        self.image_u8 = resize_to_input(rgb, self.input_size)
+        self.image = self.image_u8.astype(np.float32)
+        self.mask_color = np.asarray(classifier.mask_color, np.float32)
+        self.config = config
+        self.segmentations: List[Segmentation] = initial_segmentations(self.image_u8, config.segmentation)
+        self.num_pixels = float(self.input_size[0] * self.input_size[1])
+        self.prob_full: Optional[np.ndarray] = None
+        self.masked_prob: Dict[tuple, np.ndarray] = {}
+        self.crop_feature: Dict[tuple, np.ndarray] = {}
+        self.num_forwards = 0
+
+    # -- the two kinds of images STL feeds the classifier ------------------------------
+    def mask_key(self, seg_index: int, box, members: Tuple[int, ...]) -> tuple:
+        if self.config.mask_mode == "box":
+            return ("box",) + box_key(box)
+        if self.config.mask_mode == "segment":
+            return ("segment", seg_index, tuple(sorted(members)))
+        raise ValueError(f"mask_mode must be 'box' or 'segment', not {self.config.mask_mode!r}")
+
+    def masked_image(self, key: tuple) -> np.ndarray:
+        """h_g(x, b) of Eq. 1: the image with the box (or the segment's pixels) set to g."""
+        img = self.image.copy()
+        if key[0] == "box":
+            x0, y0, x1, y1 = key[1:]
+            img[y0:y1 + 1, x0:x1 + 1] = self.mask_color
+        else:
+            labels = self.segmentations[key[1]].labels
+            img[np.isin(labels, key[2])] = self.mask_color
+        return img
+
+    def crop_image(self, key: tuple) -> np.ndarray:
+        """x[b] warped to the network input (the crop whose feature gives s_app)."""
+        x0, y0, x1, y1 = key
+        h, w = self.input_size
+        return cv2.resize(self.image[y0:y1 + 1, x0:x1 + 1], (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+# A request is ("mask", key) or ("crop", key); a hierarchy yields a list of them
+# and is resumed once all are in the context's caches.
+
+
+def cluster_hierarchy(ctx: ImageContext, seg_index: int, classes: Sequence[int], label: int):
+    """Greedy agglomeration of one segmentation (Sec. 3.1) as a generator.
+
+    Yields lists of forward requests; returns ``(boxes, drops, levels)`` of all
+    regions formed (initial regions first, then one per merge).
+    """
+    cfg = ctx.config
+    seg = ctx.segmentations[seg_index]
+    ids = np.flatnonzero(seg.keep)
+    n = len(ids)
+    if n == 0:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+    total = 2 * n - 1
+    boxes = np.zeros((total, 4))
+    sizes = np.zeros(total)
+    drops = np.zeros(total)
+    levels = np.zeros(total, np.int64)
+    members: List[Tuple[int, ...]] = [(int(i),) for i in ids]
+    boxes[:n] = seg.boxes[ids]
+    sizes[:n] = seg.sizes[ids]
+
+    mask_keys = [ctx.mask_key(seg_index, boxes[i], members[i]) for i in range(n)]
+    crop_keys = [box_key(boxes[i]) for i in range(n)]
+    yield [("mask", k) for k in mask_keys] + [("crop", k) for k in crop_keys]
+    drops[:n] = drop_for_classes(ctx.prob_full, np.stack([ctx.masked_prob[k] for k in mask_keys]), classes)
+    feats0 = l1_normalize(np.stack([ctx.crop_feature[k] for k in crop_keys]))
+    hists = np.zeros((total, feats0.shape[1]))
+    hists[:n] = feats0
+
+    # Upper-triangular similarity matrix; -inf marks pairs that cannot merge.
+    sim = np.full((total, total), -np.inf)
+    adjacency = None
+    if cfg.merge_pairs == "adjacent":
+        adj0 = region_adjacency(seg.labels)[np.ix_(ids, ids)]
+        adjacency = np.zeros((total, total), bool)
+        adjacency[:n, :n] = adj0
+    elif cfg.merge_pairs != "all":
+        raise ValueError(f"merge_pairs must be 'all' or 'adjacent', not {cfg.merge_pairs!r}")
+    for i in range(n - 1):
+        j = np.arange(i + 1, n)
+        sim[i, j] = _similarity_row(ctx, i, j, drops, hists, boxes, sizes, adjacency)
+
+    active = np.zeros(total, bool)
+    active[:n] = True
+    for step in range(n - 1):
+        flat = int(np.argmax(sim))  # first maximum in row-major order: deterministic ties
+        i, j = divmod(flat, total)
+        if not np.isfinite(sim[i, j]) and sim[i, j] != NAN_SIMILARITY:
+            break  # no mergeable pair left (only possible with merge_pairs="adjacent")
+        k = n + step
+        boxes[k] = union_boxes(boxes[i], boxes[j])
+        sizes[k] = sizes[i] + sizes[j]
+        members.append(members[i] + members[j])
+        levels[k] = step + 1
+        mk, ck = ctx.mask_key(seg_index, boxes[k], members[k]), box_key(boxes[k])
+        yield [("mask", mk), ("crop", ck)]
+        drops[k] = drop_for_classes(ctx.prob_full, ctx.masked_prob[mk][None], classes)[0]
+        hists[k] = l1_normalize(ctx.crop_feature[ck][None])[0]
+        for r in (i, j):
+            active[r] = False
+            sim[r, :] = -np.inf
+            sim[:, r] = -np.inf
+        if adjacency is not None:
+            adjacency[k, :] = adjacency[i, :] | adjacency[j, :]
+            adjacency[:, k] = adjacency[k, :]
+        others = np.flatnonzero(active)
+        if len(others):
+            sim[others, k] = _similarity_row(ctx, k, others, drops, hists, boxes, sizes, adjacency)
+        active[k] = True
+    m = n + int(levels.max())
+    return boxes[:m], drops[:m], levels[:m]
+
+
+def _similarity_row(ctx, i, js, drops, hists, boxes, sizes, adjacency):
+    """Eq. 4 between region i and regions js (uniform weights by default)."""
+    w = ctx.config.similarity_weights
+    s = (w[0] * s_drop(drops[i], drops[js])
+         + w[1] * s_app(hists[i][None], hists[js])
+         + w[2] * s_size(sizes[i], sizes[js], ctx.num_pixels)
+         + w[3] * s_fill(boxes[i][None], boxes[js], sizes[i], sizes[js], ctx.num_pixels))
+    s = np.where(np.isnan(s), NAN_SIMILARITY, s)
+    if adjacency is not None:
+        s = np.where(adjacency[i, js], s, -np.inf)
+    return s
+
+
+class ForwardScheduler:
+    """Runs the forwards that a set of hierarchies ask for, batched and de-duplicated."""
+
+    def __init__(self, classifier: Classifier, config: STLConfig = DEFAULT, progress=None):
+        self.classifier = classifier
+        self.config = config
+        self.progress = progress  # a tqdm-like object with .update(n), counting forwards
+        self.feature_output = LOGITS if config.appearance_feature == "logits" else FEATURE
+        if config.appearance_feature not in ("feature", "logits"):
+            raise ValueError("appearance_feature must be 'feature' or 'logits'")
+
+    def full_image_probs(self, contexts: Sequence[ImageContext]) -> None:
+        todo = [c for c in contexts if c.prob_full is None]
+        if todo:
+            out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.config.batch_size)
+            for c, p in zip(todo, out[PROB]):
+                c.prob_full = p.astype(np.float64)
+                c.num_forwards += 1
+            self._tick(len(todo))
+
+    def run(self, jobs: List[Tuple[ImageContext, object]]) -> List[object]:
+        """Advance ``(context, generator)`` jobs to completion; returns their return values."""
+        results: List[object] = [None] * len(jobs)
+        pending = {}
+        for idx, (ctx, gen) in enumerate(jobs):
+            self._advance(idx, ctx, gen, None, pending, results)
+        while pending:
+            self._execute(pending)
+            current = list(pending.items())
+            pending = {}
+            for idx, (ctx, gen, _) in current:
+                self._advance(idx, ctx, gen, True, pending, results)
+        return results
+
+    def _advance(self, idx, ctx, gen, value, pending, results):
+        try:
+            req = gen.send(value) if value is not None else next(gen)
+            pending[idx] = (ctx, gen, req)
+        except StopIteration as stop:
+            results[idx] = stop.value
+
+    def _execute(self, pending) -> None:
+        work = []  # (ctx, kind, key) not yet cached, de-duplicated
+        seen = set()
+        for ctx, _, reqs in pending.values():
+            for kind, key in reqs:
+                cache = ctx.masked_prob if kind == "mask" else ctx.crop_feature
+                tag = (id(ctx), kind, key)
+                if key not in cache and tag not in seen:
+                    seen.add(tag)
+                    work.append((ctx, kind, key))
+        bs = self.config.batch_size
+        for start in range(0, len(work), bs):
+            chunk = work[start:start + bs]
+            batch = np.stack([c.masked_image(k) if kind == "mask" else c.crop_image(k) for c, kind, k in chunk])
+            out = self.classifier.forward(batch, (PROB, self.feature_output))
+            for row, (c, kind, k) in enumerate(chunk):
+                if kind == "mask":
+                    c.masked_prob[k] = out[PROB][row].astype(np.float64)
+                else:
+                    c.crop_feature[k] = out[self.feature_output][row].astype(np.float64)
+                c.num_forwards += 1
+            self._tick(len(chunk))
+
+    def _tick(self, n):
+        if self.progress is not None:
+            self.progress.update(n)
+
+
+def _normalize_labels(labels, classifier: Classifier) -> Optional[List[int]]:
+    if labels is None:
+        return None
+    if isinstance(labels, (str, int, np.integer)):
+        labels = [labels]
+    out = []
+    for lab in labels:
+        idx = classifier.classes.index(lab)
+        if idx not in out:
+            out.append(idx)
+    return out or None
+
+
+def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = None,
+                   config: STLConfig = DEFAULT, progress=None) -> List[Windows]:
+    """STL on several images at once, sharing classifier batches.
+
+    ``labels[i]`` is None (STL-WL: the top-5 classes of f(x)), one class or a
+    list of classes (STL-CL: one hierarchy per class, windows pooled). Classes
+    are wnids or indices into ``classifier.classes``.
+    """
+    if labels is None:
+        labels = [None] * len(images)
+    if len(labels) != len(images):
+        raise ValueError("labels must have one entry per image")
+    contexts = [ImageContext(im, classifier, config) for im in images]
+    label_ids = [_normalize_labels(lab, classifier) for lab in labels]
+    scheduler = ForwardScheduler(classifier, config, progress)
+    scheduler.full_image_probs(contexts)
+
+    jobs, owners = [], []
+    targets_per_image = []
+    for i, ctx in enumerate(contexts):
+        if label_ids[i] is None:
+            targets = [(-1, top_classes(ctx.prob_full, config.wl_top_classes))]
+        else:
+            targets = [(c, np.array([c])) for c in label_ids[i]]
+        targets_per_image.append(targets)
+        for label, classes in targets:
+            for s in range(len(ctx.segmentations)):
+                jobs.append((ctx, cluster_hierarchy(ctx, s, classes, label)))
+                owners.append((i, s, label))
+    results = scheduler.run(jobs)
+
+    out = []
+    for i, ctx in enumerate(contexts):
+        parts = [(owners[j], results[j]) for j in range(len(jobs)) if owners[j][0] == i]
+        boxes = np.concatenate([r[0] for _, r in parts]) if parts else np.zeros((0, 4))
+        drops = np.concatenate([r[1] for _, r in parts]) if parts else np.zeros(0)
+        levels = np.concatenate([r[2] for _, r in parts]) if parts else np.zeros(0, np.int64)
+        segs = np.concatenate([np.full(len(r[1]), o[1]) for o, r in parts]) if parts else np.zeros(0, np.int64)
+        labs = np.concatenate([np.full(len(r[1]), o[2]) for o, r in parts]) if parts else np.zeros(0, np.int64)
+        keep = nms(boxes, drops, config.nms_iou) if len(drops) else np.zeros(0, np.int64)
+        input_boxes = boxes[keep]
+        wl_classes = targets_per_image[i][0][1] if label_ids[i] is None else []
+        out.append(Windows(
+            boxes=scale_boxes(input_boxes, ctx.input_size, ctx.original_size),
+            scores=drops[keep], segmentation=segs[keep].astype(np.int64), level=levels[keep].astype(np.int64),
+            label=labs[keep].astype(np.int64), input_boxes=input_boxes, image_size=tuple(ctx.original_size),
+            segmentation_names=[s.name for s in ctx.segmentations],
+            target_classes=[int(c) for c in wl_classes], num_forwards=ctx.num_forwards))
+    return out
+
+
+def localize(image, classifier: Classifier, label=None, config: STLConfig = DEFAULT, progress=None) -> Windows:
+    """STL on one image: STL-WL when ``label`` is None, STL-CL for a class (or a list of classes).
+
+    Returns :class:`Windows` ranked by drop, after NMS, in original-image pixels.
+    """
+    return localize_batch([image], classifier, [label], config, progress)[0]

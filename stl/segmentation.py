@@ -1,0 +1,104 @@
+"""Initial regions for STL (Sec. 3.2): Felzenszwalb-Huttenlocher graph segmentation
+in the Selective Search "fast" diversification set.
+
+The image (already resized to the network input) is converted to each colour
+space of ``SegmentationConfig.color_spaces`` and segmented with each k of
+``SegmentationConfig.ks`` (sigma = 0.8, min size = k), giving 2 x 2 = 4
+segmentations that STL clusters separately. The segmenter is OpenCV-contrib's
+``ximgproc.segmentation.createGraphSegmentation`` -- the same implementation
+OpenCV's Selective Search uses. Colour conversions use OpenCV's 8-bit ranges
+scaled to 0..255 on every channel (``HSV_FULL``: hue 0..255, like MATLAB's
+``rgb2hsv * 255`` in the original Selective Search code; Lab: L*255/100,
+a+128, b+128).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+import cv2
+import numpy as np
+
+from .config import SegmentationConfig
+
+_COLOR_CODES = {
+    "hsv": cv2.COLOR_RGB2HSV_FULL,
+    "lab": cv2.COLOR_RGB2Lab,
+    "rgb": None,
+}
+
+
+@dataclass
+class Segmentation:
+    """One over-segmentation of the network-input image.
+
+    Attributes
+    ----------
+    name : str            e.g. ``"hsv_k50"``
+    labels : (H, W) int32 label image, values 0..n-1
+    boxes : (n, 4) float64 enclosing boxes, pixel-inclusive [x0, y0, x1, y1]
+    sizes : (n,) int64 pixel counts |r|
+    keep : (n,) bool  regions kept after the min-box-side filter
+    """
+
+    name: str
+    labels: np.ndarray
+    boxes: np.ndarray
+    sizes: np.ndarray
+    keep: np.ndarray
+
+    @property
+    def num_regions(self) -> int:
+        return len(self.sizes)
+
+
+def felzenszwalb(image_rgb: np.ndarray, color_space: str, k: int, sigma: float) -> np.ndarray:
+    """Felzenszwalb-Huttenlocher segmentation with min size = k; returns an int32 label image."""
+    if color_space not in _COLOR_CODES:
+        raise ValueError(f"colour space must be one of {sorted(_COLOR_CODES)}, not {color_space!r}")
+    code = _COLOR_CODES[color_space]
+    img = np.ascontiguousarray(image_rgb if code is None else cv2.cvtColor(image_rgb, code))
+    gs = cv2.ximgproc.segmentation.createGraphSegmentation(sigma=float(sigma), k=float(k), min_size=int(k))
+    return np.ascontiguousarray(gs.processImage(img), np.int32)
+
+
+def region_boxes_and_sizes(labels: np.ndarray):
+    """Enclosing box (pixel-inclusive) and pixel count of every label 0..max."""
+    n = int(labels.max()) + 1
+    h, w = labels.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    flat = labels.ravel()
+    sizes = np.bincount(flat, minlength=n).astype(np.int64)
+    x0 = np.full(n, w, np.int64)
+    y0 = np.full(n, h, np.int64)
+    x1 = np.full(n, -1, np.int64)
+    y1 = np.full(n, -1, np.int64)
+    np.minimum.at(x0, flat, xs.ravel())
+    np.minimum.at(y0, flat, ys.ravel())
+    np.maximum.at(x1, flat, xs.ravel())
+    np.maximum.at(y1, flat, ys.ravel())
+    return np.stack([x0, y0, x1, y1], 1).astype(np.float64), sizes
+
+
+def initial_segmentations(image_rgb: np.ndarray, config: SegmentationConfig) -> List[Segmentation]:
+    """The len(color_spaces) x len(ks) segmentations of Sec. 3.2, in a fixed order."""
+    out = []
+    for cs in config.color_spaces:
+        for k in config.ks:
+            labels = felzenszwalb(image_rgb, cs, k, config.sigma)
+            boxes, sizes = region_boxes_and_sizes(labels)
+            widths = boxes[:, 2] - boxes[:, 0] + 1
+            heights = boxes[:, 3] - boxes[:, 1] + 1
+            keep = (sizes > 0) & (widths >= config.min_box_side) & (heights >= config.min_box_side)
+            out.append(Segmentation(f"{cs}_k{k}", labels, boxes, sizes, keep))
+    return out
+
+
+def region_adjacency(labels: np.ndarray) -> np.ndarray:
+    """(n, n) bool: regions sharing a 4-connected pixel border."""
+    n = int(labels.max()) + 1
+    adj = np.zeros((n, n), bool)
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = a != b
+        adj[a[m], b[m]] = True
+    return adj | adj.T
