@@ -1,0 +1,75 @@
+"""STL-CL, STL-WL (the paper's method) and the two trivial references
+WHOLE-IMAGE and CENTER (not in the paper; added so every curve can be judged)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import DEFAULT
+from ..localization import localize_batch
+from . import ProposalMethod, register_method
+
+
+class STLMethod(ProposalMethod):
+    uses_classifier = True
+
+    def __init__(self, classifier=None, config=DEFAULT, class_level: bool = False, progress=None, **_):
+        if classifier is None:
+            raise ValueError("STL needs a classifier (build_method(..., classifier=build_classifier(...)))")
+        self.classifier = classifier
+        self.config = config
+        self.needs_label = class_level
+        self.name = "STL-CL" if class_level else "STL-WL"
+        self.progress = progress
+
+    def propose(self, image, labels=None):
+        return self.propose_batch([image], [labels])[0]
+
+    def propose_batch(self, images, labels=None):
+        if not self.needs_label:
+            labels = [None] * len(images)
+        elif labels is None or any(lab is None or (hasattr(lab, "__len__") and len(lab) == 0) for lab in labels):
+            raise ValueError("STL-CL needs the class label(s) of every image")
+        wins = localize_batch(images, self.classifier, labels, self.config, self.progress)
+        return [(w.boxes, w.scores) for w in wins]
+
+
+@register_method("STL-CL")
+def _stl_cl(**kw):
+    return STLMethod(class_level=True, **kw)
+
+
+@register_method("STL-WL")
+def _stl_wl(**kw):
+    return STLMethod(class_level=False, **kw)
+
+
+class WholeImage(ProposalMethod):
+    """One window: the full image."""
+
+    name = "WHOLE-IMAGE"
+
+    def __init__(self, **_):
+        pass
+
+    def propose(self, image, labels=None):
+        h, w = np.shape(image)[:2]
+        return np.array([[0, 0, w - 1, h - 1]], np.float64), np.ones(1)
+
+
+class CenterBox(ProposalMethod):
+    """One window: centred, ``fraction`` (0.8) of the image's width and height."""
+
+    name = "CENTER"
+
+    def __init__(self, fraction: float = 0.8, **_):
+        self.fraction = fraction
+
+    def propose(self, image, labels=None):
+        h, w = np.shape(image)[:2]
+        bw, bh = self.fraction * w, self.fraction * h
+        x0, y0 = (w - bw) / 2.0, (h - bh) / 2.0
+        return np.array([[x0, y0, x0 + bw - 1, y0 + bh - 1]], np.float64), np.ones(1)
+
+
+register_method("WHOLE-IMAGE")(WholeImage)
+register_method("CENTER")(CenterBox)
