@@ -601,6 +601,15 @@ def _raw_blob_to_array(blob) -> Optional[np.ndarray]:
     return arr.reshape(shape)
 
 
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return ("{" in text or ":" in text) and all(c.isprintable() or c in "\n\r\t" for c in text)
+
+
 def _parse_net_binary(data: bytes, path, raw: bool):
     net = (_RAW_CLASSES if raw else _CLASSES)["NetParameter"]()
     try:
@@ -630,8 +639,8 @@ def load_weights(caffemodel: PathLike) -> Dict[str, List[np.ndarray]]:
     legacy V1 ``layers`` field (e.g. the 2014 BVLC CaffeNet/AlexNet files) are read.
     """
     data = _read_binary(caffemodel, "caffemodel")
-    if data[:1].isalpha() and b"layer" in data[:4096] and b"{" in data[:4096]:
-        raise ModelError(f"{caffemodel} looks like a text prototxt, not a binary caffemodel "
+    if _looks_like_text(data):
+        raise ModelError(f"{caffemodel} is a text file (a prototxt?), not a binary caffemodel "
                          "(did you swap prototxt and caffemodel?)")
     weights: Dict[str, List[np.ndarray]] = {}
     raw = _parse_net_binary(data, caffemodel, raw=True)

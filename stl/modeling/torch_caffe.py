@@ -105,7 +105,9 @@ def caffe_pool2d(x: torch.Tensor, method: str, kernel: Tuple[int, int], stride: 
     pr = max(0, (ow - 1) * sw + kw - W - pw)
     if method == "MAX":
         xp = F.pad(x, (pw, pr, ph, pb), value=float("-inf"))
-        return F.max_pool2d(xp, (kh, kw), (sh, sw))[..., :oh, :ow]
+        out = F.max_pool2d(xp, (kh, kw), (sh, sw))[..., :oh, :ow]
+        # a window entirely outside the image (kernel < stride) gives -FLT_MAX in Caffe
+        return out.clamp_min(torch.finfo(out.dtype).min)
     xp = F.pad(x, (pw, pr, ph, pb), value=0.0)
     s = F.avg_pool2d(xp, (kh, kw), (sh, sw), divisor_override=1)[..., :oh, :ow]
     hs = np.arange(oh) * sh - ph
