@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 BVLC_NAMES = {"caffenet": "bvlc_reference_caffenet", "alexnet": "bvlc_alexnet"}
-RANDOM_WEIGHTS_VERSION = 1
+RANDOM_WEIGHTS_VERSION = 2
 
 
 def shared_dir() -> Path:
@@ -99,19 +99,24 @@ def squeezenet_paths() -> Tuple[Path, Path]:
     return prototxt, cached_caffemodel(net_file, prototxt, cache_dir() / "squeezenet_v1.0.caffemodel")
 
 
-def random_weights(prototxt, seed: int = 0):
-    """Seeded He-scaled Gaussian weights (biases 0.01) for every parameterised layer of a net."""
+def random_weights(prototxt, seed: int = 0, input_scale: float = 64.0):
+    """Seeded He-scaled Gaussian weights (biases 0.01) for every parameterised layer of a net.
+
+    The first layer is divided by ``input_scale`` (mean-subtracted pixels span about +-64..128)
+    so that activations stay O(1) and the softmax is not saturated -- the random net then gives
+    graded probabilities, which makes it a meaningful parity / benchmark model.
+    """
     from .torch_caffe import CaffeNetModule
 
     rng = np.random.default_rng(seed)
     weights = {}
-    for name, shapes in CaffeNetModule(prototxt).param_shapes().items():
+    for li, (name, shapes) in enumerate(CaffeNetModule(prototxt).param_shapes().items()):
         blobs = []
         for i, shape in enumerate(shapes):
             if i == 0:
                 fan_in = int(np.prod(shape[1:]))
                 w = rng.standard_normal(shape, dtype=np.float32)
-                w *= np.float32(np.sqrt(2.0 / fan_in))
+                w *= np.float32(np.sqrt(2.0 / fan_in) / (input_scale if li == 0 else 1.0))
                 blobs.append(w)
             else:
                 blobs.append(np.full(shape, 0.01, np.float32))

@@ -11,7 +11,8 @@ Public API
 ----------
 ``load_net(prototxt) -> NetParameter``
     Parse a text prototxt (unknown fields are skipped, legacy V1 ``layers``
-    are upgraded to ``layer``, layers excluded from the TEST phase dropped).
+    are upgraded to ``layer``, layers excluded from the TEST phase dropped; the
+    ``ceil_mode: false`` of Caffe forks is read as BVLC's ``round_mode: FLOOR``).
 ``load_weights(caffemodel) -> {layer name: [ndarray, ...]}``
     Learned blobs of every layer, shaped (``shape`` or legacy num/channels/
     height/width), float32.
@@ -447,9 +448,14 @@ PathLike = Union[str, os.PathLike]
 # ---------------------------------------------------------------------------
 # Text prototxt
 # ---------------------------------------------------------------------------
+_CEIL_MODE_RE = re.compile(r"\bceil_mode\s*:\s*(true|false|True|False|1|0)\b")
+
+
 def parse_net_text(text: str, source: str = "<string>") -> "NetParameter":
     """Parse prototxt text into an (upgraded, TEST-phase) NetParameter."""
     net = NetParameter()
+    # Caffe forks (caffe-ssd, brocolli-caffe) spell BVLC's round_mode as a bool ceil_mode (also field 13)
+    text = _CEIL_MODE_RE.sub(lambda m: "round_mode: " + ("CEIL" if m.group(1).lower() in ("true", "1") else "FLOOR"), text)
     try:
         text_format.Parse(text, net, allow_unknown_field=True, allow_unknown_extension=True)
     except text_format.ParseError as e:
