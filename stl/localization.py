@@ -321,13 +321,19 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
 
     ``labels[i]`` is None (STL-WL: the top-5 classes of f(x)), one class or a
     list of classes (STL-CL: one hierarchy per class, windows pooled). Classes
-    are wnids or indices into ``classifier.classes``.
+    are wnids or indices into ``classifier.classes``. ``images`` may hold
+    :class:`ImageContext` objects from an earlier call to reuse their forwards.
     """
     if labels is None:
         labels = [None] * len(images)
     if len(labels) != len(images):
         raise ValueError("labels must have one entry per image")
-    contexts = [ImageContext(im, classifier, config) for im in images]
+    # An ImageContext passed in place of an image is reused with its forward
+    # caches (e.g. STL-WL then STL-CL on the same image share most forwards).
+    contexts = [im if isinstance(im, ImageContext) else ImageContext(im, classifier, config) for im in images]
+    for ctx in contexts:
+        if ctx.config != config or ctx.input_size != tuple(classifier.input_size):
+            raise ValueError("an ImageContext can only be reused with the same classifier and config")
     label_ids = [_normalize_labels(lab, classifier) for lab in labels]
     scheduler = ForwardScheduler(classifier, config, progress)
     scheduler.full_image_probs(contexts)

@@ -1,0 +1,113 @@
+"""``stl demo``: STL-WL and STL-CL with the bundled EfficientNet-Lite0 on the bundled sample.
+
+Reads ``data/sample/annotations.json`` (real scikit-image photos with boxes and
+ImageNet labels annotated by us), runs both variants (they share one forward
+cache per image), and writes one figure per image and variant, an overview
+figure and a JSON summary under ``--out``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .common import add_model_arguments, build_from_args
+
+log = logging.getLogger("stl.demo")
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "annotations.json"
+
+
+def load_sample(path=SAMPLE):
+    """Records of the bundled sample: dicts with id, path, labels, boxes (float), box_labels."""
+    d = json.loads(Path(path).read_text())
+    if d.get("root") == "skimage.data":
+        import skimage.data
+
+        root = Path(os.path.dirname(skimage.data.__file__))
+    else:
+        root = Path(path).parent / d.get("root", ".")
+    out = []
+    for r in d["images"]:
+        out.append(dict(r, path=str(root / r["file"]), boxes=np.asarray(r["boxes"], np.float64).reshape(-1, 4)))
+    return out
+
+
+def add_arguments(p):
+    add_model_arguments(p)
+    p.add_argument("--out", default="results/demo")
+    p.add_argument("--images", nargs="*", default=None, help="ids of sample images (default: all)")
+    p.add_argument("--top", type=int, default=5)
+
+
+def main(args) -> int:
+    from ..boxes import iou_matrix
+    from ..config import DEFAULT
+    from ..io import ImageError, read_image, write_json_atomic
+    from ..localization import ImageContext, localize_batch
+    from ..visualize import draw_windows
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = load_sample()
+    if args.images:
+        records = [r for r in records if r["id"] in args.images]
+    classifier = build_from_args(args)
+    log.info("classifier: %s", classifier.describe())
+    out = Path(args.out)
+    images, ok = [], []
+    for r in records:
+        try:
+            images.append(read_image(r["path"]))
+            ok.append(r)
+        except ImageError as e:
+            log.error("skipping sample image: %s", e)
+    contexts = [ImageContext(im, classifier, DEFAULT) for im in images]
+    t0 = time.time()
+    summary = []
+    results = {}
+    with tqdm(desc="STL forwards (all images, WL+CL)", unit="fwd") as bar:
+        for mode in ("wl", "cl"):
+            labels = [None] * len(ok) if mode == "wl" else [r["labels"] for r in ok]
+            results[mode] = localize_batch(contexts, classifier, labels, DEFAULT, progress=bar)
+    elapsed = time.time() - t0
+    fig, axes = plt.subplots(2, len(ok), figsize=(4 * len(ok), 8.5), squeeze=False)
+    for j, (r, im, ctx) in enumerate(zip(ok, images, contexts)):
+        for row, mode in enumerate(("wl", "cl")):
+            w = results[mode][j]
+            ious = iou_matrix(w.boxes[:1], r["boxes"])
+            hit = bool(len(w) and ious.max() >= 0.5)
+            name = "STL-WL" if mode == "wl" else "STL-CL"
+            title = f"{r['id']} {name}: top-1 IoU {ious.max() if len(w) else 0:.2f}"
+            draw_windows(im, w.boxes, w.scores, out / f"{r['id']}_{mode}.png", title=title, gt_boxes=r["boxes"],
+                         top=args.top)
+            draw_windows(im, w.boxes, w.scores, None, title=title, gt_boxes=r["boxes"], top=args.top,
+                         ax=axes[row, j])
+            summary.append({"image": r["id"], "method": name, "top1_box": w.boxes[0].tolist() if len(w) else None,
+                            "top1_drop": float(w.scores[0]) if len(w) else None,
+                            "top1_iou": float(ious.max()) if len(w) else 0.0, "top1_hit": hit,
+                            "num_windows": len(w)})
+            write_json_atomic(out / f"{r['id']}_{mode}.json", w.to_dict(classifier.classes))
+    fig.suptitle("STL top windows (1 = highest drop); dashed white: ground truth", fontsize=11)
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "overview.png", dpi=80)
+    plt.close(fig)
+    write_json_atomic(out / "summary.json", {"model": classifier.name, "seconds": elapsed,
+                                             "forwards": sum(c.num_forwards for c in contexts),
+                                             "results": summary})
+    print(f"\nSTL demo: {len(ok)} images, {sum(c.num_forwards for c in contexts)} forward passes, "
+          f"{elapsed:.0f} s ({classifier.name}, {classifier.device})")
+    print(f"{'image':<12} {'method':<7} {'top-1 IoU':>9}  hit")
+    for s in summary:
+        print(f"{s['image']:<12} {s['method']:<7} {s['top1_iou']:9.2f}  {'yes' if s['top1_hit'] else 'no'}")
+    print(f"\nfigures: {out}/<image>_{{wl,cl}}.png, overview: {out / 'overview.png'}, summary: {out / 'summary.json'}")
+    return 0

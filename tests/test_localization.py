@@ -1,0 +1,132 @@
+"""STL agglomeration: one hand-computed hierarchy with a stub classifier, determinism,
+batching independence and bad inputs."""
+import numpy as np
+import pytest
+
+from stl.config import DEFAULT, SegmentationConfig
+from stl.localization import ImageContext, localize, localize_batch
+from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList
+from stl.segmentation import Segmentation, region_boxes_and_sizes
+
+A_RGB, B_RGB, C_RGB = (200, 10, 10), (10, 200, 10), (10, 180, 30)
+
+
+class StubClassifier(Classifier):
+    """Two classes on 10x30 images. p0 = 0.1 + 0.8 * (unmasked pixels of columns 0-9) / 100,
+    so masking region A (columns 0-9) drops class 0 from 0.9 to 0.1. FEATURE = mean colour."""
+
+    def __init__(self):
+        self.name = "stub"
+        self.input_size = (10, 30)
+        self.classes = ClassList(["n0", "n1"], ["zero", "one"])
+        self.mask_color = np.zeros(3, np.float32)
+        self.calls = []
+
+    def forward(self, images, outputs=(PROB, FEATURE)):
+        images = np.asarray(images, np.float64)
+        self.calls.append(len(images))
+        visible = (images[:, :, :10].sum(axis=3) > 0).sum(axis=(1, 2)) / 100.0
+        p0 = 0.1 + 0.8 * visible
+        prob = np.stack([p0, 1 - p0], 1)
+        feat = images.mean(axis=(1, 2))
+        return {PROB: prob, FEATURE: feat, LOGITS: np.log(prob)}
+
+
+def three_block_context(clf, config=DEFAULT):
+    img = np.zeros((10, 30, 3), np.uint8)
+    img[:, :10], img[:, 10:20], img[:, 20:] = A_RGB, B_RGB, C_RGB
+    ctx = ImageContext(img, clf, config)
+    labels = np.repeat(np.array([[0] * 10 + [1] * 10 + [2] * 10]), 10, axis=0).astype(np.int32)
+    boxes, sizes = region_boxes_and_sizes(labels)
+    ctx.segmentations = [Segmentation("hand", labels, boxes, sizes, np.ones(3, bool))]
+    return ctx
+
+
+def test_hand_computed_hierarchy():
+    """Worked by hand (image 300 px, regions A|B|C of 100 px, STL-CL on class 0):
+    drops d_A = 0.9 - 0.1 = 0.8, d_B = d_C = 0.
+    s(A,B) = 1/4 (s_drop 0.2 + s_app 0.1364 + s_size 1/3 + s_fill 1)   = 0.4174
+    s(B,C) = 1/4 (1 + 0.9091 + 1/3 + 1)                                 = 0.8106  <- merged first (D)
+    s(A,C) = 1/4 (0.2 + 0.1364 + 1/3 + 2/3)                             = 0.3341
+    then A+D -> E (the whole image, d = 0.8). Windows by drop: A 0.8, E 0.8, B, C, D 0;
+    NMS (> 0.5): D overlaps E by 200/300 -> removed; B and D overlap exactly 0.5 -> kept.
+    """
+    clf = StubClassifier()
+    ctx = three_block_context(clf)
+    w = localize_batch([ctx], clf, [0])[0]
+    np.testing.assert_allclose(w.input_boxes, [[0, 0, 9, 9], [0, 0, 29, 9], [10, 0, 19, 9], [20, 0, 29, 9]])
+    np.testing.assert_allclose(w.scores, [0.8, 0.8, 0.0, 0.0], atol=1e-12)
+    assert w.level.tolist() == [0, 2, 0, 0]
+    # forwards: 1 full image + 3 masks + 3 crops + 2 merges x (mask + crop)
+    assert w.num_forwards == 1 + 6 + 4
+
+
+def test_first_merge_similarities_match_eq4():
+    from stl.localization import _similarity_row
+    from stl.similarity import l1_normalize
+
+    clf = StubClassifier()
+    ctx = three_block_context(clf)
+    drops = np.array([0.8, 0.0, 0.0])
+    hists = l1_normalize(np.array([A_RGB, B_RGB, C_RGB], float))
+    boxes = ctx.segmentations[0].boxes
+    sizes = ctx.segmentations[0].sizes.astype(float)
+    row = _similarity_row(ctx, 0, np.array([1, 2]), drops, hists, boxes, sizes, None)
+    np.testing.assert_allclose(row, [0.25 * (0.2 + 3 * 10 / 220 + 1 / 3 + 1), 0.25 * (0.2 + 3 * 10 / 220 + 1 / 3 + 2 / 3)])
+    row_bc = _similarity_row(ctx, 1, np.array([2]), drops, hists, boxes, sizes, None)
+    np.testing.assert_allclose(row_bc, [0.25 * (1 + 200 / 220 + 1 / 3 + 1)])
+
+
+def test_wl_uses_top_classes_and_boxes_map_to_original_size():
+    clf = StubClassifier()
+    img = np.zeros((20, 60, 3), np.uint8)
+    img[:, :20], img[:, 20:40], img[:, 40:] = A_RGB, B_RGB, C_RGB
+    w = localize(img, clf, None, DEFAULT.replace(segmentation=SegmentationConfig(ks=(50,), color_spaces=("rgb",))))
+    assert w.target_classes == [0, 1]
+    assert w.image_size == (20, 60)
+    assert w.boxes[:, 2].max() <= 59 and w.boxes[:, 3].max() <= 19
+
+
+def test_adjacent_merge_option_runs_and_segment_mask_option():
+    clf = StubClassifier()
+    for cfg in (DEFAULT.replace(merge_pairs="adjacent"), DEFAULT.replace(mask_mode="segment")):
+        ctx = three_block_context(clf, cfg)
+        w = localize_batch([ctx], clf, [0], cfg)[0]
+        assert w.scores[0] == pytest.approx(0.8)
+
+
+def test_several_labels_pool_hierarchies():
+    clf = StubClassifier()
+    ctx = three_block_context(clf)
+    w = localize_batch([ctx], clf, [["n0", "n1"]])[0]
+    assert set(w.label.tolist()) <= {0, 1}
+
+
+def test_real_model_deterministic_and_batch_independent(lite0):
+    from skimage import data
+
+    img = data.chelsea()[::2, ::2]
+    cfg = DEFAULT.replace(segmentation=SegmentationConfig(color_spaces=("hsv",), ks=(100,)))
+    a = localize(img, lite0, None, cfg)
+    b = localize(img, lite0, None, cfg.replace(batch_size=7))
+    assert len(a) > 5
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+    assert a.scores[0] > 0.3  # masking (almost) the whole cat hurts "cat" a lot
+    assert np.all(np.diff(a.scores) <= 1e-12)
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "uint16", "1x1", "flat"])
+def test_odd_images_give_windows_not_tracebacks(kind):
+    clf = StubClassifier()
+    rng = np.random.default_rng(0)
+    img = {
+        "gray": rng.integers(0, 255, (15, 40), dtype=np.uint8),
+        "rgba": rng.integers(0, 255, (15, 40, 4), dtype=np.uint8),
+        "uint16": rng.integers(0, 65535, (15, 40, 3), dtype=np.uint16),
+        "1x1": np.full((1, 1, 3), 90, np.uint8),
+        "flat": np.full((30, 30, 3), 90, np.uint8),
+    }[kind]
+    w = localize(img, clf)
+    assert len(w) >= 1
+    assert (w.boxes[:, 2] < img.shape[1]).all() and (w.boxes[:, 3] < img.shape[0]).all()
