@@ -1,0 +1,199 @@
+"""ILSVRC-2012 localisation, validation set, in two layouts.
+
+**Official** (``ILSVRC2012_img_val.tar`` + ``ILSVRC2012_bbox_val_v3.tgz``): a
+folder of ``ILSVRC2012_val_XXXXXXXX.JPEG`` images and a folder of per-image
+XML files (``<size><width>/<height>``, ``<object><name>wnid</name><bndbox>``).
+Both are searched under the root (``val/``, ``ILSVRC2012_img_val/``,
+``ILSVRC2012_bbox_val_v3/val/``, ``bbox_val/``, ``Annotations/``, the root
+itself) or given as ``images=`` / ``annotations=``.
+
+**WSOL metadata** (clovaai/wsolevaluation, ``metadata/ILSVRC/test``):
+``metadata/image_ids.txt``, ``class_labels.txt`` (``val/NAME,label``, label a
+0-based index into the ImageNet class list in Caffe order),
+``localization.txt`` (``val/NAME,x0,y0,x1,y1``, one line per box, ORIGINAL
+image pixels) and ``image_sizes.txt`` (``val/NAME,W,H`` of the original).
+Image paths are relative to the root. The files may be resized copies (the
+650 test images in ``../shared`` are stretched to 227x227): boxes are mapped
+onto the actual file size, read from the file's header.
+
+Box convention: both layouts' coordinates are taken as 0-based
+pixel-inclusive (the WSOL benchmark's IoU uses the +1 areas; the official XML
+values never reach the width), and mapped to the file with
+:func:`stl.boxes.scale_boxes` (the covered span [x0, x1 + 1) is scaled). On
+the 650 shared images, scaling the coordinates directly (``x * W_file / W``)
+changes no hit at IoU 0.5.
+
+Subsets: ``all`` (1000 classes, the default) and ``200rnd`` (the paper's 200
+random classes, :data:`stl.data.ilsvrc2012_200rnd.CLASSES_200RND`).
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..boxes import clip_boxes, scale_boxes
+from . import Dataset, DatasetError, make_record, register_dataset, resolve_root
+from .ilsvrc2012_200rnd import CLASSES_200RND
+
+SUBSETS = ("all", "200rnd")
+PAPER_KEYS = {"all": "ILSVRC2012_1000_VAL", "200rnd": "ILSVRC2012_200rnd_VAL"}
+_IMAGE_DIRS = ("val", "ILSVRC2012_img_val", "images", "JPEGImages", ".")
+_XML_DIRS = ("ILSVRC2012_bbox_val_v3/val", "ILSVRC2012_bbox_val_v3", "bbox_val/val", "bbox_val", "Annotations",
+             "annotations", "val", ".")
+_WSOL_META = ("metadata", "metadata/ILSVRC/test", ".")
+
+
+def file_size(path: Path) -> Optional[Tuple[int, int]]:
+    """(H, W) from the image header, or None when the file cannot be opened."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def imagenet_wnids() -> List[str]:
+    from ..modeling.base import ClassList
+
+    return ClassList.imagenet().wnids
+
+
+class ILSVRCVal(Dataset):
+    family = "ilsvrc2012_val"
+    default_subset = "all"
+    eval_mode = "image"
+
+    def __init__(self, root=None, subset: Optional[str] = None, images=None, annotations=None, metadata=None,
+                 layout: Optional[str] = None):
+        root = resolve_root("ilsvrc", root)
+        super().__init__(root)
+        subset = (subset or "all").lower()
+        if subset == "1000":
+            subset = "all"
+        if subset not in SUBSETS:
+            raise DatasetError(f"ILSVRC subset must be one of {SUBSETS}, not {subset!r}")
+        self.subset = subset
+        self.paper_key = PAPER_KEYS[subset]
+        self.layout = layout or self._detect_layout(metadata)
+        #: image_id -> dict(path, labels, boxes (original pixels), ann_size (H, W))
+        self._ann: Dict[str, dict] = {}
+        if self.layout == "wsol":
+            self._read_wsol(Path(metadata) if metadata else self._find_meta())
+        elif self.layout == "official":
+            self._read_official(images, annotations)
+        else:
+            raise DatasetError(f"unknown ILSVRC layout {self.layout!r} (wsol or official)")
+        keep = set(CLASSES_200RND) if subset == "200rnd" else None
+        self._ids = [i for i in self._ann if keep is None or any(lab in keep for lab in self._ann[i]["labels"])]
+
+    # -- layout detection
+    def _find_meta(self) -> Optional[Path]:
+        for m in _WSOL_META:
+            p = self.root / m
+            if (p / "image_ids.txt").exists() and (p / "localization.txt").exists():
+                return p
+        return None
+
+    def _detect_layout(self, metadata) -> str:
+        if metadata or self._find_meta() is not None:
+            return "wsol"
+        return "official"
+
+    # -- WSOL metadata
+    def _read_wsol(self, meta: Path):
+        wnids = imagenet_wnids()
+        ids = _lines(meta / "image_ids.txt")
+        labels = {}
+        for line in _lines(meta / "class_labels.txt"):
+            name, lab = line.rsplit(",", 1)
+            labels[name] = wnids[int(lab)]
+        sizes = {}
+        for line in _lines(meta / "image_sizes.txt"):
+            name, w, h = line.rsplit(",", 2)
+            sizes[name] = (int(h), int(w))
+        boxes = defaultdict(list)
+        for line in _lines(meta / "localization.txt"):
+            parts = line.split(",")
+            boxes[",".join(parts[:-4])].append([float(v) for v in parts[-4:]])
+        for name in ids:
+            if name not in labels:
+                raise DatasetError(f"{meta}/class_labels.txt has no label for {name}")
+            image_id = Path(name).stem
+            self._ann[image_id] = dict(path=self.root / name, labels=[labels[name]],
+                                       boxes=np.asarray(boxes.get(name, []), np.float64).reshape(-1, 4),
+                                       ann_size=sizes.get(name))
+        self.metadata_dir = meta
+
+    # -- official XML
+    def _read_official(self, images, annotations):
+        xml_dir = Path(annotations) if annotations else _first_dir(self.root, _XML_DIRS, "*.xml")
+        if xml_dir is None:
+            raise DatasetError(
+                f"{self.root}: neither WSOL metadata (metadata/image_ids.txt) nor ILSVRC bbox XML files "
+                f"(ILSVRC2012_bbox_val_v3/val/*.xml) found; see data/README.md")
+        img_dir = Path(images) if images else _first_dir(self.root, _IMAGE_DIRS, "*.JPEG")
+        if img_dir is None:
+            raise DatasetError(f"{self.root}: no folder of ILSVRC2012_val_*.JPEG images found (pass images=)")
+        for xml in sorted(xml_dir.glob("*.xml")):
+            tree = ET.parse(xml).getroot()
+            size = tree.find("size")
+            ann_size = (int(size.findtext("height")), int(size.findtext("width"))) if size is not None else None
+            objs = tree.findall("object")
+            names = [o.findtext("name").strip() for o in objs]
+            bb = [[float(o.find("bndbox").findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")] for o in objs]
+            image_id = xml.stem
+            self._ann[image_id] = dict(path=img_dir / f"{image_id}.JPEG", labels=list(dict.fromkeys(names)),
+                                       boxes=np.asarray(bb, np.float64).reshape(-1, 4), box_labels=names,
+                                       ann_size=ann_size)
+        self.images_dir, self.annotations_dir = img_dir, xml_dir
+
+    def _load_record(self, image_id):
+        a = self._ann[image_id]
+        fsize = file_size(a["path"])
+        ann_size = a["ann_size"]
+        size = fsize or ann_size
+        if size is None:
+            raise DatasetError(f"{image_id}: image size unknown (no readable file, no size annotation)")
+        boxes = a["boxes"]
+        if ann_size is not None and tuple(ann_size) != tuple(size):
+            boxes = scale_boxes(boxes, ann_size, size)
+        else:
+            boxes = clip_boxes(boxes, size)
+        box_labels = a.get("box_labels") or [a["labels"][0]] * len(boxes)
+        return make_record(image_id, a["path"], size, boxes, box_labels, labels=a["labels"],
+                           original_size=tuple(ann_size) if ann_size else None)
+
+    def meta(self):
+        m = super().meta()
+        m["layout"] = self.layout
+        return m
+
+
+def _lines(path: Path) -> List[str]:
+    if not path.exists():
+        raise DatasetError(f"{path} not found")
+    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def _first_dir(root: Path, candidates, pattern) -> Optional[Path]:
+    for c in candidates:
+        p = (root / c)
+        if p.is_dir() and next(p.glob(pattern), None) is not None:
+            return p
+    return None
+
+
+@register_dataset("ilsvrc2012_val")
+def _ilsvrc(root=None, subset=None, **kw):
+    return ILSVRCVal(root, subset, **kw)
+
+
+@register_dataset("ilsvrc2012_val_200rnd", subset="200rnd")
+def _ilsvrc200(root=None, subset=None, **kw):
+    return ILSVRCVal(root, subset, **kw)

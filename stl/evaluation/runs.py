@@ -1,0 +1,58 @@
+"""Evaluate stored runs (HDF5 files written by :mod:`stl.runner`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..config import EVAL_IOU, EVAL_NUM_WINDOWS
+from .protocol import EvalResult, evaluate
+
+
+@dataclass
+class RunEvaluation:
+    path: Path
+    method: str
+    model: str
+    dataset: object  # stl.data.Dataset
+    result: EvalResult
+    num_failures: int
+    num_partial_chunks: int
+
+    @property
+    def paper_key(self) -> Optional[str]:
+        return getattr(self.dataset, "paper_key", None)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} ({self.model})" if self.model else self.method
+
+
+def dataset_of_run(meta: dict, root=None):
+    """Rebuild the dataset a run was computed on (``root`` overrides the stored root)."""
+    from ..data import get_dataset
+
+    name = meta.get("dataset")
+    if not name:
+        raise ValueError("run file has no 'dataset' attribute")
+    kw = {}
+    if meta.get("layout") and name.startswith("ilsvrc"):
+        kw["layout"] = meta["layout"]
+    return get_dataset(name, root=root or meta.get("root") or None, subset=meta.get("subset") or None, **kw)
+
+
+def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, iou_threshold: float = EVAL_IOU,
+                 matching: str = "pascal") -> RunEvaluation:
+    """Evaluate one run file on the images it holds."""
+    from ..runner import load_run
+
+    run = load_run(path, max_windows=max(num_windows))
+    ds = dataset if dataset is not None else dataset_of_run(run.meta, root)
+    ids = [i for i in run.image_ids if i in ds]
+    if len(ids) < len(run.image_ids):
+        raise ValueError(f"{path}: {len(run.image_ids) - len(ids)} stored images are not in {ds.describe()} "
+                         "(wrong --root?)")
+    records = [ds.record(i) for i in ids]
+    res = evaluate(records, run.proposals(), num_windows, iou_threshold, mode=ds.eval_mode, matching=matching)
+    return RunEvaluation(Path(path), str(run.meta.get("method", "?")), str(run.meta.get("model", "")), ds, res,
+                         len(run.failures), run.num_partial_chunks)
