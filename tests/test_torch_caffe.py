@@ -406,3 +406,28 @@ def test_classifier_rejects_bad_input_and_missing_files(tiny_model):
         TorchCaffeClassifier(proto, proto.parent / "missing.caffemodel")
     with pytest.raises(ModelError, match="not found"):
         build_classifier(f"{proto.parent / 'missing.prototxt'}:{model}")
+
+
+def test_registry_messages_without_model_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("STL_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("STL_SHARED", str(tmp_path / "no_shared"))
+    for name in ("caffenet", "alexnet"):
+        with pytest.raises(ModelError, match=r"run `make models` \(needs internet\) or pass PROTOTXT:CAFFEMODEL"):
+            build_classifier(name)
+    with pytest.raises(ModelError, match="STL_SHARED"):
+        build_classifier("squeezenet")
+
+
+def test_default_mean_falls_back_to_channel_mean(tmp_path, monkeypatch, caplog):
+    from stl.modeling import caffe_models
+
+    monkeypatch.setenv("STL_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("STL_SHARED", str(tmp_path / "no_shared"))
+    with caplog.at_level("WARNING"):
+        mean = caffe_models.default_mean()
+    np.testing.assert_array_equal(mean, ILSVRC_MEAN_BGR)
+    assert "mean image not found" in caplog.text
+    (tmp_path / "weights").mkdir()
+    img = np.full((3, 256, 256), 7.0)
+    np.save(tmp_path / "weights" / "ilsvrc_2012_mean.npy", img)
+    np.testing.assert_array_equal(caffe_models.default_mean(), img)

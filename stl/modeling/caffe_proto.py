@@ -717,7 +717,7 @@ def write_caffemodel(path: PathLike, net: Union[PathLike, "NetParameter", None],
     path = Path(path)
     layers = []
     if net is not None:
-        netp = net if isinstance(net, NetParameter) else load_net(net)
+        netp = load_net(net)  # path or NetParameter (V1 layers upgraded)
         names = {l.name for l in netp.layer}
         unknown = [n for n in weights if n not in names]
         if unknown:

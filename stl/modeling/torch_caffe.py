@@ -288,16 +288,21 @@ class LRNLayer(CaffeLayer):
         self.region = caffe_proto.LRNParameter.NormRegion.Name(p.norm_region)
 
     def forward(self, x):
+        # Always in float32: under fp16 autocast x^2 of conv activations (hundreds) would overflow.
+        dtype = x.dtype
+        x = x.float()
         if self.region == "ACROSS_CHANNELS":
             # scale = k + alpha/n * sum_{local_size channels} x^2 ; y = x * scale^-beta (Caffe's LRNLayer)
-            return F.local_response_norm(x, self.size, alpha=self.alpha, beta=self.beta, k=self.k)
-        # WITHIN_CHANNEL: Caffe's composite square -> AVE pool(pad (n-1)/2) -> (1 + alpha*.)^-beta -> product
-        pad = (self.size - 1) // 2
-        h, w = x.shape[-2:]
-        oh = caffe_pool_output_size(h, self.size, pad, 1, pad > 0)
-        ow = caffe_pool_output_size(w, self.size, pad, 1, pad > 0)
-        avg = caffe_pool2d(x * x, "AVE", (self.size,) * 2, (1, 1), (pad, pad), (oh, ow))
-        return x * torch.pow(1.0 + self.alpha * avg, -self.beta)
+            y = F.local_response_norm(x, self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+        else:
+            # WITHIN_CHANNEL: Caffe's composite square -> AVE pool(pad (n-1)/2) -> (1 + alpha*.)^-beta -> product
+            pad = (self.size - 1) // 2
+            h, w = x.shape[-2:]
+            oh = caffe_pool_output_size(h, self.size, pad, 1, pad > 0)
+            ow = caffe_pool_output_size(w, self.size, pad, 1, pad > 0)
+            avg = caffe_pool2d(x * x, "AVE", (self.size,) * 2, (1, 1), (pad, pad), (oh, ow))
+            y = x * torch.pow(1.0 + self.alpha * avg, -self.beta)
+        return y.to(dtype)
 
 
 class ReLULayer(CaffeLayer):
