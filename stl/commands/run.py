@@ -1,0 +1,86 @@
+"""``stl run``: compute proposal methods over a dataset into resumable HDF5 files.
+
+    stl run --dataset ilsvrc2012_val --root ../shared/data/ilsvrc2012-val-227 \\
+            --method STL-WL --model efficientnet_lite0 --limit 20 --out results/runs
+
+Writes ``<out>/<dataset key>/<METHOD>__<model>.h5`` (``<METHOD>.h5`` for methods
+without a classifier). Rerunning continues where a killed run stopped.
+"""
+from __future__ import annotations
+
+import logging
+
+from .common import add_model_arguments, build_from_args
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p):
+    p.add_argument("--dataset", required=True,
+                   help="ilsvrc2012_val, ilsvrc2012_val_200rnd, voc2007_test, voc2007_trainval, sample")
+    p.add_argument("--subset", default=None, help="override the subset (ILSVRC: all|200rnd; VOC: test|trainval)")
+    p.add_argument("--root", default=None,
+                   help="dataset root (default: $STL_ILSVRC / $STL_VOC, else data/ilsvrc / data/VOCdevkit)")
+    p.add_argument("--method", nargs="+", required=True, metavar="METHOD",
+                   help="registered method(s): STL-WL, STL-CL, WHOLE-IMAGE, CENTER, SELSEARCH, ...")
+    add_model_arguments(p)
+    p.add_argument("--limit", type=int, default=None, help="only the first N images of the dataset")
+    p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
+    p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call (default 8)")
+    p.add_argument("--max-windows", type=int, default=None, help="windows stored per image (default 5000)")
+    p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
+
+
+def build_run_method(name, get_classifier):
+    """Build a registered method; give it the classifier only if it needs one."""
+    from ..proposals import build_method
+
+    try:
+        m = build_method(name)
+        if not getattr(m, "uses_classifier", False):
+            return m
+    except (ValueError, TypeError):
+        pass
+    return build_method(name, classifier=get_classifier())
+
+
+def main(args) -> int:
+    from ..data import get_dataset
+    from ..runner import DEFAULT_MAX_WINDOWS, run_method, run_path
+
+    ds = get_dataset(args.dataset, root=args.root, subset=args.subset)
+    if args.images:
+        ds.select(args.images)
+    ds.take(args.limit)
+    print(f"dataset: {ds.describe()}")
+    cache = {}
+
+    def get_classifier():
+        if "clf" not in cache:
+            cache["clf"] = build_from_args(args)
+            print(f"classifier: {cache['clf'].describe()}")
+        return cache["clf"]
+
+    rc = 0
+    for name in args.method:
+        method = build_run_method(name, get_classifier)
+        uses = bool(getattr(method, "uses_classifier", False))
+        model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
+        path = run_path(args.out, ds.key, name, model, uses)
+        print(f"{name}: -> {path}")
+        summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
+                             max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
+        print(f"{name}: {summary.computed} images computed, {summary.skipped} already done, "
+              f"{len(summary.failures)} failed, {summary.seconds:.1f} s -> {summary.path}")
+        for i, msg in list(summary.failures.items())[:10]:
+            print(f"  FAILED {i}: {msg}")
+        if summary.failures and summary.computed == 0:
+            rc = 1
+        if args.eval:
+            from .eval import print_evaluation
+            from ..evaluation.runs import evaluate_run
+
+            print_evaluation(evaluate_run(path))
+    return rc

@@ -1,0 +1,555 @@
+"""Compute a proposal method over a dataset; store the windows in HDF5; resume.
+
+One file per dataset x method x model::
+
+    results/runs/<dataset key>/<METHOD>__<model>.h5   (methods that run a classifier)
+    results/runs/<dataset key>/<METHOD>.h5            (the others)
+
+Layout (``format = "stl-run/1"``)::
+
+    /                 attrs: format, dataset, subset, root, dataset_key, method, model,
+                      method_config (JSON), max_windows, num_images, num_failures,
+                      dataset_size, complete, stl_version, ...
+    /image_ids        the stored images in dataset order (strings)
+    /images/<id>      boxes float32 (K, 4) original-image pixels, pixel-inclusive;
+                      scores float32 (K,), ranked best first, K <= max_windows;
+                      attrs: image_id, height, width, seconds, num_windows_total
+    /failures/<id>    attrs: image_id, error (exception type), message
+
+(``<id>`` is the image id with ``/`` and ``%`` percent-escaped.)
+
+Crash safety and resuming: finished images are written in chunks, each chunk
+as its own small HDF5 file ``<run>.h5.partial/chunk-NNNNNN.h5`` created under a
+temporary name, fsync'ed and renamed into place (``os.replace``), so a killed
+process leaves only complete chunk files. At the end of a run (and on Ctrl-C /
+SIGTERM) the existing run file and the chunks are merged into a new run file,
+written to a temporary file and renamed over ``<run>.h5``; then the chunks are
+deleted. A rerun reads the run file and any chunks left by a killed run, skips
+the images found there and computes only the rest. :func:`load_run` reads the
+run file plus leftover chunks, so an interrupted run can be evaluated as is.
+Failed images (unreadable file, method error) are recorded under ``failures``
+and retried by the next run. A lock file (``<run>.h5.lock``, holding the pid)
+keeps two runs from writing the same file; a lock left by a dead process is
+taken over.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import quote, unquote
+
+import numpy as np
+
+from .config import EVAL_NUM_WINDOWS
+from .io import ImageError, atomic_path
+
+log = logging.getLogger(__name__)
+
+FORMAT = "stl-run/1"
+#: windows stored per image: the largest N of the Fig. 3 protocol
+DEFAULT_MAX_WINDOWS = max(EVAL_NUM_WINDOWS)
+DEFAULT_CHUNK = 8
+#: run attributes that must agree between a stored run and the run resuming it
+IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config")
+
+
+class RunError(RuntimeError):
+    """A stored run cannot be continued (locked, or made with other settings)."""
+
+
+# ----------------------------------------------------------------------------- naming
+def safe_name(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text))
+    return keep.strip("._") or "x"
+
+
+def model_tag(model) -> str:
+    """A short file-name tag for a model given as name, (prototxt, caffemodel) or 'a.prototxt:b.caffemodel'."""
+    if model is None:
+        return ""
+    if isinstance(model, (tuple, list)):
+        model = model[-1] if len(model) > 1 else model[0]
+    model = str(model)
+    if ":" in model and model.split(":")[0].endswith(".prototxt"):
+        model = model.split(":", 1)[1]
+    if "/" in model or model.endswith(".caffemodel"):
+        model = Path(model).stem
+    return safe_name(model)
+
+
+def run_filename(method: str, model=None, uses_classifier: bool = True) -> str:
+    tag = model_tag(model) if uses_classifier else ""
+    return f"{safe_name(method.upper())}__{tag}.h5" if tag else f"{safe_name(method.upper())}.h5"
+
+
+def run_path(out_dir, dataset_key: str, method: str, model=None, uses_classifier: bool = True) -> Path:
+    return Path(out_dir) / safe_name(dataset_key) / run_filename(method, model, uses_classifier)
+
+
+def _q(image_id: str) -> str:
+    return quote(str(image_id), safe="")
+
+
+def partial_dir(path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+# ----------------------------------------------------------------------------- reading
+@dataclass
+class StoredRun:
+    """A run read back: proposals and failures per image id, plus the run's attributes."""
+
+    path: Path
+    meta: dict
+    image_ids: List[str]
+    boxes: Dict[str, np.ndarray]
+    scores: Dict[str, np.ndarray]
+    image_attrs: Dict[str, dict]
+    failures: Dict[str, str] = field(default_factory=dict)
+    num_partial_chunks: int = 0
+
+    def proposals(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+        return {i: (self.boxes[i], self.scores[i]) for i in self.image_ids}
+
+    def __len__(self):
+        return len(self.image_ids)
+
+
+def _attrs(obj) -> dict:
+    out = {}
+    for k, v in obj.attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+def _read_file(path: Path, max_windows: Optional[int] = None):
+    """(meta, ordered ids, entries {id: (boxes, scores, attrs)}, failures {id: (error, message)})."""
+    import h5py
+
+    entries, failures = {}, {}
+    with h5py.File(path, "r") as f:
+        meta = _attrs(f)
+        if meta.get("format") != FORMAT:
+            raise RunError(f"{path}: not an stl run file (format {meta.get('format')!r})")
+        sl = slice(None) if max_windows is None else slice(0, max_windows)
+        for q, g in f.get("images", {}).items():
+            a = _attrs(g)
+            entries[a.get("image_id", unquote(q))] = (g["boxes"][sl].astype(np.float32),
+                                                      g["scores"][sl].astype(np.float32), a)
+        for q, g in f.get("failures", {}).items():
+            a = _attrs(g)
+            failures[a.get("image_id", unquote(q))] = (a.get("error", ""), a.get("message", ""))
+        order = [s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]] \
+            if "image_ids" in f else []
+    order = [i for i in order if i in entries] + sorted(set(entries) - set(order))
+    return meta, order, entries, failures
+
+
+def _chunk_files(path: Path) -> List[Path]:
+    d = partial_dir(path)
+    return sorted(d.glob("chunk-*.h5")) if d.is_dir() else []
+
+
+def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None) -> StoredRun:
+    """Read a run file (and, by default, the chunks an interrupted run left beside it)."""
+    path = Path(path)
+    sources = ([path] if path.exists() else []) + (_chunk_files(path) if include_partial else [])
+    if not sources:
+        raise FileNotFoundError(f"{path}: no such run (and no partial chunks)")
+    meta, order, boxes, scores, attrs, failures = {}, [], {}, {}, {}, {}
+    for src in sources:
+        m, o, e, fl = _read_file(src, max_windows)
+        if not meta or src == path:
+            meta = m
+        for i, err in fl.items():
+            if i not in boxes:
+                failures[i] = err[1] if not err[0] else f"{err[0]}: {err[1]}"
+        for i in o:
+            if i not in boxes:
+                order.append(i)
+                boxes[i], scores[i], attrs[i] = e[i]
+                failures.pop(i, None)
+    return StoredRun(path, meta, order, boxes, scores, attrs, failures,
+                     num_partial_chunks=len(sources) - (1 if path.exists() else 0))
+
+
+# ----------------------------------------------------------------------------- writing
+def _write_meta(f, meta: dict):
+    for k, v in meta.items():
+        if v is None:
+            continue
+        if isinstance(v, (dict, list, tuple)):
+            v = json.dumps(v, sort_keys=True, default=str)
+        f.attrs[k] = v
+
+
+def _write_entry(images, image_id, boxes, scores, attrs):
+    g = images.create_group(_q(image_id))
+    g.create_dataset("boxes", data=np.asarray(boxes, np.float32).reshape(-1, 4))
+    g.create_dataset("scores", data=np.asarray(scores, np.float32).reshape(-1))
+    g.attrs["image_id"] = image_id
+    for k, v in attrs.items():
+        if k != "image_id" and v is not None:
+            g.attrs[k] = v
+
+
+def _write_failure(fails, image_id, error, message):
+    g = fails.require_group(_q(image_id))
+    g.attrs["image_id"] = image_id
+    g.attrs["error"] = error
+    g.attrs["message"] = message
+
+
+def _fsync(path: Path):
+    """Flush to disk and give the usual permissions (mkstemp creates 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_chunk(path: Path, meta: dict, entries: List[tuple], failures: Dict[str, Tuple[str, str]]):
+    import h5py
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            _write_meta(f, meta)
+            images = f.create_group("images")
+            for image_id, boxes, scores, attrs in entries:
+                _write_entry(images, image_id, boxes, scores, attrs)
+            fails = f.create_group("failures")
+            for image_id, (err, msg) in failures.items():
+                _write_failure(fails, image_id, err, msg)
+            f.create_dataset("image_ids", data=np.array([e[0] for e in entries], dtype=object),
+                             dtype=h5py.string_dtype())
+        _fsync(tmp)
+
+
+def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Optional[dict] = None,
+                dataset_ids: Optional[Sequence[str]] = None) -> bool:
+    """Merge the run file and its chunk files into a new run file (atomically), then
+    delete the chunks. Images are listed in ``order`` (the dataset's order) first.
+    Returns True if the run file was (re)written."""
+    import h5py
+
+    path = Path(path)
+    chunks = _chunk_files(path)
+    if not chunks and not meta_update:
+        return False
+    sources = ([path] if path.exists() else []) + chunks
+    if not sources:
+        return False
+    seen: List[str] = []
+    seen_set = set()
+    failures: Dict[str, Tuple[str, str]] = {}
+    meta: dict = {}
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as out:
+            images = out.create_group("images")
+            for src in sources:
+                with h5py.File(src, "r") as f:
+                    if src == path or not meta:
+                        meta = _attrs(f)
+                    for q, g in f.get("failures", {}).items():
+                        a = _attrs(g)
+                        i = a.get("image_id", unquote(q))
+                        if i not in seen_set:
+                            failures[i] = (a.get("error", ""), a.get("message", ""))
+                    for q, g in f.get("images", {}).items():
+                        i = _attrs(g).get("image_id", unquote(q))
+                        if i in seen_set:
+                            continue
+                        f.copy(g, images, name=_q(i))
+                        seen.append(i)
+                        seen_set.add(i)
+                        failures.pop(i, None)
+            fails = out.create_group("failures")
+            for i in sorted(failures):
+                _write_failure(fails, i, *failures[i])
+            order = list(order or [])
+            pos = {i: k for k, i in enumerate(order)}
+            ids = sorted(seen, key=lambda i: (pos.get(i, len(pos)), i))
+            out.create_dataset("image_ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+            meta.update(meta_update or {})
+            meta["num_images"] = len(ids)
+            meta["num_failures"] = len(failures)
+            if dataset_ids is not None:
+                want = set(dataset_ids)
+                meta["dataset_size"] = len(want)
+                meta["complete"] = bool(want <= (seen_set | set(failures)))
+            _write_meta(out, meta)
+        _fsync(tmp)
+    for c in chunks:
+        c.unlink()
+    try:
+        partial_dir(path).rmdir()
+    except OSError:
+        pass
+    return True
+
+
+# ----------------------------------------------------------------------------- locking
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(path: Path):
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                host, pid = lock.read_text().split()
+                alive = host != socket.gethostname() or _pid_alive(int(pid))
+            except (OSError, ValueError):
+                host, pid, alive = "?", "?", False
+            if alive:
+                raise RunError(f"{path} is being written by process {pid} on {host} "
+                               f"(remove {lock} if that process is gone)")
+            log.warning("taking over the stale lock %s (process %s is gone)", lock, pid)
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(me)
+        break
+    else:  # pragma: no cover
+        raise RunError(f"cannot lock {path}")
+    try:
+        yield
+    finally:
+        try:
+            if lock.read_text() == me:
+                lock.unlink()
+        except OSError:
+            pass
+
+
+def _remove_stale_temps(path: Path):
+    for d, name in ((path.parent, path.name), (partial_dir(path), "chunk-")):
+        if d.is_dir():
+            for t in d.glob(f".{name}*.tmp"):
+                t.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- running
+@dataclass
+class RunSummary:
+    path: Path
+    computed: int
+    skipped: int
+    failures: Dict[str, str]
+    seconds: float
+    complete: bool
+
+
+def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
+    cfg = getattr(method, "config", None)
+    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else ({} if cfg is None else str(cfg))
+    clf = getattr(method, "classifier", None)
+    uses = bool(getattr(method, "uses_classifier", False))
+    return {
+        "method": (method_name or getattr(method, "name", "method")).upper(),
+        "method_description": method.describe() if hasattr(method, "describe") else "",
+        "model": model_tag(model if model is not None else getattr(clf, "name", None)) if uses else "",
+        "classifier": clf.describe() if uses and hasattr(clf, "describe") else "",
+        "method_config": cfg,
+    }
+
+
+def _check_identity(path: Path, meta: dict):
+    sources = ([path] if path.exists() else []) + _chunk_files(path)[:1]
+    if not sources:
+        return
+    import h5py
+
+    with h5py.File(sources[0], "r") as f:
+        old = _attrs(f)
+    new = {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list, tuple)) else v)
+           for k, v in meta.items()}
+    bad = [k for k in IDENTITY_KEYS if k in old and k in new and str(old[k]) != str(new[k])]
+    if bad:
+        raise RunError(f"{path} was made with other settings ({', '.join(f'{k}: {old[k]!r} vs {new[k]!r}' for k in bad)}); "
+                       f"use another --out or delete it")
+    if old.get("root") and meta.get("root") and old["root"] != meta["root"]:
+        log.warning("%s was started on dataset root %s, continuing with %s", path, old["root"], meta["root"])
+
+
+class _Terminate(KeyboardInterrupt):
+    pass
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM into KeyboardInterrupt (main thread only) so the run consolidates."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminate(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_method(dataset, method, path, *, method_name: Optional[str] = None, model=None,
+               chunk_size: int = DEFAULT_CHUNK, max_windows: int = DEFAULT_MAX_WINDOWS, progress: bool = True,
+               extra_meta: Optional[dict] = None) -> RunSummary:
+    """Compute ``method`` on every image of ``dataset`` not yet in ``path``; store and consolidate.
+
+    ``method.propose_batch`` is called on chunks of ``chunk_size`` images (STL
+    shares classifier batches across them); if it raises, the chunk's images
+    are retried one at a time and the failing ones recorded. STL-CL (methods
+    with ``needs_label``) gets each image's labels.
+    """
+    from tqdm import tqdm
+
+    path = Path(path)
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    meta = dict(format=FORMAT, **dataset.meta(), **method_meta(method, method_name, model),
+                max_windows=int(max_windows), stl_version=_stl_version(), created=time.strftime("%Y-%m-%d %H:%M:%S"))
+    meta.update(extra_meta or {})
+    ids = dataset.image_ids
+    t0 = time.time()
+    computed, failures_now = 0, {}
+    with run_lock(path):
+        _remove_stale_temps(path)
+        _check_identity(path, meta)
+        stored = load_run(path) if (path.exists() or _chunk_files(path)) else None
+        done = set(stored.image_ids) if stored else set()
+        todo = [i for i in ids if i not in done]
+        skipped = len(ids) - len(todo)
+        if skipped:
+            log.info("%s: %d of %d images already done, computing %d", path, skipped, len(ids), len(todo))
+        if method.needs_label and todo:
+            _check_labels(method, dataset.record(todo[0]))
+        seq = 1 + max([int(c.stem.split("-")[1]) for c in _chunk_files(path)] + [0])
+        bar = tqdm(total=len(ids), initial=skipped, unit="img", dynamic_ncols=True, disable=not progress,
+                   desc=f"{meta['method']} {dataset.key}", smoothing=0.1)
+        try:
+            with _sigterm_as_interrupt():
+                for start in range(0, len(todo), chunk_size):
+                    chunk = todo[start:start + chunk_size]
+                    entries, fails = _compute_chunk(dataset, method, chunk, max_windows)
+                    _write_chunk(partial_dir(path) / f"chunk-{seq:06d}.h5", meta, entries, fails)
+                    seq += 1
+                    computed += len(entries)
+                    failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
+                    bar.update(len(chunk))
+                    if fails:
+                        bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
+                            f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
+        finally:
+            bar.close()
+            consolidate(path, order=ids, meta_update={k: meta[k] for k in ("stl_version",) if k in meta},
+                        dataset_ids=ids)
+    final = load_run(path, include_partial=False) if path.exists() else None
+    complete = bool(final and set(ids) <= set(final.image_ids) | set(final.failures))
+    return RunSummary(path, computed, skipped, failures_now, time.time() - t0, complete)
+
+
+def _stl_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("stl")
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def _check_labels(method, record):
+    clf = getattr(method, "classifier", None)
+    if clf is None or not hasattr(clf, "classes"):
+        return
+    try:
+        for lab in record.labels:
+            clf.classes.index(lab)
+    except KeyError as e:
+        raise RunError(f"{getattr(method, 'name', 'method')} needs class labels the classifier knows; "
+                       f"image {record.image_id} has {record.labels} ({e})") from None
+
+
+def _validate(result, image_id) -> Tuple[np.ndarray, np.ndarray]:
+    boxes, scores = result
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    if len(boxes) != len(scores):
+        raise ValueError(f"{image_id}: method returned {len(boxes)} boxes but {len(scores)} scores")
+    if not np.isfinite(boxes).all():
+        raise ValueError(f"{image_id}: method returned non-finite box coordinates")
+    return boxes, scores
+
+
+def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
+    fails: Dict[str, Tuple[str, str]] = {}
+    images, recs = [], []
+    for image_id in chunk:
+        try:
+            rec = dataset.record(image_id)
+            images.append(rec.read())
+            recs.append(rec)
+        except Exception as e:  # ImageError, DatasetError, ...
+            fails[image_id] = (type(e).__name__, str(e))
+    results: List = []
+    t = time.time()
+    if recs:
+        labels = [r.labels for r in recs] if method.needs_label else None
+        try:
+            results = list(method.propose_batch(images, labels))
+            if len(results) != len(recs):
+                raise ValueError(f"propose_batch returned {len(results)} results for {len(recs)} images")
+            results = [_validate(r, rec.image_id) for r, rec in zip(results, recs)]
+        except Exception as e:  # isolate the failing image(s)
+            log.warning("propose_batch failed on %d images (%s: %s); retrying one by one",
+                        len(recs), type(e).__name__, e)
+            results = []
+            for rec, im in zip(recs, images):
+                try:
+                    results.append(_validate(method.propose(im, rec.labels if method.needs_label else None),
+                                             rec.image_id))
+                except Exception as e1:
+                    fails[rec.image_id] = (type(e1).__name__, str(e1))
+                    results.append(None)
+    per_image = (time.time() - t) / max(1, len(recs))
+    entries = []
+    for rec, res in zip(recs, results):
+        if res is None:
+            continue
+        boxes, scores = res
+        entries.append((rec.image_id, boxes[:max_windows], scores[:max_windows],
+                        {"height": rec.size[0], "width": rec.size[1], "seconds": per_image,
+                         "num_windows_total": len(boxes)}))
+    return entries, fails
