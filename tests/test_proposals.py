@@ -12,10 +12,9 @@ from skimage import data
 
 from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList
 from stl.proposals import ProposalMethod, available_methods, build_method
-from stl.proposals.cnn_baselines import OcclusionBox, SlidingWindow, occluder_boxes, sliding_window_boxes
+from stl.proposals.cnn_baselines import occluder_boxes, sliding_window_boxes
 from stl.proposals.fusion import FusionMethod
 from stl.proposals.opencv_methods import MissingModelError, edge_boxes_from_maps, find_bing_models
-from stl.proposals.precomputed import PrecomputedProposals
 
 TINY = [np.zeros((1, 1, 3), np.uint8), np.full((3, 3), 200, np.uint8), np.zeros((1, 7), np.uint8),
         np.zeros((20, 2, 3), np.uint8)]

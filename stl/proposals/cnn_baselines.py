@@ -18,7 +18,7 @@ stable sorting). Images of any size, including 1x1 and grayscale, are handled.
 from __future__ import annotations
 
 import math
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 

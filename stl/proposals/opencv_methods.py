@@ -35,7 +35,7 @@ import tempfile
 import threading
 import weakref
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
