@@ -143,3 +143,52 @@ def test_sample_format_scaled_and_missing(tmp_path):
     np.testing.assert_allclose(rec.boxes, [[0, 0, 19, 9]])
     with pytest.raises(DatasetError, match="not found"):
         ds.record("gone")
+
+
+# ----------------------------------------------------------------------------- data/fetch_data.py
+def _fetch_module():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("stl_fetch_data", REPO / "data" / "fetch_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fetch_data_offline_error_is_clear(tmp_path):
+    fd = _fetch_module()
+    table = {"test": {"file": "VOCtest_06-Nov-2007.tar", "md5": "0" * 32,
+                      "urls": ["http://127.0.0.1:9/VOCtest_06-Nov-2007.tar"]}}
+    with pytest.raises(fd.FetchError, match="no network") as e:
+        fd.fetch_voc(["test"], tmp_path / "data", tmp_path / "cache", progress=False, table=table)
+    assert "copy it to" in str(e.value) and "STL_VOC" in str(e.value)
+    assert not (tmp_path / "cache" / "VOCtest_06-Nov-2007.tar").exists()
+
+
+def test_fetch_data_download_check_extract(tmp_path, voc_dir):
+    """A VOC-shaped tar served from a file:// URL: downloaded, MD5-checked, extracted, stamped."""
+    import hashlib
+    import tarfile
+
+    fd = _fetch_module()
+    tar_path = tmp_path / "src.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for rel in ("VOC2007/ImageSets/Main/test.txt", "VOC2007/Annotations/000004.xml",
+                    "VOC2007/JPEGImages/000004.jpg"):
+            tar.add(voc_dir / rel, arcname=f"VOCdevkit/{rel}")
+    (tmp_path / "test.txt").write_text("000004\n")
+    with tarfile.open(tar_path, "a") as tar:  # a one-image test list
+        tar.add(tmp_path / "test.txt", arcname="VOCdevkit/VOC2007/ImageSets/Main/test.txt")
+    md5 = hashlib.md5(tar_path.read_bytes()).hexdigest()
+    table = {"test": {"file": "VOCtest_06-Nov-2007.tar", "md5": md5,
+                      "urls": ["http://127.0.0.1:9/offline.tar", tar_path.as_uri()]}}
+    root = fd.fetch_voc(["test"], tmp_path / "data", tmp_path / "cache", progress=False, table=table)
+    assert root == tmp_path / "data" / "VOCdevkit" and (root / ".stl-voc2007-test.done").exists()
+    ds = get_dataset("voc2007_test", root=root)
+    assert ds.image_ids == ["000004"] and ds[0].read().shape == (406, 500, 3)
+    assert not list((tmp_path / "data").glob(".extract-*"))
+    # a second call skips the finished split, even with the tar gone
+    (tmp_path / "cache" / "VOCtest_06-Nov-2007.tar").unlink()
+    assert fd.fetch_voc(["test"], tmp_path / "data", tmp_path / "cache", progress=False, table=table) == root

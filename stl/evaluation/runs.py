@@ -32,7 +32,9 @@ def dataset_of_run(meta: dict, root=None):
     """Rebuild the dataset a run was computed on (``root`` overrides the stored root)."""
     from ..data import get_dataset
 
-    name = meta.get("dataset")
+    from ..data import available_datasets
+
+    name = meta.get("dataset_key") if meta.get("dataset_key") in available_datasets() else meta.get("dataset")
     if not name:
         raise ValueError("run file has no 'dataset' attribute")
     kw = {}
@@ -43,16 +45,21 @@ def dataset_of_run(meta: dict, root=None):
 
 def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, iou_threshold: float = EVAL_IOU,
                  matching: str = "pascal") -> RunEvaluation:
-    """Evaluate one run file on the images it holds."""
+    """Evaluate one run file: on the images it holds, or on ``dataset`` 's images if given
+    (images of the dataset not in the run end up in ``result.missing``)."""
     from ..runner import load_run
 
     run = load_run(path, max_windows=max(num_windows))
-    ds = dataset if dataset is not None else dataset_of_run(run.meta, root)
-    ids = [i for i in run.image_ids if i in ds]
-    if len(ids) < len(run.image_ids):
-        raise ValueError(f"{path}: {len(run.image_ids) - len(ids)} stored images are not in {ds.describe()} "
-                         "(wrong --root?)")
-    records = [ds.record(i) for i in ids]
+    if dataset is None:
+        ds = dataset_of_run(run.meta, root)
+        unknown = [i for i in run.image_ids if i not in ds]
+        if unknown:
+            raise ValueError(f"{path}: {len(unknown)} stored images (e.g. {unknown[0]}) are not in "
+                             f"{ds.describe()} (wrong --root?)")
+        records = [ds.record(i) for i in run.image_ids]
+    else:  # evaluate on the given dataset's images; those the run lacks are listed as missing
+        ds = dataset
+        records = list(ds)
     res = evaluate(records, run.proposals(), num_windows, iou_threshold, mode=ds.eval_mode, matching=matching)
     return RunEvaluation(Path(path), str(run.meta.get("method", "?")), str(run.meta.get("model", "")), ds, res,
                          len(run.failures), run.num_partial_chunks)

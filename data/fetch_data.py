@@ -1,0 +1,196 @@
+#!/usr/bin/env python
+"""``make data``: download PASCAL VOC 2007 (test + trainval) into data/VOCdevkit,
+and explain how to get ILSVRC-2012 (which needs a registration).
+
+    python data/fetch_data.py [--splits test trainval] [--dest data] [--cache .cache/downloads]
+
+Each tar is downloaded from the official server (mirror as fallback) with a
+progress bar into ``<cache>/<name>.part`` (resumed when possible), checked
+against its MD5, renamed, then extracted into a temporary folder and moved
+into ``<dest>/VOCdevkit``; a stamp file marks a finished split, so a rerun
+skips it and an interrupted one starts that split's extraction over. A tar
+already in the cache (e.g. copied by hand on an offline machine) is used as
+is after the MD5 check.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+VOC2007 = {
+    "test": {
+        "file": "VOCtest_06-Nov-2007.tar",
+        "md5": "b6e924de25625d8de591ea690078ad9f",
+        "urls": ["http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtest_06-Nov-2007.tar",
+                 "https://pjreddie.com/media/files/VOCtest_06-Nov-2007.tar"],
+    },
+    "trainval": {
+        "file": "VOCtrainval_06-Nov-2007.tar",
+        "md5": "c52e279531787c972589f7e41ab4ae64",
+        "urls": ["http://host.robots.ox.ac.uk/pascal/VOC/voc2007/VOCtrainval_06-Nov-2007.tar",
+                 "https://pjreddie.com/media/files/VOCtrainval_06-Nov-2007.tar"],
+    },
+}
+
+ILSVRC_HELP = """\
+ILSVRC-2012 (ImageNet) cannot be downloaded automatically: its images are
+available only after registering at https://image-net.org (agree to the terms,
+then "Download" -> ILSVRC 2012). For the localisation experiments you need:
+
+  ILSVRC2012_img_val.tar        (6.3 GB, 50,000 validation images)
+  ILSVRC2012_bbox_val_v3.tgz    (bounding boxes of the validation images, XML)
+
+Extract both into one folder, e.g. /data/ilsvrc2012:
+  mkdir -p /data/ilsvrc2012/val && tar -xf ILSVRC2012_img_val.tar -C /data/ilsvrc2012/val
+  tar -xzf ILSVRC2012_bbox_val_v3.tgz -C /data/ilsvrc2012      # -> ILSVRC2012_bbox_val_v3/val/*.xml
+and point the project at it with ONE of:
+  ln -s /data/ilsvrc2012 data/ilsvrc          (the default place)
+  export STL_ILSVRC=/data/ilsvrc2012
+  stl run --root /data/ilsvrc2012 ...  /  make fig3 ILSVRC=/data/ilsvrc2012
+
+The WSOL-benchmark metadata layout (clovaai/wsolevaluation, metadata/ILSVRC/test:
+image_ids.txt, class_labels.txt, localization.txt, image_sizes.txt next to val/)
+works as well. See data/README.md.
+"""
+
+
+class FetchError(RuntimeError):
+    pass
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(urls, target: Path, md5: str, timeout: float = 30.0, progress: bool = True) -> Path:
+    """Download to ``target`` (atomically: ``.part`` then rename), trying each URL; check the MD5."""
+    from tqdm import tqdm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        if md5sum(target) == md5:
+            return target
+        print(f"{target}: MD5 mismatch, downloading again", file=sys.stderr)
+        target.unlink()
+    part = target.with_name(target.name + ".part")
+    errors = []
+    for url in urls:
+        try:
+            have = part.stat().st_size if part.exists() else 0
+            req = urllib.request.Request(url, headers={"User-Agent": "stl-fetch-data/1"})
+            if have and url.startswith("http"):
+                req.add_header("Range", f"bytes={have}-")
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                resumed = have and getattr(resp, "status", 200) == 206
+                total = resp.headers.get("Content-Length")
+                total = int(total) + (have if resumed else 0) if total else None
+                mode = "ab" if resumed else "wb"
+                with open(part, mode) as out, tqdm(total=total, initial=have if resumed else 0, unit="B",
+                                                   unit_scale=True, unit_divisor=1024, desc=target.name,
+                                                   disable=not progress) as bar:
+                    while True:
+                        block = resp.read(1 << 20)
+                        if not block:
+                            break
+                        out.write(block)
+                        bar.update(len(block))
+            got = md5sum(part)
+            if got != md5:
+                part.unlink()
+                raise FetchError(f"MD5 mismatch for {url}: got {got}, expected {md5}")
+            os.replace(part, target)
+            return target
+        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError, FetchError) as e:
+            errors.append(f"{url}: {getattr(e, 'reason', e)}")
+    raise FetchError(
+        f"cannot download {target.name} -- no network, or the servers are down?\n  "
+        + "\n  ".join(errors)
+        + f"\nOn an offline machine: fetch {urls[0]} elsewhere (MD5 {md5}), copy it to {target} and rerun "
+          f"`make data`; or point STL_VOC at an existing VOCdevkit (see data/README.md).")
+
+
+def _safe_extract(tar: tarfile.TarFile, dest: Path):
+    dest = dest.resolve()
+    for m in tar.getmembers():
+        p = (dest / m.name).resolve()
+        if not str(p).startswith(str(dest) + os.sep) and p != dest:
+            raise FetchError(f"refusing to extract {m.name!r} outside {dest}")
+        if m.issym() or m.islnk():
+            raise FetchError(f"refusing to extract link {m.name!r}")
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+    else:  # pragma: no cover - Python < 3.11.4
+        tar.extractall(dest)
+
+
+def extract_into(tar_path: Path, dest: Path, stamp: Path):
+    """Extract a VOC tar (which holds VOCdevkit/...) into ``dest`` (the folder containing VOCdevkit)."""
+    tmp = dest / f".extract-{tar_path.stem}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    with tarfile.open(tar_path) as tar:
+        _safe_extract(tar, tmp)
+    src_root = tmp / "VOCdevkit"
+    if not src_root.is_dir():
+        raise FetchError(f"{tar_path} does not contain VOCdevkit/")
+    for src in sorted(src_root.rglob("*")):
+        if src.is_file():
+            dst = dest / "VOCdevkit" / src.relative_to(src_root)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+    shutil.rmtree(tmp)
+    stamp.write_text(f"{tar_path.name}\n")
+
+
+def fetch_voc(splits, dest: Path, cache: Path, progress: bool = True, table=VOC2007) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest / "VOCdevkit"
+    for split in splits:
+        info = table[split]
+        stamp = root / f".stl-voc2007-{split}.done"
+        if stamp.exists():
+            print(f"VOC 2007 {split}: already in {root}")
+            continue
+        tar = download(info["urls"], cache / info["file"], info["md5"], progress=progress)
+        print(f"VOC 2007 {split}: extracting {tar.name} into {root}")
+        root.mkdir(parents=True, exist_ok=True)
+        extract_into(tar, dest, stamp)
+    return root
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--splits", nargs="+", default=["test", "trainval"], choices=sorted(VOC2007))
+    p.add_argument("--dest", default=str(REPO / "data"), help="folder that gets VOCdevkit/ (default data/)")
+    p.add_argument("--cache", default=str(REPO / ".cache" / "downloads"), help="where the tars are kept")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        root = fetch_voc(args.splits, Path(args.dest), Path(args.cache), progress=not args.no_progress)
+    except FetchError as e:
+        print(f"\nERROR: {e}\n", file=sys.stderr)
+        print(ILSVRC_HELP)
+        return 2
+    print(f"\nPASCAL VOC 2007 ({', '.join(args.splits)}) is in {root}; `stl run --dataset voc2007_test` finds it "
+          f"there (or set STL_VOC).\n")
+    print(ILSVRC_HELP)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

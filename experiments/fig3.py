@@ -1,0 +1,337 @@
+#!/usr/bin/env python
+"""Figure 3 of the paper: mean recall and mean precision vs number of windows,
+ILSVRC-2012 val and PASCAL VOC 2007 test, with the published curves overlaid.
+
+    python experiments/fig3.py [--model efficientnet_lite0] [--engine torch] [--device cpu]
+                               [--ilsvrc ROOT] [--voc ROOT] [--limit N] [--methods A,B,...]
+                               [--out results/fig3]
+
+Data: ``--ilsvrc`` / ``--voc`` (or $STL_ILSVRC / $STL_VOC, or the data/ilsvrc and
+data/VOCdevkit links). With none of them configured it uses the real sample in
+``../shared`` ($STL_SHARED: 650 ILSVRC val images in the WSOL layout, 11 VOC 2007
+test images) if present, else the bundled sample (data/sample); the output and
+the table headers say which. ILSVRC defaults to the paper's 200 random classes
+(``--ilsvrc-subset all`` for 1000).
+
+Runs are stored (resumable) under ``<out>/runs/<dataset>/``; a rerun only
+computes what is missing. STL costs ~15-40 s per image on a CPU with
+EfficientNet-Lite0: use ``--limit`` for quick runs (CI uses a handful of images).
+
+Outputs in ``--out``: ``fig3_<dataset>.png/.pdf`` (recall and precision panels;
+ours solid, the paper's dashed in the same colour), ``fig3_table.md/.csv`` (ours
+vs paper at N = 1, 3, 10, 100, 1000), ``fig3_methods.md/.csv`` (every method at
+N = 1..10, with WHOLE-IMAGE and CENTER) and ``fig3_curves.json``.
+
+A method that cannot be built (e.g. EdgeBoxes without its model file) is
+skipped with a loud warning; nothing is substituted for it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+DEFAULT_METHODS = ("STL-CL", "STL-WL", "SELSEARCH", "EDGEBOXES", "BING", "WHOLE-IMAGE", "CENTER")
+
+#: fixed colours, so a method has the same colour in every panel (ours solid, paper dashed)
+COLORS = {
+    "STL-CL": "#d62728", "STL-WL": "#1f77b4", "SELSEARCH": "#2ca02c", "EDGEBOXES": "#e377c2", "BING": "#17becf",
+    "MCG": "#8c564b", "SLIDING-WINDOW": "#7f7f7f", "STL-WL+MCG": "#9467bd", "STL-WL+EDGEBOXES": "#ff7f0e",
+    "WHOLE-IMAGE": "#000000", "CENTER": "#bcbd22",
+}
+_EXTRA_COLORS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d"]
+
+
+def color_of(method: str, assigned: Dict[str, str]) -> str:
+    if method in COLORS:
+        return COLORS[method]
+    if method not in assigned:
+        assigned[method] = _EXTRA_COLORS[len(assigned) % len(_EXTRA_COLORS)]
+    return assigned[method]
+
+
+# ----------------------------------------------------------------------------- plotting
+def plot_fig3(ours: Dict[str, dict], paper: Dict[str, dict], title: str = "", paper_label: str = "paper"):
+    """Two panels (mean recall, mean precision vs number of windows, log x).
+
+    ``ours`` and ``paper`` map a method name to ``{"recall": {"num_windows": [...],
+    "values": [...]}, "precision": {...}}`` (the format of
+    :func:`stl.evaluation.paper_curves`). Ours are solid lines labelled with the
+    method name, the paper's dashed, same colour, labelled ``"<method> (paper)"``.
+    Returns the matplotlib Figure (no pyplot state is touched).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.6))
+    axes = fig.subplots(1, 2)
+    assigned: Dict[str, str] = {}
+    for ax, metric in zip(axes, ("recall", "precision")):
+        for method, curves in paper.items():
+            c = curves.get(metric)
+            if c is None:
+                continue
+            ax.plot(np.asarray(c["num_windows"]), np.asarray(c["values"]), linestyle="--", linewidth=1.4,
+                    color=color_of(method, assigned), label=f"{method} ({paper_label})", alpha=0.85)
+        for method, curves in ours.items():
+            c = curves.get(metric)
+            if c is None:
+                continue
+            ax.plot(np.asarray(c["num_windows"]), np.asarray(c["values"]), linestyle="-", linewidth=2.2,
+                    marker="o", markersize=3, color=color_of(method, assigned), label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("number of windows per image (top N)")
+        ax.set_ylabel(f"mean {metric} (over classes)")
+        ax.set_ylim(0, 1)
+        ax.grid(True, which="major", alpha=0.4)
+        ax.grid(True, which="minor", alpha=0.12)
+        ax.set_title(f"mean {metric}, IoU >= 0.5")
+    handles, labels = axes[0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: (labels[i].replace(f" ({paper_label})", ""),
+                                                      labels[i].endswith(f"({paper_label})")))
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="center right", fontsize=7.5,
+               frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9.5)
+    fig.subplots_adjust(left=0.06, right=0.80, bottom=0.12, top=0.84, wspace=0.22)
+    return fig
+
+
+def curves_of(result) -> dict:
+    """Our EvalResult in plot_fig3's format."""
+    ns = np.asarray(result.num_windows)
+    return {"recall": {"num_windows": ns, "values": np.asarray(result.mean_recall)},
+            "precision": {"num_windows": ns, "values": np.asarray(result.mean_precision)}}
+
+
+# ----------------------------------------------------------------------------- data selection
+@dataclass
+class DataChoice:
+    name: str  # dataset registry name
+    root: Optional[Path]
+    subset: Optional[str]
+    description: str  # says which data this is
+
+
+def choose_data(args) -> List[DataChoice]:
+    from stl.data import DatasetError, resolve_root, shared_dir
+
+    chosen = []
+    configured = {}
+    for kind, flag in (("ilsvrc", args.ilsvrc), ("voc", args.voc)):
+        try:
+            configured[kind] = resolve_root(kind, flag) if (flag or _env_or_link(kind)) else None
+        except DatasetError as e:
+            raise SystemExit(f"fig3: {e}")
+    if configured["ilsvrc"] or configured["voc"]:
+        if configured["ilsvrc"]:
+            chosen.append(DataChoice("ilsvrc2012_val", configured["ilsvrc"], args.ilsvrc_subset,
+                                     f"ILSVRC-2012 val at {configured['ilsvrc']}"))
+        if configured["voc"]:
+            chosen.append(DataChoice("voc2007_test", configured["voc"], None,
+                                     f"PASCAL VOC 2007 test at {configured['voc']}"))
+        return chosen
+    sh = shared_dir()
+    ilsvrc, voc = sh / "data" / "ilsvrc2012-val-227", sh / "data" / "voc2007-test-sample"
+    if ilsvrc.is_dir() or voc.is_dir():
+        if ilsvrc.is_dir():
+            chosen.append(DataChoice("ilsvrc2012_val", ilsvrc, args.ilsvrc_subset,
+                                     f"shared sample of ILSVRC-2012 val ({ilsvrc}: real val images stretched "
+                                     f"to 227x227, WSOL-benchmark boxes) -- NOT the full validation set"))
+        if voc.is_dir():
+            chosen.append(DataChoice("voc2007_test", voc, None,
+                                     f"shared sample of PASCAL VOC 2007 test ({voc}) -- NOT the full test set"))
+        return chosen
+    return [DataChoice("sample", None, None,
+                       "the bundled sample (data/sample: a few scikit-image photos, hand-drawn boxes) -- "
+                       "no ILSVRC / VOC data configured and no ../shared")]
+
+
+def _env_or_link(kind) -> bool:
+    from stl.data import REPO as DREPO, ROOT_SOURCES
+
+    env, links = ROOT_SOURCES[kind]
+    return bool(os.environ.get(env)) or any((DREPO / link).exists() for link in links)
+
+
+def choose_methods(spec: Optional[str]) -> List[str]:
+    from stl.evaluation import load_paper_reference
+    from stl.proposals import available_methods
+
+    if spec:
+        return [m.strip().upper() for m in spec.split(",") if m.strip()]
+    methods = list(DEFAULT_METHODS)
+    registered = set(available_methods())
+    in_paper = set(load_paper_reference()["method_names"].values())
+    methods += sorted(m for m in registered if m in in_paper and m not in methods)
+    return methods
+
+
+def warn(msg: str):
+    bar = "!" * 78
+    print(f"\n{bar}\nWARNING: {msg}\n{bar}\n", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="efficientnet_lite0",
+                   help="classifier for STL (registry name or PROTOTXT:CAFFEMODEL)")
+    p.add_argument("--engine", default="torch", choices=["torch", "caffe"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--ilsvrc", default=None, help="ILSVRC-2012 root (official or WSOL layout)")
+    p.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
+                   help="200rnd: the paper's 200 random classes (Fig. 3); all: 1000 classes")
+    p.add_argument("--voc", default=None, help="VOCdevkit root")
+    p.add_argument("--methods", default=None,
+                   help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)} + other registered "
+                        "methods of the paper)")
+    p.add_argument("--limit", type=int, default=None, help="first N images of each dataset (CI: a handful)")
+    p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call")
+    p.add_argument("--out", default="results/fig3")
+    p.add_argument("--runs", default=None, help="run store (default <out>/runs)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from stl.data import get_dataset
+    from stl.evaluation import paper_curves
+    from stl.evaluation.report import (COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows,
+                                       methods_markdown, methods_rows, to_csv)
+    from stl.evaluation.runs import evaluate_run
+    from stl.io import atomic_path, write_json_atomic
+    from stl.runner import run_method, run_path
+    from stl.commands.run import build_run_method
+
+    out = Path(args.out)
+    runs_dir = Path(args.runs) if args.runs else out / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    data = choose_data(args)
+    methods = choose_methods(args.methods)
+    print("fig3: data used:")
+    for d in data:
+        print(f"  - {d.description}")
+    print(f"fig3: methods: {', '.join(methods)}; model {args.model} ({args.engine}, {args.device})"
+          + (f"; first {args.limit} images per dataset" if args.limit is not None else ""))
+
+    cache = {}
+
+    def get_classifier():
+        if "clf" not in cache:
+            from stl.modeling import build_classifier
+
+            cache["clf"] = build_classifier(args.model, engine=args.engine, device=args.device,
+                                            precision=args.precision)
+            print(f"fig3: classifier {cache['clf'].describe()}")
+        return cache["clf"]
+
+    built: Dict[str, object] = {}
+    skipped: Dict[str, str] = {}
+    compare_rows, table_rows, md_parts, methods_md_parts, all_curves = [], [], [], [], {}
+    for d in data:
+        ds = get_dataset(d.name, root=d.root, subset=d.subset, limit=args.limit)
+        header = f"{ds.key}: {len(ds)} images -- {d.description}"
+        print(f"\nfig3: {header}")
+        results = {}
+        for name in methods:
+            if name == "STL-CL" and d.name.startswith("voc"):
+                print("fig3: STL-CL skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
+                continue
+            if name not in built and name not in skipped:
+                try:
+                    built[name] = build_run_method(name, get_classifier)
+                except Exception as e:  # missing model file, unknown method, ...
+                    skipped[name] = f"{type(e).__name__}: {e}"
+                    warn(f"method {name} cannot be built and is SKIPPED (not substituted): {skipped[name]}")
+            if name in skipped:
+                continue
+            method = built[name]
+            uses = bool(getattr(method, "uses_classifier", False))
+            path = run_path(runs_dir, ds.key, name, args.model if uses else None, uses)
+            summary = run_method(ds, method, path, method_name=name, model=args.model if uses else None,
+                                 chunk_size=args.chunk, progress=not args.no_progress)
+            if summary.failures:
+                warn(f"{name} failed on {len(summary.failures)} image(s) of {ds.key}, e.g. "
+                     f"{next(iter(summary.failures.items()))}")
+            ev = evaluate_run(path, dataset=ds)
+            if not ev.result.image_ids:
+                warn(f"{name}: no image of {ds.key} has windows; left out of the figure")
+                continue
+            results[name] = ev
+            r = ev.result
+            print(f"fig3: {name:>14s} {len(r.image_ids)} images, R@1 {100 * r.at(1)['recall']:.1f}, "
+                  f"R@10 {100 * r.at(10)['recall']:.1f}, P@1 {100 * r.at(1)['precision']:.1f}, "
+                  f"top-1 hit {100 * r.top1_hit_rate:.1f}%")
+        paper_key = getattr(ds, "paper_key", None)
+        paper = paper_curves(paper_key) if paper_key else {}
+        title = (f"Fig. 3 -- {ds.key} ({len(ds)} images; {d.description}); ours: solid, model {args.model}"
+                 + (f"; paper ({paper_key}): dashed" if paper else "; no published curves for this data"))
+        fig = plot_fig3({m: curves_of(ev.result) for m, ev in results.items()}, paper, _wrap(title))
+        for ext in ("png", "pdf"):
+            target = out / f"fig3_{ds.key}.{ext}"
+            with atomic_path(target) as tmp:
+                fig.savefig(tmp, format=ext, dpi=150)
+            os.chmod(target, 0o644)
+            print(f"fig3: wrote {target}")
+        rows = []
+        for m, ev in results.items():
+            for row in comparison_rows(ev.result, m, paper_key, COMPARE_N):
+                row.update(dataset=ds.key, images=len(ev.result.image_ids), model=ev.model or "-")
+                rows.append(row)
+        compare_rows += rows
+        md_parts.append(f"### {header}\n\nPaper curves: {paper_key or 'none'}. Ours: model {args.model}; "
+                        f"diff = ours - paper in percentage points.\n\n" + comparison_markdown(rows))
+        mrows = methods_rows({m: ev.result for m, ev in results.items()})
+        for row in mrows:
+            row["dataset"] = ds.key
+        table_rows += mrows
+        methods_md_parts.append(f"### {header}\n\nMean recall (R@N) and precision (P@N) in %, top-1 hit rate "
+                                f"in %.\n\n" + methods_markdown(mrows))
+        all_curves[ds.key] = {"description": d.description, "paper_key": paper_key, "images": len(ds),
+                              "methods": {m: ev.result.to_dict() for m, ev in results.items()}}
+
+    note = ("Data used: " + "; ".join(d.description for d in data) + "."
+            + (f" First {args.limit} images per dataset." if args.limit is not None else "")
+            + (" Skipped (could not be built): " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
+               if skipped else ""))
+    _write(out / "fig3_table.md", f"# Fig. 3: ours vs the paper\n\n{note}\n\n" + "\n".join(md_parts))
+    _write(out / "fig3_table.csv", to_csv(compare_rows, ["dataset", "images", "model"] + COMPARISON_COLUMNS))
+    _write(out / "fig3_methods.md", f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
+    cols = ["dataset", "method", "images", "top1_hit_rate"] + [f"R@{n}" for n in range(1, 11)] + \
+           [f"P@{n}" for n in range(1, 11)]
+    _write(out / "fig3_methods.csv", to_csv(table_rows, cols))
+    write_json_atomic(out / "fig3_curves.json", {"note": note, "model": args.model, "datasets": all_curves})
+    os.chmod(out / "fig3_curves.json", 0o644)
+    print(f"\nfig3: {note}\nfig3: tables in {out}/fig3_table.md, fig3_methods.md (+ .csv), curves in fig3_curves.json")
+    return 0
+
+
+def _wrap(text, width=150):
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def _write(path: Path, text: str):
+    from stl.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    os.chmod(path, 0o644)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""experiments/fig3.py: the plotted data is the data given (checked with the paper's own
+curves), data selection, tables, and a small run on the real shared data."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def fig3():
+    import sys
+
+    spec = importlib.util.spec_from_file_location("experiments_fig3", REPO / "experiments" / "fig3.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("key", ["ILSVRC2012_200rnd_VAL", "PASCAL2007_TEST"])
+def test_plotted_lines_equal_published_points(fig3, key):
+    from stl.evaluation import paper_curves
+
+    raw = json.loads((REPO / "experiments" / "reference" / "paper_reference.json").read_text())
+    names = raw["method_names"]
+    paper = paper_curves(key)
+    # feed the paper's curves through the plotting path as "ours" and as the overlay
+    fig = fig3.plot_fig3(paper, paper, title=key)
+    axes = fig.axes
+    assert [ax.get_xscale() for ax in axes] == ["log", "log"]
+    for ax, metric in zip(axes, ("recall", "precision")):
+        lines = {ln.get_label(): ln for ln in ax.get_lines()}
+        published = raw["curves"][f"{key}/mean_{metric}"]
+        assert len(published) > 0
+        for c in published:
+            name = names.get(c["method"], c["method"])
+            for label, style in ((name, "-"), (f"{name} (paper)", "--")):
+                ln = lines[label]
+                assert ln.get_linestyle() == style
+                np.testing.assert_array_equal(ln.get_xdata(), c["num_bboxes"])
+                np.testing.assert_array_equal(ln.get_ydata(), c["values"])
+            # same colour for ours and the paper's curve of a method
+            assert lines[name].get_color() == lines[f"{name} (paper)"].get_color()
+        assert len(lines) == 2 * len(published)
+
+
+def test_choose_data_fallbacks(fig3, monkeypatch, tmp_path):
+    import stl.data
+
+    for var in ("STL_ILSVRC", "STL_VOC"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(stl.data, "REPO", tmp_path)  # no data/ilsvrc, data/VOCdevkit links
+    args = fig3.parse_args([])
+    shared = tmp_path / "shared"
+    (shared / "data" / "ilsvrc2012-val-227").mkdir(parents=True)
+    (shared / "data" / "voc2007-test-sample").mkdir(parents=True)
+    monkeypatch.setenv("STL_SHARED", str(shared))
+    got = fig3.choose_data(args)
+    assert [d.name for d in got] == ["ilsvrc2012_val", "voc2007_test"]
+    assert all("shared sample" in d.description and "NOT the full" in d.description for d in got)
+    assert got[0].subset == "200rnd"
+    monkeypatch.setenv("STL_SHARED", str(tmp_path / "none"))
+    got = fig3.choose_data(args)
+    assert [d.name for d in got] == ["sample"] and "bundled sample" in got[0].description
+    # a configured root wins, and only the configured datasets run
+    monkeypatch.setenv("STL_VOC", str(shared / "data" / "voc2007-test-sample"))
+    got = fig3.choose_data(args)
+    assert [d.name for d in got] == ["voc2007_test"] and "PASCAL VOC 2007 test at" in got[0].description
+
+
+def test_default_methods(fig3):
+    from stl.proposals import available_methods
+
+    m = fig3.choose_methods(None)
+    assert m[:7] == list(fig3.DEFAULT_METHODS)
+    assert set(m[7:]) <= set(available_methods())
+    assert fig3.choose_methods("stl-wl, center") == ["STL-WL", "CENTER"]
+
+
+def test_fig3_small_run_on_shared_data(fig3, shared_dir, tmp_path, capsys):
+    out = tmp_path / "fig3"
+    rc = fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"),
+                    "--voc", str(shared_dir / "data" / "voc2007-test-sample"),
+                    "--methods", "WHOLE-IMAGE,CENTER,NO-SUCH-METHOD", "--limit", "6", "--out", str(out),
+                    "--no-progress"])
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert "WARNING: method NO-SUCH-METHOD cannot be built and is SKIPPED" in captured.err
+    for key in ("ilsvrc2012_val_200rnd", "voc2007_test"):
+        for ext in ("png", "pdf"):
+            assert (out / f"fig3_{key}.{ext}").stat().st_size > 1000
+    table = (out / "fig3_table.md").read_text()
+    assert "Data used: ILSVRC-2012 val at" in table and "First 6 images" in table
+    assert "NO-SUCH-METHOD" in table  # listed as skipped
+    assert "| CENTER | 1000 |" in table
+    methods = (out / "fig3_methods.csv").read_text().splitlines()
+    assert methods[0].startswith("dataset,method,images,top1_hit_rate,R@1")
+    assert len(methods) == 1 + 2 * 2
+    curves = json.loads((out / "fig3_curves.json").read_text())
+    assert curves["datasets"]["voc2007_test"]["methods"]["CENTER"]["num_images"] == 6
+    # rerun: everything is already stored
+    assert fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "CENTER",
+                      "--limit", "6", "--out", str(out), "--no-progress"]) == 0
+
+
+@pytest.mark.slow
+def test_fig3_stl_on_one_real_image(fig3, shared_dir, tmp_path):
+    """STL-WL and STL-CL through the whole fig3 path on one real ILSVRC image (~1 min on CPU)."""
+    out = tmp_path / "fig3"
+    assert fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "STL-WL,STL-CL",
+                      "--limit", "1", "--out", str(out), "--no-progress"]) == 0
+    curves = json.loads((out / "fig3_curves.json").read_text())["datasets"]["ilsvrc2012_val_200rnd"]["methods"]
+    for m in ("STL-WL", "STL-CL"):
+        assert curves[m]["num_images"] == 1
+        r = curves[m]["mean_recall"]
+        assert all(0 <= a <= b <= 1 for a, b in zip(r, r[1:]))  # recall grows with N
+        assert r[-1] == 1.0  # with thousands of windows the object is found
