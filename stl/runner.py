@@ -163,6 +163,21 @@ def _chunk_files(path: Path) -> List[Path]:
     return sorted(d.glob("chunk-*.h5")) if d.is_dir() else []
 
 
+def stored_ids(path) -> set:
+    """Ids of the images stored in a run file and its chunk files (failures not included)."""
+    import h5py
+
+    path = Path(path)
+    ids = set()
+    for src in ([path] if path.exists() else []) + _chunk_files(path):
+        with h5py.File(src, "r") as f:
+            if "image_ids" in f:
+                ids.update(s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()])
+            else:
+                ids.update(_attrs(g).get("image_id", unquote(q)) for q, g in f.get("images", {}).items())
+    return ids
+
+
 def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None) -> StoredRun:
     """Read a run file (and, by default, the chunks an interrupted run left beside it)."""
     path = Path(path)
@@ -448,8 +463,7 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     with run_lock(path):
         _remove_stale_temps(path)
         _check_identity(path, meta)
-        stored = load_run(path) if (path.exists() or _chunk_files(path)) else None
-        done = set(stored.image_ids) if stored else set()
+        done = stored_ids(path)
         todo = [i for i in ids if i not in done]
         skipped = len(ids) - len(todo)
         if skipped:
@@ -474,8 +488,7 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
                             f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
         finally:
             bar.close()
-            consolidate(path, order=ids, meta_update={k: meta[k] for k in ("stl_version",) if k in meta},
-                        dataset_ids=ids)
+            consolidate(path, order=ids, dataset_ids=ids)
     final = load_run(path, include_partial=False) if path.exists() else None
     complete = bool(final and set(ids) <= set(final.image_ids) | set(final.failures))
     return RunSummary(path, computed, skipped, failures_now, time.time() - t0, complete)

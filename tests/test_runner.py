@@ -196,3 +196,29 @@ def test_cli_run_and_eval(tmp_path, ilsvrc_dir, capsys):
     assert csv.read_text().splitlines()[0].startswith("dataset,model,images,method,N,recall")
     curves = json.loads((tmp_path / "t.json").read_text())
     assert curves[str(p)]["num_images"] == 20
+
+
+def test_cli_eval_rebuilds_voc_dataset(tmp_path, voc_dir, capsys):
+    from stl.cli import main
+
+    out = tmp_path / "runs"
+    assert main(["run", "--dataset", "voc2007_test", "--root", str(voc_dir), "--method", "WHOLE-IMAGE",
+                 "--out", str(out), "--no-progress", "--eval"]) == 0
+    text = capsys.readouterr().out
+    assert "WHOLE-IMAGE on voc2007_test -- 11 images evaluated" in text and "PASCAL2007_TEST" in text
+    run = load_run(out / "voc2007_test" / "WHOLE-IMAGE.h5")
+    assert run.meta["dataset_key"] == "voc2007_test" and run.meta["complete"]
+
+
+def test_labels_reach_methods_that_need_them(tmp_path, ilsvrc_dir):
+    class NeedsLabel(Counting):
+        needs_label = True
+
+        def propose_batch(self, images, labels=None):
+            self.labels = labels
+            return super().propose_batch(images, labels)
+
+    ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir, limit=3)
+    m = NeedsLabel()
+    run_method(ds, m, tmp_path / "r.h5", progress=False)
+    assert m.labels == [r.labels for r in ds] and all(lab[0].startswith("n") for lab in m.labels)
