@@ -77,6 +77,9 @@ def scale_boxes(boxes: np.ndarray, from_size, to_size) -> np.ndarray:
     out[:, 1] = boxes[:, 1] * sy
     out[:, 2] = (boxes[:, 2] + 1) * sx - 1
     out[:, 3] = (boxes[:, 3] + 1) * sy - 1
+    # a box narrower than one target pixel (shrinking) still covers the pixel it starts in
+    out[:, 2] = np.maximum(out[:, 2], out[:, 0])
+    out[:, 3] = np.maximum(out[:, 3], out[:, 1])
     return clip_boxes(out, to_size)
 
 

@@ -31,3 +31,10 @@ def test_scale_boxes_maps_pixel_spans():
     np.testing.assert_allclose(scale_boxes([[0, 0, 226, 226]], (227, 227), (375, 500)), [[0, 0, 499, 374]])
     # columns 0..9 of a 10-px-wide image doubled -> 0..19
     np.testing.assert_allclose(scale_boxes([[0, 0, 4, 4]], (10, 10), (20, 20)), [[0, 0, 9, 9]])
+
+
+def test_scale_boxes_shrinking_keeps_valid_boxes():
+    # one column of a 224-px grid mapped onto a 3-px image stays a valid (x1 >= x0) box
+    out = scale_boxes([[100, 100, 100, 100], [0, 0, 223, 223]], (224, 224), (3, 3))
+    assert (out[:, 2] >= out[:, 0]).all() and (out[:, 3] >= out[:, 1]).all()
+    np.testing.assert_allclose(out[1], [0, 0, 2, 2])
