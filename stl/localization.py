@@ -25,6 +25,7 @@ depend on batching.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -236,8 +237,13 @@ def _similarity_row(ctx, i, js, drops, hists, boxes, sizes, adjacency):
 class ForwardScheduler:
     """Runs the forwards that a set of hierarchies ask for, batched and de-duplicated."""
 
-    def __init__(self, classifier: Classifier, config: STLConfig = DEFAULT, progress=None):
+    def __init__(self, classifier: Classifier, config: STLConfig = DEFAULT, progress=None,
+                 deduplicate: bool = True):
         self.classifier = classifier
+        #: False reproduces the authors' procedure (every requested forward is run,
+        #: even when an identical masked image or crop was already computed).
+        self.deduplicate = deduplicate
+        self.forward_seconds = 0.0
         self.config = config
         self.progress = progress  # a tqdm-like object with .update(n), counting forwards
         self.feature_output = LOGITS if config.appearance_feature == "logits" else FEATURE
@@ -281,14 +287,18 @@ class ForwardScheduler:
             for kind, key in reqs:
                 cache = ctx.masked_prob if kind == "mask" else ctx.crop_feature
                 tag = (id(ctx), kind, key)
-                if key not in cache and tag not in seen:
+                if not self.deduplicate:
+                    work.append((ctx, kind, key))
+                elif key not in cache and tag not in seen:
                     seen.add(tag)
                     work.append((ctx, kind, key))
         bs = self.config.batch_size
         for start in range(0, len(work), bs):
             chunk = work[start:start + bs]
             batch = np.stack([c.masked_image(k) if kind == "mask" else c.crop_image(k) for c, kind, k in chunk])
+            t0 = time.perf_counter()
             out = self.classifier.forward(batch, (PROB, self.feature_output))
+            self.forward_seconds += time.perf_counter() - t0
             for row, (c, kind, k) in enumerate(chunk):
                 if kind == "mask":
                     c.masked_prob[k] = out[PROB][row].astype(np.float64)
@@ -316,12 +326,13 @@ def _normalize_labels(labels, classifier: Classifier) -> Optional[List[int]]:
 
 
 def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = None,
-                   config: STLConfig = DEFAULT, progress=None) -> List[Windows]:
+                   config: STLConfig = DEFAULT, progress=None, deduplicate: bool = True) -> List[Windows]:
     """STL on several images at once, sharing classifier batches.
 
     ``labels[i]`` is None (STL-WL: the top-5 classes of f(x)), one class or a
     list of classes (STL-CL: one hierarchy per class, windows pooled). Classes
-    are wnids or indices into ``classifier.classes``. ``images`` may hold
+    are wnids or indices into ``classifier.classes``. ``deduplicate=False`` runs
+    every requested forward (the authors' procedure; same results, slower). ``images`` may hold
     :class:`ImageContext` objects from an earlier call to reuse their forwards.
     """
     if labels is None:
@@ -335,7 +346,7 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         if ctx.config != config or ctx.input_size != tuple(classifier.input_size):
             raise ValueError("an ImageContext can only be reused with the same classifier and config")
     label_ids = [_normalize_labels(lab, classifier) for lab in labels]
-    scheduler = ForwardScheduler(classifier, config, progress)
+    scheduler = ForwardScheduler(classifier, config, progress, deduplicate)
     scheduler.full_image_probs(contexts)
 
     jobs, owners = [], []

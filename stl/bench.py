@@ -1,0 +1,177 @@
+"""Speed benchmark of the STL engine (``stl bench`` / ``make bench``).
+
+Measures, in one run on the same machine:
+
+* the classifier's peak forward throughput over batch sizes (random inputs);
+* the engine: STL-WL on N real images, several images sharing classifier batches,
+  requests de-duplicated, at the chosen precision -> seconds per image (median, p90),
+  forward passes per image, achieved forward throughput, efficiency = achieved / peak;
+* reference mode, the authors' procedure (one image, one window, one forward at a
+  time, fp32, no de-duplication) on the first few images -> speed-up;
+* agreement of the engine's windows with reference mode's (fp32: identical lists;
+  bf16/fp16: share of images whose top-10 windows match at IoU >= 0.9).
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from .boxes import iou_matrix
+from .config import DEFAULT, STLConfig
+from .localization import localize_batch
+from .modeling.base import FEATURE, PROB
+
+log = logging.getLogger(__name__)
+
+
+def benchmark_images(n: int, shared: Optional[Path] = None):
+    """The first n real ILSVRC val images of ../shared, else the bundled sample."""
+    from .io import read_image
+
+    if shared is not None:
+        val = Path(shared) / "data" / "ilsvrc2012-val-227" / "val"
+        if val.is_dir():
+            files = sorted(val.glob("*.JPEG"))[:n]
+            return [f.name for f in files], [read_image(f) for f in files], f"{val} (real ILSVRC-2012 val)"
+    from .commands.demo import load_sample
+
+    recs = load_sample()[:n]
+    return [r["id"] for r in recs], [read_image(r["path"]) for r in recs], "bundled sample (scikit-image photos)"
+
+
+def peak_throughput(classifier, batch_sizes=(1, 8, 16, 32, 64, 128), seconds: float = 3.0):
+    """Forward throughput (images/s) of the classifier at each batch size; returns {bs: img/s}."""
+    h, w = classifier.input_size
+    rng = np.random.default_rng(0)
+    out = {}
+    for bs in batch_sizes:
+        x = rng.uniform(0, 255, (bs, h, w, 3)).astype(np.float32)
+        classifier.forward(x, (PROB, FEATURE))  # warm-up
+        n, t0 = 0, time.perf_counter()
+        while True:
+            classifier.forward(x, (PROB, FEATURE))
+            n += bs
+            if time.perf_counter() - t0 > seconds:
+                break
+        out[bs] = n / (time.perf_counter() - t0)
+    return out
+
+
+def windows_agree(a, b, top: int = 10, iou: float = 0.9) -> bool:
+    """Top-``top`` windows of a and b pairwise overlap at IoU >= iou (same order)."""
+    n = min(top, len(a.boxes), len(b.boxes))
+    if n == 0 or len(a.boxes[:top]) != len(b.boxes[:top]):
+        return False
+    return bool(np.all(np.diag(iou_matrix(a.boxes[:n], b.boxes[:n])) >= iou))
+
+
+@dataclass
+class BenchResult:
+    model: str
+    device: str
+    precision: str
+    images: int
+    images_per_chunk: int
+    batch_size: int
+    data: str
+    seconds_per_image_median: float = 0.0
+    seconds_per_image_p90: float = 0.0
+    images_per_second: float = 0.0
+    forwards_per_image: float = 0.0
+    achieved_throughput: float = 0.0
+    peak_throughput: float = 0.0
+    peak_batch_size: int = 0
+    efficiency: float = 0.0
+    reference_images: int = 0
+    reference_seconds_per_image: float = float("nan")
+    speedup_vs_reference: float = float("nan")
+    reference_agreement: float = float("nan")
+    reference_identical: Optional[bool] = None
+    machine: str = field(default_factory=lambda: f"{platform.node()} {platform.processor() or platform.machine()}")
+
+    def rows(self):
+        return [
+            ("images (data)", f"{self.images} ({self.data})"),
+            ("model / device / precision", f"{self.model} / {self.device} / {self.precision}"),
+            ("images per chunk, batch size", f"{self.images_per_chunk}, {self.batch_size}"),
+            ("seconds per image, median", f"{self.seconds_per_image_median:.2f}"),
+            ("seconds per image, p90", f"{self.seconds_per_image_p90:.2f}"),
+            ("forward passes per image", f"{self.forwards_per_image:.0f}"),
+            ("achieved forward throughput (img/s)", f"{self.achieved_throughput:.1f}"),
+            (f"peak throughput (img/s, batch {self.peak_batch_size})", f"{self.peak_throughput:.1f}"),
+            ("efficiency (achieved / peak)", f"{self.efficiency:.0%}"),
+            (f"reference mode s/image ({self.reference_images} images, fp32, batch 1)",
+             f"{self.reference_seconds_per_image:.2f}"),
+            ("speed-up over reference mode", f"{self.speedup_vs_reference:.1f}x"),
+            ("agreement with reference (top-10, IoU>=0.9)", f"{self.reference_agreement:.0%}"
+             + ("" if self.reference_identical is None else
+                f"; identical window lists: {self.reference_identical}")),
+        ]
+
+
+def run_benchmark(model="efficientnet_lite0", device="cpu", precision="fp32", num_images=8,
+                  images_per_chunk=8, batch_size=None, reference_images=2, shared=None,
+                  engine="torch", config: STLConfig = DEFAULT, channels_last=True) -> BenchResult:
+    from .modeling import build_classifier
+
+    clf = build_classifier(model, engine=engine, device=device, precision=precision,
+                           **({"channels_last": channels_last} if engine == "torch" else {}))
+    ids, images, data = benchmark_images(num_images, shared)
+    log.info("benchmark: %s on %d images of %s", clf.describe(), len(images), data)
+
+    peaks = peak_throughput(clf)
+    best_bs = max(peaks, key=peaks.get)
+    log.info("peak throughput: %s", ", ".join(f"bs {k}: {v:.1f} img/s" for k, v in peaks.items()))
+    bs = batch_size or best_bs
+    cfg = config.replace(batch_size=bs)
+
+    per_image, forwards, engine_windows = [], 0, []
+    t_all = time.perf_counter()
+    with tqdm(total=len(images), desc=f"STL-WL engine ({precision})", unit="img") as bar:
+        for start in range(0, len(images), images_per_chunk):
+            chunk = images[start:start + images_per_chunk]
+            t0 = time.perf_counter()
+            wins = localize_batch(chunk, clf, None, cfg)
+            dt = time.perf_counter() - t0
+            per_image += [dt / len(chunk)] * len(chunk)
+            forwards += sum(w.num_forwards for w in wins)
+            engine_windows += wins
+            bar.update(len(chunk))
+    total = time.perf_counter() - t_all
+
+    res = BenchResult(model=clf.name, device=clf.device, precision=precision, images=len(images),
+                      images_per_chunk=images_per_chunk, batch_size=bs, data=data)
+    res.seconds_per_image_median = float(np.median(per_image))
+    res.seconds_per_image_p90 = float(np.percentile(per_image, 90))
+    res.images_per_second = len(images) / total
+    res.forwards_per_image = forwards / len(images)
+    res.achieved_throughput = forwards / total
+    res.peak_throughput = peaks[best_bs]
+    res.peak_batch_size = best_bs
+    res.efficiency = res.achieved_throughput / res.peak_throughput
+
+    if reference_images > 0:
+        ref_clf = clf if precision == "fp32" else build_classifier(
+            model, engine=engine, device=device, precision="fp32",
+            **({"channels_last": False} if engine == "torch" else {}))
+        ref_cfg = config.replace(batch_size=1)
+        n = min(reference_images, len(images))
+        ref_windows, t0 = [], time.perf_counter()
+        for im in tqdm(images[:n], desc="reference mode (fp32, batch 1)", unit="img"):
+            ref_windows.append(localize_batch([im], ref_clf, None, ref_cfg, deduplicate=False)[0])
+        res.reference_images = n
+        res.reference_seconds_per_image = (time.perf_counter() - t0) / n
+        res.speedup_vs_reference = res.reference_seconds_per_image / res.seconds_per_image_median
+        res.reference_agreement = float(np.mean([windows_agree(a, b) for a, b in zip(engine_windows, ref_windows)]))
+        if precision == "fp32":
+            res.reference_identical = all(
+                len(a) == len(b) and np.array_equal(a.boxes, b.boxes) and np.allclose(a.scores, b.scores, atol=1e-5)
+                for a, b in zip(engine_windows, ref_windows))
+    return res

@@ -1,0 +1,46 @@
+"""``stl bench``: speed of the STL engine vs the authors' one-forward-at-a-time procedure."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from pathlib import Path
+
+
+def add_arguments(p):
+    p.add_argument("--model", default="efficientnet_lite0",
+                   help="efficientnet_lite0, caffenet_random (CaffeNet architecture, random weights), squeezenet, ...")
+    p.add_argument("--engine", choices=["torch", "caffe"], default="torch")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--images", type=int, default=8, help="number of real images (../shared ILSVRC, else sample)")
+    p.add_argument("--images-per-chunk", type=int, default=8, help="images sharing classifier batches")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the best batch size measured")
+    p.add_argument("--reference-images", type=int, default=2, help="images also run in reference mode (0: skip)")
+    p.add_argument("--out", default="results/bench")
+
+
+def main(args) -> int:
+    from ..bench import run_benchmark
+
+    shared = Path(os.environ.get("STL_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    res = run_benchmark(model=args.model, device=args.device, precision=args.precision, num_images=args.images,
+                        images_per_chunk=args.images_per_chunk, batch_size=args.batch_size,
+                        reference_images=args.reference_images, shared=shared if shared.is_dir() else None,
+                        engine=args.engine)
+    width = max(len(k) for k, _ in res.rows())
+    print("\nSTL benchmark")
+    for k, v in res.rows():
+        print(f"  {k:<{width}}  {v}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "bench.csv"
+    row = dataclasses.asdict(res)
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+    print(f"\nappended to {path}")
+    return 0
