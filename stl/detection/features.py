@@ -1,0 +1,246 @@
+"""Window features (R-CNN style) and their on-disk cache.
+
+A window's feature: the window is rounded to whole pixels, cropped from the
+ORIGINAL image (optionally with context, see
+:class:`stl.detection.config.FeatureConfig`), warped (stretched, bilinear) to
+the classifier's input size and passed through the classifier; the
+``FEATURE`` output is kept (CaffeNet fc7 after ReLU -- R-CNN's feature --;
+EfficientNet-Lite0's 1280-d pooled feature).
+
+Cache (:class:`FeatureStore`): one HDF5 file per image,
+``<root>/<image id>.h5`` with ``boxes`` (int32 (N, 4), the rounded pixel
+boxes -- the cache key together with the image id) and ``features`` (N, D),
+written atomically (a temporary file renamed into place), so a killed run
+leaves only complete files and a rerun computes only the missing windows.
+``<root>/store.json`` records the model, layer and crop settings; opening a
+store made with other ones raises (use another folder).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import quote
+
+import cv2
+import numpy as np
+
+from ..io import atomic_path
+from ..modeling.base import FEATURE
+
+log = logging.getLogger(__name__)
+
+FORMAT = "stl-window-features/1"
+
+
+def pixel_boxes(boxes, size) -> np.ndarray:
+    """Round pixel-inclusive boxes to whole pixels inside an image of (H, W) = size (int32)."""
+    h, w = size
+    b = np.rint(np.asarray(boxes, np.float64).reshape(-1, 4))
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, w - 1)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, h - 1)
+    b[:, 2] = np.maximum(b[:, 2], b[:, 0])
+    b[:, 3] = np.maximum(b[:, 3], b[:, 1])
+    return b.astype(np.int32)
+
+
+def warp_crop(image: np.ndarray, box, out_size: Tuple[int, int], context_padding: int = 0) -> np.ndarray:
+    """The window ``box`` (whole pixels, inclusive) of ``image`` warped to (H, W) = out_size,
+    float32 RGB 0..255. ``context_padding`` p > 0 enlarges the box so that p pixels of the
+    warped output are context around it (R-CNN's warp with context), clipped to the image."""
+    oh, ow = out_size
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if context_padding > 0:
+        h, w = image.shape[:2]
+        sx = ow / max(ow - 2 * context_padding, 1)
+        sy = oh / max(oh - 2 * context_padding, 1)
+        cx, cy = (x0 + x1 + 1) / 2.0, (y0 + y1 + 1) / 2.0
+        hw, hh = (x1 - x0 + 1) * sx / 2.0, (y1 - y0 + 1) * sy / 2.0
+        x0, x1 = max(0, int(round(cx - hw))), min(w - 1, int(round(cx + hw)) - 1)
+        y0, y1 = max(0, int(round(cy - hh))), min(h - 1, int(round(cy + hh)) - 1)
+        x1, y1 = max(x1, x0), max(y1, y0)
+    crop = np.ascontiguousarray(image[y0:y1 + 1, x0:x1 + 1]).astype(np.float32)
+    return cv2.resize(crop, (ow, oh), interpolation=cv2.INTER_LINEAR)
+
+
+def extract_window_features(classifier, image: np.ndarray, boxes, context_padding: int = 0,
+                            batch_size: int = 64) -> np.ndarray:
+    """FEATURE of every window (already whole-pixel boxes) of one RGB uint8 image, (N, D) float32."""
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    out = []
+    size = tuple(classifier.input_size)
+    for start in range(0, len(boxes), batch_size):
+        crops = np.stack([warp_crop(image, b, size, context_padding) for b in boxes[start:start + batch_size]])
+        out.append(classifier(crops, outputs=(FEATURE,), batch_size=batch_size)[FEATURE].astype(np.float32))
+    if not out:
+        return np.zeros((0, 0), np.float32)
+    return np.concatenate(out)
+
+
+def _key_rows(boxes: np.ndarray) -> Dict[Tuple[int, int, int, int], int]:
+    return {tuple(int(v) for v in b): i for i, b in enumerate(boxes)}
+
+
+class FeatureStore:
+    """Per-image HDF5 feature cache keyed by (image id, whole-pixel box).
+
+    ``classifier`` may be None for read-only use (then missing windows raise).
+    """
+
+    def __init__(self, root, classifier=None, model_tag: str = "", feature_name: str = "",
+                 context_padding: int = 0, dtype: str = "float16", batch_size: int = 64,
+                 memory_mib: int = 2048):
+        self.root = Path(root)
+        self.classifier = classifier
+        self.context_padding = int(context_padding)
+        self.dtype = np.dtype(dtype)
+        self.batch_size = batch_size
+        self.memory_bytes = int(memory_mib) * 2 ** 20
+        self._mem: "OrderedDict[str, Tuple[dict, np.ndarray, np.ndarray]]" = OrderedDict()
+        self._mem_bytes = 0
+        self.num_computed = 0
+        self.seconds_computing = 0.0
+        self.identity = {"format": FORMAT, "model": model_tag or getattr(classifier, "name", ""),
+                         "feature": feature_name or getattr(classifier, "feature_name", FEATURE),
+                         "input_size": list(getattr(classifier, "input_size", ()) or ()),
+                         "context_padding": self.context_padding}
+        self._check_identity()
+
+    # -- identity ---------------------------------------------------------------
+    def _check_identity(self):
+        meta = self.root / "store.json"
+        if meta.exists():
+            old = json.loads(meta.read_text())
+            if self.classifier is None:
+                self.identity = old
+                return
+            bad = [k for k in ("format", "model", "feature", "input_size", "context_padding")
+                   if str(old.get(k)) != str(self.identity.get(k))]
+            if bad:
+                raise RuntimeError(f"feature store {self.root} was made with other settings "
+                                   f"({', '.join(f'{k}: {old.get(k)!r} vs {self.identity.get(k)!r}' for k in bad)}); "
+                                   f"use another folder")
+        elif self.classifier is not None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with atomic_path(meta) as tmp:
+                Path(tmp).write_text(json.dumps(self.identity, indent=1))
+
+    # -- files ------------------------------------------------------------------
+    def path(self, image_id: str) -> Path:
+        return self.root / f"{quote(str(image_id), safe='')}.h5"
+
+    def _load(self, image_id: str) -> Tuple[dict, np.ndarray, np.ndarray]:
+        hit = self._mem.get(image_id)
+        if hit is not None:
+            self._mem.move_to_end(image_id)
+            return hit
+        p = self.path(image_id)
+        if p.exists():
+            import h5py
+
+            with h5py.File(p, "r") as f:
+                boxes = f["boxes"][()].astype(np.int32)
+                feats = f["features"][()]
+        else:
+            boxes, feats = np.zeros((0, 4), np.int32), None
+        entry = (_key_rows(boxes), boxes, feats)
+        self._remember(image_id, entry)
+        return entry
+
+    def _remember(self, image_id, entry):
+        old = self._mem.pop(image_id, None)
+        if old is not None and old[2] is not None:
+            self._mem_bytes -= old[2].nbytes
+        self._mem[image_id] = entry
+        if entry[2] is not None:
+            self._mem_bytes += entry[2].nbytes
+        while self._mem_bytes > self.memory_bytes and len(self._mem) > 1:
+            _, ev = self._mem.popitem(last=False)
+            if ev[2] is not None:
+                self._mem_bytes -= ev[2].nbytes
+
+    def _write(self, image_id: str, boxes: np.ndarray, feats: np.ndarray):
+        import h5py
+
+        with atomic_path(self.path(image_id)) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("boxes", data=boxes.astype(np.int32))
+                f.create_dataset("features", data=feats.astype(self.dtype))
+                f.attrs["image_id"] = str(image_id)
+        self._remember(image_id, (_key_rows(boxes), boxes, feats.astype(self.dtype)))
+
+    # -- API --------------------------------------------------------------------
+    def missing(self, image_id: str, boxes) -> np.ndarray:
+        """The distinct whole-pixel boxes (already rounded) not cached for the image."""
+        index, _, _ = self._load(image_id)
+        boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
+        if len(boxes) == 0:
+            return boxes
+        uniq = np.unique(boxes, axis=0)
+        return uniq[[tuple(int(v) for v in b) not in index for b in uniq]]
+
+    def ensure(self, image_id: str, boxes, read_image: Callable[[], np.ndarray]) -> int:
+        """Compute and store the features of the not-yet-cached ``boxes`` (whole pixels).
+        Returns the number of windows computed."""
+        todo = self.missing(image_id, boxes)
+        if len(todo) == 0:
+            return 0
+        if self.classifier is None:
+            raise KeyError(f"{image_id}: {len(todo)} windows have no cached features (read-only store)")
+        t = time.time()
+        feats = extract_window_features(self.classifier, read_image(), todo, self.context_padding, self.batch_size)
+        self.seconds_computing += time.time() - t
+        self.num_computed += len(todo)
+        _, old_boxes, old_feats = self._load(image_id)
+        if old_feats is not None and len(old_boxes):
+            boxes_all = np.concatenate([old_boxes, todo])
+            feats_all = np.concatenate([old_feats.astype(np.float32), feats])
+        else:
+            boxes_all, feats_all = todo, feats
+        self._write(image_id, boxes_all, feats_all)
+        return len(todo)
+
+    def get(self, image_id: str, boxes) -> np.ndarray:
+        """Features (float32) of whole-pixel ``boxes`` of one image, in the given order."""
+        index, _, feats = self._load(image_id)
+        boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
+        if len(boxes) == 0:
+            dim = feats.shape[1] if feats is not None else 0
+            return np.zeros((0, dim), np.float32)
+        try:
+            rows = np.fromiter((index[tuple(int(v) for v in b)] for b in boxes), np.int64, len(boxes))
+        except KeyError as e:
+            raise KeyError(f"{image_id}: window {e.args[0]} has no cached feature") from None
+        return feats[rows].astype(np.float32)
+
+    def extract_all(self, jobs: Sequence[Tuple[str, np.ndarray, Callable[[], np.ndarray]]], progress: bool = True,
+                    desc: str = "features") -> int:
+        """``ensure`` for many images with one progress bar counting windows."""
+        from tqdm import tqdm
+
+        todo = []
+        total = 0
+        for image_id, boxes, reader in jobs:
+            n = len(self.missing(image_id, boxes))
+            if n:
+                todo.append((image_id, boxes, reader, n))
+                total += n
+        if not total:
+            return 0
+        bar = tqdm(total=total, unit="win", desc=desc, dynamic_ncols=True, disable=not progress, smoothing=0.05)
+        done = 0
+        try:
+            for image_id, boxes, reader, n in todo:
+                done += self.ensure(image_id, boxes, reader)
+                bar.update(n)
+        finally:
+            bar.close()
+        return done
+
+    @property
+    def rate(self) -> float:
+        """Windows per second of feature extraction so far (crop + warp + forward)."""
+        return self.num_computed / self.seconds_computing if self.seconds_computing > 0 else float("nan")
