@@ -68,7 +68,7 @@ bench: setup
 	$(BIN)/stl bench --model $(MODEL) --device $(DEVICE) --images $(BENCH_IMAGES) --out results/bench
 
 stl650: setup
-	$(PYTHON) experiments/stl_vs_trivial.py --model $(MODEL) --out results/stl650
+	$(PYTHON) experiments/stl_vs_trivial.py --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650
 
 clean:
 	rm -rf results .pytest_cache
