@@ -222,3 +222,21 @@ def test_labels_reach_methods_that_need_them(tmp_path, ilsvrc_dir):
     m = NeedsLabel()
     run_method(ds, m, tmp_path / "r.h5", progress=False)
     assert m.labels == [r.labels for r in ds] and all(lab[0].startswith("n") for lab in m.labels)
+
+
+def test_sigterm_leaves_a_consolidated_file(ilsvrc_dir, tmp_path):
+    out = tmp_path / "out"
+    path = run_path(out, "ilsvrc2012_val", "SLOW-TEST", uses_classifier=False)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(_cli(tmp_path, 0.05, "run", "--dataset", "ilsvrc2012_val", "--root", str(ilsvrc_dir),
+                                 "--method", "SLOW-TEST", "--limit", "30", "--chunk", "2", "--no-progress",
+                                 "--out", str(out)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(partial_dir(path).glob("chunk-*.h5"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "rerun the same command to continue" in stdout
+    run = load_run(path, include_partial=False)
+    assert 4 <= len(run) < 30 and not run.meta["complete"]
+    assert not partial_dir(path).exists() and not path.with_name(path.name + ".lock").exists()

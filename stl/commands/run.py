@@ -70,8 +70,12 @@ def main(args) -> int:
         model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
         path = run_path(args.out, ds.key, name, model, uses)
         print(f"{name}: -> {path}")
-        summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
-                             max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
+        try:
+            summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
+                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
+            return 130
         print(f"{name}: {summary.computed} images computed, {summary.skipped} already done, "
               f"{len(summary.failures)} failed, {summary.seconds:.1f} s -> {summary.path}")
         for i, msg in list(summary.failures.items())[:10]:
