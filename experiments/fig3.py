@@ -28,7 +28,6 @@ skipped with a loud warning; nothing is substituted for it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass

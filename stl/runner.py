@@ -43,13 +43,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote, unquote
 
 import numpy as np
 
 from .config import EVAL_NUM_WINDOWS
-from .io import ImageError, atomic_path
+from .io import atomic_path
 
 log = logging.getLogger(__name__)
 

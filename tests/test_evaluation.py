@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from stl.config import EVAL_NUM_WINDOWS
 from stl.data import make_record

@@ -8,7 +8,6 @@ with 200 or 1000 classes, VOC 2007 test/trainval), and the top-1 hit rate.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 

@@ -266,4 +266,4 @@ def _load_builtin():
     if _LOADED:
         return
     _LOADED = True
-    from . import ilsvrc, sample, voc  # noqa: F401
+    from . import ilsvrc, sample, voc  # noqa: F401  (they register themselves)

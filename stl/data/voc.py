@@ -9,7 +9,6 @@ class names. The root may be the VOCdevkit folder or its ``VOC2007`` folder.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Optional
 
 import numpy as np

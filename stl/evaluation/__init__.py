@@ -9,3 +9,6 @@
 from .matching import FP, IGNORED, RULES, TP, hits_any, match_windows  # noqa: F401
 from .protocol import EvalResult, evaluate  # noqa: F401
 from .reference import load_paper_reference, method_code, paper_curves, paper_value  # noqa: F401
+
+__all__ = ["FP", "IGNORED", "RULES", "TP", "hits_any", "match_windows", "EvalResult", "evaluate",
+           "load_paper_reference", "method_code", "paper_curves", "paper_value"]
