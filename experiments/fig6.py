@@ -45,9 +45,10 @@ def main(argv=None) -> int:
     paper_count = ref["tables"].get("classes_above_diagonal_fig6") if (px, py) == report.FIG6_PAIRS else pabove
     # the paper's count restricted to our classes
     psame = sum(1 for c in common if c in paper_x and c in paper_y and paper_y[c] > paper_x[c])
-    title = f"{py} (y) vs {px} (x): ours {above}/{len(common)} above, paper {paper_count}/{len(pcommon)}"
+    title = (f"classes above the diagonal: ours {above} of {len(common)}, "
+             f"paper {paper_count} of {len(pcommon)}")
     if s.mode == "shared":
-        title += "\nSMALL RUN on ../shared: proves the pipeline runs, not comparable"
+        title += "\nSMALL RUN on ../shared: proves the pipeline runs; not comparable"
     fig = report.plot_fig6(ours_x, ours_y, paper_x, paper_y, title)
     for ext in ("png", "pdf"):
         fig.savefig(s.out / f"fig6.{ext}", dpi=150)

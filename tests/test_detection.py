@@ -375,3 +375,58 @@ def test_table1_small_real_run_on_shared_ilsvrc(ilsvrc_dir, tmp_path, capsys):
     run = json.loads((out / "table1_run.json").read_text())
     assert run["mode"] == "shared" and run["split"]["classes"] == 3
     assert "NOT RUN" in md or all(d["status"] == "ok" for d in diff.values())
+
+
+def test_ilsvrc_train_adapter_reads_the_official_layout(tmp_path):
+    from PIL import Image
+
+    from stl.data import get_dataset
+    from stl.detection.config import DataConfig
+    from stl.detection.data import ILSVRCTrain, build_split
+
+    xml = ("<annotation><size><width>100</width><height>50</height></size>"
+           "<object><name>{w}</name><bndbox><xmin>10</xmin><ymin>5</ymin><xmax>59</xmax><ymax>44</ymax></bndbox>"
+           "</object></annotation>")
+    for wnid in ("n01", "n02"):
+        for k in range(3):
+            i = f"{wnid}_{k}"
+            (tmp_path / "ILSVRC2012_bbox_train_v2" / wnid).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "ILSVRC2012_bbox_train_v2" / wnid / f"{i}.xml").write_text(xml.format(w=wnid))
+            (tmp_path / "train" / wnid).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (50, 25)).save(tmp_path / "train" / wnid / f"{i}.JPEG")  # a half-size copy
+    ds = get_dataset("ilsvrc2012_train", root=tmp_path, classes=["n01", "n02"])
+    assert isinstance(ds, ILSVRCTrain) and len(ds) == 6 and ds.image_ids_of_class("n02") == ["n02_0", "n02_1",
+                                                                                                 "n02_2"]
+    r = ds.record("n01_1")
+    assert r.size == (25, 50) and r.labels == ["n01"]
+    np.testing.assert_allclose(r.boxes, [[5, 2.5, 29, 21.5]])  # scaled: span [x0, x1 + 1) halved
+    (tmp_path / "syn").mkdir()
+    split, _ = _synthetic_split(tmp_path / "syn")
+    s = build_split(DataConfig(split="separate", classes=("n01", "n02"), train_positives_per_class=2,
+                               negatives_per_other_class=1, test_images_per_class=1),
+                    train_dataset=ds, test_dataset=_LabelledView(split.test, {"red3": "n01", "blue3": "n02"}))
+    assert [len(s.positives[c]) for c in s.classes] == [2, 2]
+    assert all(i.startswith("n02") for i in s.negatives["n01"]) and len(s.negatives["n01"]) == 1
+    assert sorted(s.test_ids) == ["blue3", "red3"]
+
+
+def _LabelledView(base, labels):
+    """The synthetic test images ``labels`` names, relabelled (a Dataset, for the split test)."""
+    from stl.data import Dataset, make_record
+
+    recs = {}
+    for i, lab in labels.items():
+        r = base.record(i)
+        recs[i] = make_record(i, r.path, r.size, r.boxes, [lab] * len(r.boxes))
+
+    class Relabelled(Dataset):
+        family = "relabelled"
+
+        def __init__(self):
+            super().__init__(base.root)
+            self._ids = list(recs)
+
+        def _load_record(self, i):
+            return recs[i]
+
+    return Relabelled()

@@ -185,14 +185,16 @@ def plot_fig6(ours_x: Dict[str, float], ours_y: Dict[str, float], paper_x: Dict[
     if oc:
         ax.scatter([100 * ours_x[c] for c in oc], [100 * ours_y[c] for c in oc], s=26, c="#d62728",
                    label=f"ours ({oa} of {len(oc)} classes above)", zorder=3)
-    ax.plot([0, 100], [0, 100], "k--", lw=0.8, zorder=2)
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
+    vals = [v for d in (ours_x, ours_y, paper_x, paper_y) for v in d.values() if np.isfinite(v)]
+    top = min(100.0, max(10.0, 10 * np.ceil(100 * max(vals, default=0.5) * 1.05 / 10)))
+    ax.plot([0, top], [0, top], "k--", lw=0.8, zorder=2)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
     ax.set_aspect("equal")
-    ax.set_xlabel("AP (%), detector trained on ground-truth boxes (GROUNDTRUTH+SELSEARCH)")
-    ax.set_ylabel("AP (%), detector trained on STL-CL boxes (STLCL+SELSEARCH)")
+    ax.set_xlabel("AP (%), trained on ground-truth boxes\n(GROUNDTRUTH+SELSEARCH)")
+    ax.set_ylabel("AP (%), trained on STL-CL boxes\n(STLCL+SELSEARCH)")
     ax.legend(loc="upper left", fontsize=8)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig
