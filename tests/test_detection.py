@@ -430,3 +430,36 @@ def _LabelledView(base, labels):
             return recs[i]
 
     return Relabelled()
+
+
+def test_proposal_provider_stores_runs_and_reports_missing_methods(tmp_path, monkeypatch):
+    from stl.detection.data import SubsetView
+    from stl.detection.proposals import MethodUnavailable, ProposalProvider
+
+    split, recs = _synthetic_split(tmp_path)
+    ds = split.train.parent
+    view = SubsetView(ds, ["red0", "blue0"])
+    prov = ProposalProvider(tmp_path / "runs", get_classifier=lambda: None, progress=False)
+    w = prov.windows("CENTER", view, ["red0", "blue0"])
+    assert set(w) == {"red0", "blue0"} and w["red0"][0].shape == (1, 4)
+    run_file = prov.run_file("CENTER", view)
+    assert run_file.exists() and run_file.parent.name == "synthetic"
+    # a new provider reads the stored run (no recomputation: the file is unchanged)
+    mtime = run_file.stat().st_mtime_ns
+    w2 = ProposalProvider(tmp_path / "runs", get_classifier=lambda: None, progress=False).windows(
+        "CENTER", view, ["red0"])
+    np.testing.assert_allclose(w2["red0"][0], w["red0"][0])
+    assert run_file.stat().st_mtime_ns == mtime
+    # MCG without its proposal files: reported, not substituted
+    monkeypatch.delenv("STL_MCG_DIR", raising=False)
+    with pytest.raises(MethodUnavailable, match="MCG"):
+        prov.check("MCG")
+    # MCG with per-image files (1-based boxes, as MATLAB writes them)
+    mcg = tmp_path / "mcg"
+    mcg.mkdir()
+    np.savez(mcg / "red0.npz", boxes=np.array([[11.0, 6.0, 31.0, 21.0], [1.0, 1.0, 5.0, 5.0]]),
+             scores=np.array([0.2, 0.9]))
+    monkeypatch.setenv("STL_MCG_DIR", str(mcg))
+    prov2 = ProposalProvider(tmp_path / "runs", get_classifier=lambda: None, progress=False)
+    boxes, scores = prov2.windows("MCG", view, ["red0"])["red0"]
+    assert boxes.tolist() == [[0, 0, 4, 4], [10, 5, 30, 20]] and scores.tolist() == [0.9, 0.2]

@@ -109,7 +109,8 @@ class ProposalProvider:
             for i in ids:
                 rec = view.record(i)
                 try:
-                    out[i] = m.propose(None, None, image_id=rec.image_id)
+                    out[i] = m.propose(str(rec.path) if rec.path is not None else None, None,
+                                       image_id=rec.image_id)
                 except FileNotFoundError as e:
                     raise MethodUnavailable(f"{name}: {e}") from None
             return out
