@@ -15,9 +15,12 @@ MODEL ?= efficientnet_lite0
 ENGINE ?= torch
 DEVICE ?= cpu
 PRECISION ?= fp32
-BENCH_IMAGES ?= 20
+BENCH_IMAGES ?= 8
+LIMIT ?=
+METHODS ?=
+ILSVRC_SUBSET ?= 200rnd
 
-.PHONY: help setup caffe models data test test-fast demo fig3 table1 table2 fig6 bench bench-full stl650 clean
+.PHONY: help setup caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -58,14 +61,25 @@ demo: setup
 	$(BIN)/stl demo --out results/demo
 
 fig3: setup
-	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) \
-		$(if $(ILSVRC),--ilsvrc $(ILSVRC)) $(if $(VOC),--voc $(VOC)) --out results/fig3
+	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
+		$(if $(ILSVRC),--ilsvrc $(ILSVRC)) --ilsvrc-subset $(ILSVRC_SUBSET) $(if $(VOC),--voc $(VOC)) \
+		$(if $(LIMIT),--limit $(LIMIT)) $(if $(METHODS),--methods $(METHODS)) --out results/fig3
+
+# CI-sized Fig. 3 (STL costs minutes per image on a 2-core CPU)
+fig3-ci: setup
+	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --limit 2 --out results/fig3-ci
+
+# All 650 ../shared ILSVRC images + the 11 VOC images: hours on a CPU, use DEVICE=cuda
+fig3-650: setup
+	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
+		--ilsvrc $(SHARED)/data/ilsvrc2012-val-227 --ilsvrc-subset all --voc $(SHARED)/data/voc2007-test-sample \
+		--out results/fig3-650
 
 table1 table2 fig6: setup
 	$(PYTHON) experiments/$@.py --model $(MODEL) --device $(DEVICE) $(if $(ILSVRC),--ilsvrc $(ILSVRC)) --out results/$@
 
 bench: setup
-	$(BIN)/stl bench --model $(MODEL) --device $(DEVICE) --images $(BENCH_IMAGES) --out results/bench
+	$(BIN)/stl bench --model $(MODEL) --device $(DEVICE) --precision $(PRECISION) --images $(BENCH_IMAGES) --out results/bench
 
 stl650: setup
 	$(PYTHON) experiments/stl_vs_trivial.py --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650

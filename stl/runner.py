@@ -541,7 +541,10 @@ def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
     if recs:
         labels = [r.labels for r in recs] if method.needs_label else None
         try:
-            results = list(method.propose_batch(images, labels))
+            if getattr(method, "needs_image_id", False):  # precomputed proposals (MCG, ...)
+                results = list(method.propose_batch(images, labels, image_ids=[r.image_id for r in recs]))
+            else:
+                results = list(method.propose_batch(images, labels))
             if len(results) != len(recs):
                 raise ValueError(f"propose_batch returned {len(results)} results for {len(recs)} images")
             results = [_validate(r, rec.image_id) for r, rec in zip(results, recs)]
@@ -551,8 +554,10 @@ def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
             results = []
             for rec, im in zip(recs, images):
                 try:
-                    results.append(_validate(method.propose(im, rec.labels if method.needs_label else None),
-                                             rec.image_id))
+                    lab = rec.labels if method.needs_label else None
+                    out = (method.propose(im, lab, image_id=rec.image_id) if getattr(method, "needs_image_id", False)
+                           else method.propose(im, lab))
+                    results.append(_validate(out, rec.image_id))
                 except Exception as e1:
                     fails[rec.image_id] = (type(e1).__name__, str(e1))
                     results.append(None)

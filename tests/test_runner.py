@@ -240,3 +240,24 @@ def test_sigterm_leaves_a_consolidated_file(ilsvrc_dir, tmp_path):
     run = load_run(path, include_partial=False)
     assert 4 <= len(run) < 30 and not run.meta["complete"]
     assert not partial_dir(path).exists() and not path.with_name(path.name + ".lock").exists()
+
+
+def test_runner_passes_image_ids_to_precomputed_proposals(tmp_path, ilsvrc_dir):
+    """MCG-style methods read one file per image id: the runner must hand the ids over."""
+    from stl.data import get_dataset
+    from stl.proposals import build_method
+    from stl.runner import load_run, run_method
+
+    ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir, limit=3)
+    root = tmp_path / "props"
+    for i, image_id in enumerate(ds.image_ids):
+        stem = image_id.split("/")[-1].rsplit(".", 1)[0]
+        (root).mkdir(exist_ok=True)
+        np.savez(root / f"{stem}.npz", boxes=np.array([[1 + i, 1, 20, 20], [5, 5, 30, 30]], float),
+                 scores=np.array([2.0, 1.0]))
+    method = build_method("PRECOMPUTED", root=str(root))
+    run_method(ds, method, tmp_path / "run.h5", method_name="PRECOMPUTED", progress=False)
+    run = load_run(tmp_path / "run.h5")
+    assert len(run.image_ids) == 3
+    boxes, scores = run.proposals()[ds.image_ids[2]] if callable(run.proposals) else run.proposals[ds.image_ids[2]]
+    assert len(boxes) == 2 and scores[0] == 2.0
