@@ -238,6 +238,12 @@ def test_feature_store_caches_by_image_and_box_and_resumes(tmp_path):
     np.testing.assert_allclose(store2.get("im", boxes), f)
     with pytest.raises(KeyError):
         store2.get("im", [[1, 1, 2, 2]])
+    # nothing kept in memory: small requests read only their rows from the file
+    assert store2.ensure("im", [[k, 0, k + 5, 5] for k in range(11, 21)], lambda: img) == 10
+    store3 = FeatureStore(tmp_path / "f", None, memory_mib=0)
+    np.testing.assert_allclose(store3.get("im", boxes[[1, 1, 0]]), f[[1, 1, 0]])  # 2 of 13 rows
+    assert not store3._mem
+    assert store3.missing("im", [[10, 0, 20, 5], [3, 3, 4, 4]]).tolist() == [[3, 3, 4, 4]]
     other = ColourClassifier()
     other.name = "different"
     with pytest.raises(RuntimeError):

@@ -22,7 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 import cv2
@@ -80,27 +80,55 @@ def extract_window_features(classifier, image: np.ndarray, boxes, context_paddin
     return np.concatenate(out)
 
 
-def _key_rows(boxes: np.ndarray) -> Dict[Tuple[int, int, int, int], int]:
-    return {tuple(int(v) for v in b): i for i, b in enumerate(boxes)}
+def box_keys(boxes) -> np.ndarray:
+    """One uint64 per whole-pixel box (coordinates < 65536): the cache key within an image."""
+    b = np.asarray(boxes, np.int64).reshape(-1, 4).astype(np.uint64)
+    return b[:, 0] | (b[:, 1] << np.uint64(16)) | (b[:, 2] << np.uint64(32)) | (b[:, 3] << np.uint64(48))
+
+
+class _Index:
+    """Row lookup of one image's cached boxes (sorted keys + their rows)."""
+
+    __slots__ = ("keys", "rows", "n")
+
+    def __init__(self, boxes: np.ndarray):
+        k = box_keys(boxes)
+        order = np.argsort(k, kind="stable")
+        self.keys, self.rows, self.n = k[order], order, len(k)
+
+    def lookup(self, boxes) -> np.ndarray:
+        """Row of each box, -1 where not cached."""
+        k = box_keys(boxes)
+        if self.n == 0:
+            return np.full(len(k), -1, np.int64)
+        pos = np.clip(np.searchsorted(self.keys, k), 0, self.n - 1)
+        return np.where(self.keys[pos] == k, self.rows[pos], -1).astype(np.int64)
 
 
 class FeatureStore:
     """Per-image HDF5 feature cache keyed by (image id, whole-pixel box).
 
-    ``classifier`` may be None for read-only use (then missing windows raise).
+    Reading: the boxes of an image (a small index, kept for the last
+    ``index_cache`` images) map boxes to rows; a request for a quarter or more
+    of an image's rows reads and keeps (LRU, ``memory_mib``) the whole array, a
+    smaller one reads only its rows -- so gathering a few negatives from each of
+    thousands of images stays cheap. ``classifier`` may be None for read-only
+    use (then missing windows raise).
     """
 
     def __init__(self, root, classifier=None, model_tag: str = "", feature_name: str = "",
                  context_padding: int = 0, dtype: str = "float16", batch_size: int = 64,
-                 memory_mib: int = 2048):
+                 memory_mib: int = 2048, index_cache: int = 4096):
         self.root = Path(root)
         self.classifier = classifier
         self.context_padding = int(context_padding)
         self.dtype = np.dtype(dtype)
         self.batch_size = batch_size
         self.memory_bytes = int(memory_mib) * 2 ** 20
-        self._mem: "OrderedDict[str, Tuple[dict, np.ndarray, np.ndarray]]" = OrderedDict()
+        self.index_cache = int(index_cache)
+        self._mem: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._mem_bytes = 0
+        self._idx: "OrderedDict[str, _Index]" = OrderedDict()
         self.num_computed = 0
         self.seconds_computing = 0.0
         self.identity = {"format": FORMAT, "model": model_tag or getattr(classifier, "name", ""),
@@ -132,35 +160,52 @@ class FeatureStore:
     def path(self, image_id: str) -> Path:
         return self.root / f"{quote(str(image_id), safe='')}.h5"
 
-    def _load(self, image_id: str) -> Tuple[dict, np.ndarray, np.ndarray]:
-        hit = self._mem.get(image_id)
-        if hit is not None:
-            self._mem.move_to_end(image_id)
-            return hit
+    def _index(self, image_id: str) -> _Index:
+        idx = self._idx.get(image_id)
+        if idx is not None:
+            self._idx.move_to_end(image_id)
+            return idx
         p = self.path(image_id)
         if p.exists():
             import h5py
 
             with h5py.File(p, "r") as f:
-                boxes = f["boxes"][()].astype(np.int32)
-                feats = f["features"][()]
+                boxes = f["boxes"][()]
         else:
-            boxes, feats = np.zeros((0, 4), np.int32), None
-        entry = (_key_rows(boxes), boxes, feats)
-        self._remember(image_id, entry)
-        return entry
+            boxes = np.zeros((0, 4), np.int32)
+        idx = _Index(boxes)
+        self._idx[image_id] = idx
+        while len(self._idx) > self.index_cache:
+            self._idx.popitem(last=False)
+        return idx
 
-    def _remember(self, image_id, entry):
+    def _remember(self, image_id, feats: np.ndarray):
         old = self._mem.pop(image_id, None)
-        if old is not None and old[2] is not None:
-            self._mem_bytes -= old[2].nbytes
-        self._mem[image_id] = entry
-        if entry[2] is not None:
-            self._mem_bytes += entry[2].nbytes
-        while self._mem_bytes > self.memory_bytes and len(self._mem) > 1:
+        if old is not None:
+            self._mem_bytes -= old.nbytes
+        if feats.nbytes > self.memory_bytes:
+            return
+        self._mem[image_id] = feats
+        self._mem_bytes += feats.nbytes
+        while self._mem_bytes > self.memory_bytes and self._mem:
             _, ev = self._mem.popitem(last=False)
-            if ev[2] is not None:
-                self._mem_bytes -= ev[2].nbytes
+            self._mem_bytes -= ev.nbytes
+
+    def _read_rows(self, image_id: str, rows: np.ndarray, n_total: int) -> np.ndarray:
+        feats = self._mem.get(image_id)
+        if feats is not None:
+            self._mem.move_to_end(image_id)
+            return feats[rows]
+        import h5py
+
+        uniq, inv = np.unique(rows, return_inverse=True)
+        with h5py.File(self.path(image_id), "r") as f:
+            if len(uniq) * 4 >= n_total:
+                feats = f["features"][()]
+                self._remember(image_id, feats)
+                return feats[rows]
+            part = f["features"][uniq]
+        return part[inv]
 
     def _write(self, image_id: str, boxes: np.ndarray, feats: np.ndarray):
         import h5py
@@ -170,17 +215,26 @@ class FeatureStore:
                 f.create_dataset("boxes", data=boxes.astype(np.int32))
                 f.create_dataset("features", data=feats.astype(self.dtype))
                 f.attrs["image_id"] = str(image_id)
-        self._remember(image_id, (_key_rows(boxes), boxes, feats.astype(self.dtype)))
+        self._idx.pop(image_id, None)
+        self._remember(image_id, feats.astype(self.dtype))
+
+    def _all(self, image_id: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        p = self.path(image_id)
+        if not p.exists():
+            return np.zeros((0, 4), np.int32), None
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            return f["boxes"][()].astype(np.int32), f["features"][()]
 
     # -- API --------------------------------------------------------------------
     def missing(self, image_id: str, boxes) -> np.ndarray:
         """The distinct whole-pixel boxes (already rounded) not cached for the image."""
-        index, _, _ = self._load(image_id)
         boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
         if len(boxes) == 0:
             return boxes
         uniq = np.unique(boxes, axis=0)
-        return uniq[[tuple(int(v) for v in b) not in index for b in uniq]]
+        return uniq[self._index(image_id).lookup(uniq) < 0]
 
     def ensure(self, image_id: str, boxes, read_image: Callable[[], np.ndarray]) -> int:
         """Compute and store the features of the not-yet-cached ``boxes`` (whole pixels).
@@ -194,7 +248,7 @@ class FeatureStore:
         feats = extract_window_features(self.classifier, read_image(), todo, self.context_padding, self.batch_size)
         self.seconds_computing += time.time() - t
         self.num_computed += len(todo)
-        _, old_boxes, old_feats = self._load(image_id)
+        old_boxes, old_feats = self._all(image_id)
         if old_feats is not None and len(old_boxes):
             boxes_all = np.concatenate([old_boxes, todo])
             feats_all = np.concatenate([old_feats.astype(np.float32), feats])
@@ -205,16 +259,14 @@ class FeatureStore:
 
     def get(self, image_id: str, boxes) -> np.ndarray:
         """Features (float32) of whole-pixel ``boxes`` of one image, in the given order."""
-        index, _, feats = self._load(image_id)
         boxes = np.asarray(boxes, np.int32).reshape(-1, 4)
+        idx = self._index(image_id)
         if len(boxes) == 0:
-            dim = feats.shape[1] if feats is not None else 0
-            return np.zeros((0, dim), np.float32)
-        try:
-            rows = np.fromiter((index[tuple(int(v) for v in b)] for b in boxes), np.int64, len(boxes))
-        except KeyError as e:
-            raise KeyError(f"{image_id}: window {e.args[0]} has no cached feature") from None
-        return feats[rows].astype(np.float32)
+            return np.zeros((0, 0), np.float32)
+        rows = idx.lookup(boxes)
+        if (rows < 0).any():
+            raise KeyError(f"{image_id}: window {boxes[int(np.argmax(rows < 0))].tolist()} has no cached feature")
+        return self._read_rows(image_id, rows, idx.n).astype(np.float32)
 
     def extract_all(self, jobs: Sequence[Tuple[str, np.ndarray, Callable[[], np.ndarray]]], progress: bool = True,
                     desc: str = "features") -> int:
