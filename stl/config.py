@@ -62,6 +62,15 @@ class STLConfig:
     #: is removed if IoU > this with a higher-scoring one.
     nms_iou: float = 0.5
 
+    #: Resolution at which drops are compared when windows are ranked: drops
+    #: equal at this resolution keep their deterministic order (initial regions
+    #: before merges, segmentation order). Softmax outputs of two faithful
+    #: engines (pycaffe vs PyTorch) differ by ~1e-6, and saturated drops of
+    #: large windows (masking nearly the whole object) differ by less than
+    #: that, so ranking at full float precision would let float noise reorder
+    #: them. The stored scores keep full precision.
+    drop_resolution: float = 1e-4
+
     #: Number of forward passes per classifier call (speed only; results
     #: do not depend on it).
     batch_size: int = 64

@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .boxes import nms, scale_boxes, sort_by_score
+from .boxes import nms, scale_boxes
 from .config import DEFAULT, STLConfig
 from .io import as_rgb_uint8
 from .modeling.base import FEATURE, LOGITS, PROB, Classifier
@@ -312,6 +312,14 @@ class ForwardScheduler:
             self.progress.update(n)
 
 
+def ranking_key(drops: np.ndarray, resolution: float) -> np.ndarray:
+    """Drops rounded to ``resolution`` for ranking (``STLConfig.drop_resolution``); ties
+    keep input order."""
+    if not resolution:
+        return drops
+    return np.round(np.asarray(drops, np.float64) / resolution) * resolution
+
+
 def _normalize_labels(labels, classifier: Classifier) -> Optional[List[int]]:
     if labels is None:
         return None
@@ -371,7 +379,8 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         levels = np.concatenate([r[2] for _, r in parts]) if parts else np.zeros(0, np.int64)
         segs = np.concatenate([np.full(len(r[1]), o[1]) for o, r in parts]) if parts else np.zeros(0, np.int64)
         labs = np.concatenate([np.full(len(r[1]), o[2]) for o, r in parts]) if parts else np.zeros(0, np.int64)
-        keep = nms(boxes, drops, config.nms_iou) if len(drops) else np.zeros(0, np.int64)
+        keep = (nms(boxes, ranking_key(drops, config.drop_resolution), config.nms_iou) if len(drops)
+                else np.zeros(0, np.int64))
         input_boxes = boxes[keep]
         wl_classes = targets_per_image[i][0][1] if label_ids[i] is None else []
         out.append(Windows(

@@ -78,7 +78,8 @@ def _images(n, size, seed=0):
 
 
 def test_caffenet_matches_manual_pycaffe(caffe, caffenet):
-    from stl.modeling.pycaffe_engine import ILSVRC_MEAN_BGR, PyCaffeClassifier
+    from stl.modeling.pycaffe_engine import PyCaffeClassifier
+    from stl.modeling.preprocessing import ILSVRC_MEAN_BGR
 
     prototxt, weights = caffenet
     clf = PyCaffeClassifier(prototxt, weights)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -51,6 +52,30 @@ class ClassList:
             if label == w or label == w.split(",")[0].strip():
                 return i
         raise KeyError(f"unknown class {label!r} (give a wnid such as n02123045 or a class index)")
+
+    @classmethod
+    def resolve(cls, classes, n: int) -> "ClassList":
+        """A ClassList for an n-way classifier from a ClassList, a synset_words.txt
+        path, or None (ImageNet when n == 1000, else generic names)."""
+        if isinstance(classes, ClassList):
+            return classes
+        if classes is None:
+            imagenet = cls.imagenet()
+            if n == len(imagenet):
+                return imagenet
+            return cls([f"class_{i}" for i in range(n)], [f"class {i}" for i in range(n)])
+        if isinstance(classes, (str, Path)):  # synset_words.txt: "wnid words" per line
+            p = Path(classes)
+            if not p.is_file():
+                raise ModelError(f"class list not found: {p}")
+            wnids, words = [], []
+            for line in p.read_text().splitlines():
+                if line.strip():
+                    wnid, _, w = line.strip().partition(" ")
+                    wnids.append(wnid)
+                    words.append(w)
+            return cls(wnids, words)
+        raise TypeError(f"classes must be a ClassList, a synset_words.txt path or None, not {type(classes)}")
 
     @classmethod
     def imagenet(cls) -> "ClassList":

@@ -67,7 +67,7 @@ def default_mean():
     p = mean_file()
     if p is not None:
         return np.load(p).astype(np.float32)
-    from .torch_caffe import ILSVRC_MEAN_BGR
+    from .preprocessing import ILSVRC_MEAN_BGR
 
     log.warning("ILSVRC mean image not found (run `make models`, or set STL_SHARED); "
                 "subtracting the per-channel mean %s instead", ILSVRC_MEAN_BGR.tolist())

@@ -14,6 +14,18 @@ import numpy as np
 
 from .base import ModelError
 
+#: ILSVRC-2012 per-channel mean (BGR) of Caffe's mean image; the default when no mean is given.
+ILSVRC_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
+
+
+def resolve_mean(mean) -> np.ndarray:
+    """None -> the ILSVRC per-channel mean; a path -> :func:`load_mean`; else an array."""
+    if mean is None:
+        return ILSVRC_MEAN_BGR.copy()
+    if isinstance(mean, (str, Path)):
+        return load_mean(mean)
+    return np.asarray(mean, np.float32)
+
 
 class CaffePreprocessing:
     """Turns NHWC RGB 0..255 images into NCHW BGR mean-subtracted float32 blobs.

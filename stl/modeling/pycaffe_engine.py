@@ -28,12 +28,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError, softmax
-from .preprocessing import CaffePreprocessing, load_mean
+from .preprocessing import CaffePreprocessing, resolve_mean
 
 log = logging.getLogger(__name__)
 
 #: Per-channel BGR mean of Caffe's ILSVRC-2012 mean image (the default ``mean``).
-ILSVRC_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 
 _MAKE_CAFFE = "run `make caffe` to build BVLC Caffe + pycaffe into the project's .venv"
 _GPU_PROBED: Dict[int, Optional[str]] = {}
@@ -93,36 +92,6 @@ def _probe_gpu(device_id: int) -> Optional[str]:
             why = "this pycaffe is a CPU_ONLY build (`make caffe` builds CPU only); use device='cpu'"
         _GPU_PROBED[device_id] = why
     return _GPU_PROBED[device_id]
-
-
-def _resolve_mean(mean) -> np.ndarray:
-    if mean is None:
-        return ILSVRC_MEAN_BGR.copy()
-    if isinstance(mean, (str, Path)):
-        return load_mean(mean)
-    return np.asarray(mean, np.float32)
-
-
-def _class_list(classes, n: int) -> ClassList:
-    if isinstance(classes, ClassList):
-        return classes
-    if classes is None:
-        imagenet = ClassList.imagenet()
-        if n == len(imagenet):
-            return imagenet
-        return ClassList([f"class_{i}" for i in range(n)], [f"class {i}" for i in range(n)])
-    if isinstance(classes, (str, Path)):  # synset_words.txt: "wnid words" per line
-        p = Path(classes)
-        if not p.is_file():
-            raise ModelError(f"class list not found: {p}")
-        wnids, words = [], []
-        for line in p.read_text().splitlines():
-            if line.strip():
-                wnid, _, w = line.strip().partition(" ")
-                wnids.append(wnid)
-                words.append(w)
-        return ClassList(wnids, words)
-    raise TypeError(f"classes must be a ClassList, a synset_words.txt path or None, not {type(classes)}")
 
 
 # ---- model-file checks (everything Caffe would LOG(FATAL) on) --------------------------
@@ -341,7 +310,7 @@ class PyCaffeClassifier(Classifier):
         self.logits_blob = self._blob(logits_layer) if logits_layer else auto_logits
         self.prob_blob = self._blob(prob_layer) if prob_layer else auto_prob
         n_classes = int(np.prod(net.blobs[self.logits_blob].data.shape[1:]))
-        self.classes = _class_list(classes, n_classes)
+        self.classes = ClassList.resolve(classes, n_classes)
         if len(self.classes) != n_classes:
             raise ModelError(f"{self.name}: {len(self.classes)} classes given, the net outputs {n_classes}")
 
@@ -358,7 +327,7 @@ class PyCaffeClassifier(Classifier):
         writers = [ln for ln in layer_names if self.feature_blob in net.top_names[ln]]
         self._feature_end = writers[-1] if writers else None
 
-        self.preprocessing = CaffePreprocessing(_resolve_mean(mean), self.input_size, mean_mode)
+        self.preprocessing = CaffePreprocessing(resolve_mean(mean), self.input_size, mean_mode)
         self.mean_mode = self.preprocessing.mean_mode
         self.mask_color = self.preprocessing.mask_color_rgb
 

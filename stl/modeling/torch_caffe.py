@@ -32,13 +32,12 @@ from torch import nn
 
 from . import caffe_proto
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
-from .preprocessing import CaffePreprocessing, load_mean
+from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
 from .torch_runtime import TorchRuntime
 
 log = logging.getLogger(__name__)
 
 #: Per-channel BGR mean of Caffe's ILSVRC-2012 mean image (python/caffe/imagenet/ilsvrc_2012_mean.npy).
-ILSVRC_MEAN_BGR = np.array([104.00698793, 116.66876762, 122.67891434], np.float32)
 
 Shape = Tuple[int, ...]
 
@@ -610,33 +609,6 @@ class CaffeNetModule(nn.Module):
 # ---------------------------------------------------------------------------
 # Classifier
 # ---------------------------------------------------------------------------
-def _resolve_mean(mean):
-    if mean is None:
-        return ILSVRC_MEAN_BGR.copy()
-    if isinstance(mean, (str, Path)):
-        return load_mean(mean)
-    return np.asarray(mean, np.float32)
-
-
-def _class_list(classes, n: int) -> ClassList:
-    if isinstance(classes, ClassList):
-        return classes
-    if classes is None:
-        imagenet = ClassList.imagenet()
-        if n == len(imagenet):
-            return imagenet
-        return ClassList([f"class_{i}" for i in range(n)], [f"class {i}" for i in range(n)])
-    if isinstance(classes, (str, Path)):  # synset_words.txt: "wnid words" per line
-        wnids, words = [], []
-        for line in Path(classes).read_text().splitlines():
-            if line.strip():
-                wnid, _, w = line.strip().partition(" ")
-                wnids.append(wnid)
-                words.append(w)
-        return ClassList(wnids, words)
-    raise TypeError(f"classes must be a ClassList, a synset_words.txt path or None, not {type(classes)}")
-
-
 def default_feature(net: CaffeNetModule) -> Tuple[str, bool, str]:
     """The blob used as FEATURE: (blob, global-average-pool?, description).
 
@@ -712,7 +684,7 @@ class TorchCaffeClassifier(Classifier):
                 raise ModelError(f"{self.name}: the net has no output blob")
             self.logits_blob, self.prob_blob = net.outputs[-1], None
         n_classes = int(np.prod(net.blob_shapes[self.logits_blob][1:]))
-        self.classes = _class_list(classes, n_classes)
+        self.classes = ClassList.resolve(classes, n_classes)
         if len(self.classes) != n_classes:
             raise ModelError(f"{self.name}: {len(self.classes)} classes given, the net outputs {n_classes}")
 
@@ -729,7 +701,7 @@ class TorchCaffeClassifier(Classifier):
             raise ValueError("feature_pool must be 'avg', 'none' or None")
         self.feature_pool = pool
 
-        self.preprocessing = CaffePreprocessing(_resolve_mean(mean), self.input_size, mean_mode)
+        self.preprocessing = CaffePreprocessing(resolve_mean(mean), self.input_size, mean_mode)
         self.mask_color = self.preprocessing.mask_color_rgb
 
     def blobs(self, images: np.ndarray, names: Sequence[str]) -> Dict[str, np.ndarray]:
