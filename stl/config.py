@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Tuple
+from typing import Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,24 @@ class STLConfig:
     #: them. The stored scores keep full precision.
     drop_resolution: float = 1e-4
 
-    #: Number of forward passes per classifier call (speed only; results
-    #: do not depend on it).
-    batch_size: int = 64
+    #: Number of forward passes per classifier call (speed only; results do
+    #: not depend on it). None: the classifier's ``preferred_batch_size``
+    #: (measured by ``stl bench``: EfficientNet-Lite0 peaks at 4 on a 2-core
+    #: CPU, CaffeNet at 32).
+    batch_size: Optional[int] = None
 
     def replace(self, **changes) -> "STLConfig":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict:
+        """The fields that change results (``to_dict`` without speed-only settings);
+        stored runs are keyed by it, so a rerun with another batch size resumes."""
+        d = self.to_dict()
+        d.pop("batch_size", None)
+        return d
 
 
 #: IoU threshold for a window to hit a ground-truth box (PASCAL criterion).

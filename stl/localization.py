@@ -246,6 +246,7 @@ class ForwardScheduler:
         self.forward_seconds = 0.0
         self.config = config
         self.progress = progress  # a tqdm-like object with .update(n), counting forwards
+        self.batch_size = int(config.batch_size or getattr(classifier, "preferred_batch_size", 32))
         self.feature_output = LOGITS if config.appearance_feature == "logits" else FEATURE
         if config.appearance_feature not in ("feature", "logits"):
             raise ValueError("appearance_feature must be 'feature' or 'logits'")
@@ -253,7 +254,7 @@ class ForwardScheduler:
     def full_image_probs(self, contexts: Sequence[ImageContext]) -> None:
         todo = [c for c in contexts if c.prob_full is None]
         if todo:
-            out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.config.batch_size)
+            out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.batch_size)
             for c, p in zip(todo, out[PROB]):
                 c.prob_full = p.astype(np.float64)
                 c.num_forwards += 1
@@ -292,7 +293,7 @@ class ForwardScheduler:
                 elif key not in cache and tag not in seen:
                     seen.add(tag)
                     work.append((ctx, kind, key))
-        bs = self.config.batch_size
+        bs = self.batch_size
         for start in range(0, len(work), bs):
             chunk = work[start:start + bs]
             batch = np.stack([c.masked_image(k) if kind == "mask" else c.crop_image(k) for c, kind, k in chunk])

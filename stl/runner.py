@@ -386,7 +386,8 @@ class RunSummary:
 
 def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
     cfg = getattr(method, "config", None)
-    cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else ({} if cfg is None else str(cfg))
+    cfg = (cfg.identity() if hasattr(cfg, "identity") else cfg.to_dict() if hasattr(cfg, "to_dict")
+           else ({} if cfg is None else str(cfg)))
     clf = getattr(method, "classifier", None)
     uses = bool(getattr(method, "uses_classifier", False))
     return {

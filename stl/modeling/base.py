@@ -110,6 +110,9 @@ class Classifier(abc.ABC):
     mask_color: np.ndarray
     feature_name: str = "feature"
     device: str = "cpu"
+    #: batch size at which this classifier runs fastest on its device (used by STL
+    #: when ``STLConfig.batch_size`` is None; measure with ``stl bench``)
+    preferred_batch_size: int = 32
 
     @abc.abstractmethod
     def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:

@@ -55,6 +55,9 @@ class EfficientNetLite0(Classifier):
         self.input_size = (INPUT_SIZE, INPUT_SIZE)
         self.classes = ClassList.imagenet()
         self.mask_color = np.full(3, MEAN, np.float32)
+        # depthwise convolutions: small batches are fastest on CPU (stl bench, 2 cores:
+        # 74 img/s at 4 vs 36 at 64, fp32)
+        self.preferred_batch_size = 64 if self.runtime.device.type == "cuda" else 4
 
     @torch.inference_mode()
     def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:

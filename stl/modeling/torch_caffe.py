@@ -668,6 +668,7 @@ class TorchCaffeClassifier(Classifier):
         self.net = self.runtime.prepare_module(net)
         self.name = name or (str(prototxt) if not isinstance(prototxt, caffe_proto.NetParameter) else "caffe")
         self.device = str(self.runtime.device)
+        self.preferred_batch_size = 128 if self.runtime.device.type == "cuda" else 32
         self.precision = precision
 
         self.input_blob = net.inputs[0]
