@@ -1,0 +1,23 @@
+"""The benchmark's measuring parts on a stub classifier (timings themselves live in `make bench`)."""
+import numpy as np
+
+from stl.bench import _TimedClassifier, peak_throughput, windows_agree
+from stl.localization import localize_batch
+
+from test_localization import StubClassifier, three_block_context
+
+
+def test_timed_classifier_counts_forward_time_and_engine_matches_reference_mode():
+    clf = StubClassifier()
+    timed = _TimedClassifier(clf)
+    fast = localize_batch([three_block_context(timed)], timed, [0])[0]
+    assert timed.seconds > 0 and timed.input_size == clf.input_size
+    ref = localize_batch([three_block_context(clf)], clf, [0], deduplicate=False)[0]
+    np.testing.assert_array_equal(fast.boxes, ref.boxes)
+    assert windows_agree(fast, ref)
+    assert ref.num_forwards >= fast.num_forwards
+
+
+def test_peak_throughput_reports_every_batch_size():
+    out = peak_throughput(StubClassifier(), batch_sizes=(1, 4), seconds=0.05)
+    assert set(out) == {1, 4} and all(v > 0 for v in out.values())
