@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         if method_cls_needed and clf is None:
             clf = build_classifier(args.model, device=args.device, precision=args.precision)
         method = build_method(name, classifier=clf)
-        model = clf if method.uses_classifier else None
+        model = args.model if method.uses_classifier else None
         path = run_path(args.runs, ds.key, name, model,
                         method.uses_classifier)
         if not args.evaluate_only:
