@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import os
 from pathlib import Path
 
 
@@ -23,7 +22,9 @@ def add_arguments(p):
 def main(args) -> int:
     from ..bench import run_benchmark
 
-    shared = Path(os.environ.get("STL_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+    from ..paths import shared_dir
+
+    shared = shared_dir()
     res = run_benchmark(model=args.model, device=args.device, precision=args.precision, num_images=args.images,
                         images_per_chunk=args.images_per_chunk, batch_size=args.batch_size,
                         reference_images=args.reference_images, shared=shared if shared.is_dir() else None,

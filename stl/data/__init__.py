@@ -29,6 +29,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..paths import shared_dir  # noqa: F401  (part of this module's API)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -251,11 +253,6 @@ def resolve_root(kind: str, root=None) -> Path:
     raise DatasetError(
         f"no {kind} dataset root: pass --root, set ${env}, or link it as {REPO / links[0]} "
         f"(see data/README.md; `make data` downloads PASCAL VOC 2007)")
-
-
-def shared_dir() -> Path:
-    """``$STL_SHARED`` or ``../shared`` next to the repository (real test data)."""
-    return Path(os.environ.get("STL_SHARED") or (REPO.parent / "shared")).resolve()
 
 
 _LOADED = False

@@ -27,17 +27,13 @@ import numpy as np
 
 from . import build_caffe_classifier, register_model
 from .base import ModelError
+from ..paths import shared_dir
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 BVLC_NAMES = {"caffenet": "bvlc_reference_caffenet", "alexnet": "bvlc_alexnet"}
 RANDOM_WEIGHTS_VERSION = 2
-
-
-def shared_dir() -> Path:
-    """``$STL_SHARED`` or ``../shared`` next to the repository."""
-    return Path(os.environ.get("STL_SHARED") or (REPO.parent / "shared")).resolve()
 
 
 def models_dir() -> Path:

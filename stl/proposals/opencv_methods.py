@@ -43,6 +43,7 @@ import numpy as np
 from ..boxes import clip_boxes, scale_boxes
 from ..io import as_rgb_uint8
 from . import ProposalMethod, ranked, register_method
+from ..paths import shared_dir
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,6 @@ class MissingModelError(FileNotFoundError):
 def weights_dir() -> Path:
     """``$STL_WEIGHTS`` or ``models/weights`` (written by ``make models``)."""
     return Path(os.environ.get("STL_WEIGHTS") or (REPO / "models" / "weights"))
-
-
-def shared_dir() -> Path:
-    """``$STL_SHARED`` or the ``shared`` directory next to the repository."""
-    return Path(os.environ.get("STL_SHARED") or (REPO.parent / "shared")).resolve()
 
 
 def _xywh_to_inclusive(rects, one_based: bool = False) -> np.ndarray:
