@@ -35,7 +35,7 @@ import numpy as np
 from .boxes import nms, scale_boxes
 from .config import DEFAULT, STLConfig
 from .io import as_rgb_uint8
-from .modeling.base import FEATURE, LOGITS, PROB, Classifier
+from .modeling.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
 from .segmentation import Segmentation, initial_segmentations, region_adjacency
 from .similarity import drop_for_classes, l1_normalize, s_app, s_drop, s_fill, s_size, top_classes, union_boxes
 
@@ -128,13 +128,11 @@ class ImageContext:
 
     def masked_image(self, key: tuple) -> np.ndarray:
         """h_g(x, b) of Eq. 1: the image with the box (or the segment's pixels) set to g."""
-        img = self.image.copy()
         if key[0] == "box":
-            x0, y0, x1, y1 = key[1:]
-            img[y0:y1 + 1, x0:x1 + 1] = self.mask_color
-        else:
-            labels = self.segmentations[key[1]].labels
-            img[np.isin(labels, key[2])] = self.mask_color
+            return mask_boxes(self.image, [0], [key[1:]], self.mask_color)[0]
+        img = self.image.copy()
+        labels = self.segmentations[key[1]].labels
+        img[np.isin(labels, key[2])] = self.mask_color
         return img
 
     def crop_image(self, key: tuple) -> np.ndarray:
@@ -294,23 +292,46 @@ class ForwardScheduler:
                     seen.add(tag)
                     work.append((ctx, kind, key))
         bs = self.batch_size
-        for start in range(0, len(work), bs):
-            chunk = work[start:start + bs]
-            batch = np.stack([c.masked_image(k) if kind == "mask" else c.crop_image(k) for c, kind, k in chunk])
+        # Box masks go through classifier.forward_masked (which may recompute only what the box
+        # changes), sorted by box area so that a batch holds boxes of similar size.
+        box_masks = sorted((w for w in work if w[1] == "mask" and w[2][0] == "box"), key=lambda w: _box_area(w[2][1:]))
+        others = [w for w in work if not (w[1] == "mask" and w[2][0] == "box")]
+        for start in range(0, len(box_masks), bs):
+            chunk = box_masks[start:start + bs]
+            contexts = list({id(c): c for c, _, _ in chunk}.values())
+            position = {id(c): i for i, c in enumerate(contexts)}
             t0 = time.perf_counter()
-            out = self.classifier.forward(batch, (PROB, self.feature_output))
+            out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
+                                                 [position[id(c)] for c, _, _ in chunk],
+                                                 np.array([k[1:] for _, _, k in chunk]), (PROB,))
             self.forward_seconds += time.perf_counter() - t0
-            for row, (c, kind, k) in enumerate(chunk):
-                if kind == "mask":
-                    c.masked_prob[k] = out[PROB][row].astype(np.float64)
-                else:
-                    c.crop_feature[k] = out[self.feature_output][row].astype(np.float64)
-                c.num_forwards += 1
-            self._tick(len(chunk))
+            self._store(chunk, out)
+        for start in range(0, len(others), bs):
+            chunk = others[start:start + bs]
+            batch = np.stack([c.masked_image(k) if kind == "mask" else c.crop_image(k) for c, kind, k in chunk])
+            wanted = tuple(dict.fromkeys(PROB if kind == "mask" else self.feature_output for _, kind, _ in chunk))
+            t0 = time.perf_counter()
+            out = self.classifier.forward(batch, wanted)
+            self.forward_seconds += time.perf_counter() - t0
+            self._store(chunk, out)
+
+    def _store(self, chunk, out) -> None:
+        for row, (c, kind, k) in enumerate(chunk):
+            if kind == "mask":
+                c.masked_prob[k] = out[PROB][row].astype(np.float64)
+            else:
+                c.crop_feature[k] = out[self.feature_output][row].astype(np.float64)
+            c.num_forwards += 1
+        self._tick(len(chunk))
 
     def _tick(self, n):
         if self.progress is not None:
             self.progress.update(n)
+
+
+def _box_area(box) -> int:
+    x0, y0, x1, y1 = box
+    return (x1 - x0 + 1) * (y1 - y0 + 1)
 
 
 def ranking_key(drops: np.ndarray, resolution: float) -> np.ndarray:

@@ -20,8 +20,10 @@ the same preprocessing as the pycaffe engine (:class:`CaffePreprocessing`).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -30,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import caffe_proto
-from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
+from . import caffe_proto, incremental
+from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError, mask_boxes
 from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
 from .torch_runtime import TorchRuntime
 
@@ -261,6 +263,10 @@ class PoolingLayer(CaffeLayer):
                                 for size, k, p, st in zip((h, w), self.kernel, self.pad, self.stride))
             if min(self.out_hw) <= 0:
                 raise self.error(f"output would be empty (input {h}x{w})")
+        # every AVE window lies inside the image: no clipped divisors (see stl.modeling.incremental)
+        self._never_clips = (not self.global_pooling and self.pad == (0, 0)
+                             and all((o - 1) * st + k <= size for o, st, k, size
+                                     in zip(self.out_hw, self.stride, self.kernel, (h, w))))
         return [(n, c) + self.out_hw] * len(self.tops)
 
     def forward(self, x):
@@ -291,8 +297,16 @@ class LRNLayer(CaffeLayer):
         dtype = x.dtype
         x = x.float()
         if self.region == "ACROSS_CHANNELS":
-            # scale = k + alpha/n * sum_{local_size channels} x^2 ; y = x * scale^-beta (Caffe's LRNLayer)
-            y = F.local_response_norm(x, self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+            # scale = k + alpha/n * sum_{local_size channels, zero-padded} x^2 ; y = x * scale^-beta
+            # (Caffe's LRNLayer). The window sum is local_size shifted adds of x^2 (3-4x faster
+            # on CPU than F.local_response_norm's avg_pool3d; same values up to rounding).
+            sq = x * x
+            scale = sq.clone()
+            for d in range(1, (self.size - 1) // 2 + 1):
+                scale[:, d:] += sq[:, :-d]
+                scale[:, :-d] += sq[:, d:]
+            scale.mul_(self.alpha / self.size).add_(self.k)
+            y = x * scale.pow_(-self.beta)
         else:
             # WITHIN_CHANNEL: Caffe's composite square -> AVE pool(pad (n-1)/2) -> (1 + alpha*.)^-beta -> product
             pad = (self.size - 1) // 2
@@ -647,6 +661,12 @@ class TorchCaffeClassifier(Classifier):
     feature_pool : "avg" to global-average a 4-D feature blob, "none" to flatten it; default
         "avg" only for the automatic choice on nets without InnerProduct layers.
     classes : ClassList, synset_words.txt path, or None (ImageNet when the net has 1000 outputs).
+    incremental_masking : :meth:`forward_masked` recomputes only the layer outputs a masked box
+        can change (:mod:`stl.modeling.incremental`; same values up to float rounding). False
+        runs every masked image through the whole net.
+    record_cache_size : unmasked images whose layer outputs are kept for ``forward_masked``.
+
+    channels_last defaults to True (measured ~30% faster for CaffeNet on CPU; same maths).
 
     Outputs: PROB (softmax of the logits), LOGITS (the bottom of the last Softmax layer, or the
     net's final output blob when the deploy net has no Softmax, e.g. SqueezeNet's
@@ -654,10 +674,15 @@ class TorchCaffeClassifier(Classifier):
     """
 
     def __init__(self, prototxt, caffemodel, device: str = "cpu", precision: str = "fp32",
-                 channels_last: bool = False, mean=None, mean_mode: str = "image",
+                 channels_last: bool = True, mean=None, mean_mode: str = "image",
                  feature_layer: Optional[str] = None, feature_pool: Optional[str] = None, classes=None,
-                 name: Optional[str] = None, num_threads: Optional[int] = None):
+                 name: Optional[str] = None, num_threads: Optional[int] = None,
+                 incremental_masking: bool = True, record_cache_size: int = 32):
         self.runtime = TorchRuntime(device, precision, channels_last, num_threads)
+        #: masked forwards recompute only what the box can change (stl.modeling.incremental)
+        self.incremental_masking = bool(incremental_masking)
+        self.record_cache_size = int(record_cache_size)
+        self._records: "OrderedDict[bytes, incremental.BaseRecord]" = OrderedDict()
         if isinstance(caffemodel, (str, Path)):
             weights = caffe_proto.load_weights(caffemodel)
         elif isinstance(caffemodel, Mapping):
@@ -714,25 +739,72 @@ class TorchCaffeClassifier(Classifier):
             out = self.net(x, tuple(names))
         return {k: self.runtime.to_numpy(v) for k, v in out.items()}
 
-    @torch.inference_mode()
-    def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:
+    def _wanted_blobs(self, outputs: Sequence[str]) -> Tuple[str, ...]:
         for o in outputs:
             if o not in (PROB, LOGITS, FEATURE):
                 raise ValueError(f"unknown output {o!r}")
-        x = self.runtime.to_tensor(self.preprocessing(np.asarray(images)))
-        use_net_prob = self.prob_blob is not None and self.runtime.precision == "fp32"
         wanted = []
         if PROB in outputs:
-            wanted.append(self.prob_blob if use_net_prob else self.logits_blob)
+            wanted.append(self.prob_blob if self._use_net_prob else self.logits_blob)
         if LOGITS in outputs:
             wanted.append(self.logits_blob)
         if FEATURE in outputs:
             wanted.append(self.feature_blob)
-        wanted = tuple(dict.fromkeys(wanted))
+        return tuple(dict.fromkeys(wanted))
+
+    @property
+    def _use_net_prob(self) -> bool:
+        return self.prob_blob is not None and self.runtime.precision == "fp32"
+
+    @torch.inference_mode()
+    def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:
+        wanted = self._wanted_blobs(outputs)
+        x = self.runtime.to_tensor(self.preprocessing(np.asarray(images)))
         with self.runtime.autocast():
             blobs = self.net(x, wanted)
+        return self._results(blobs, outputs, x.shape[0])
+
+    @torch.inference_mode()
+    def forward_masked(self, images: np.ndarray, index, boxes, outputs: Sequence[str] = (PROB,)
+                       ) -> Dict[str, np.ndarray]:
+        """:meth:`Classifier.forward_masked`; with ``incremental_masking`` (the default) only the
+        outputs the boxes can change are recomputed (:mod:`stl.modeling.incremental`)."""
+        if not self.incremental_masking:
+            return super().forward_masked(images, index, boxes, outputs)
+        images = np.asarray(images, np.float32)
+        if images.ndim == 3:
+            images = images[None]
+        self.check_input(images)
+        index = np.asarray(index, np.int64)
+        boxes = np.asarray(boxes)
+        wanted = self._wanted_blobs(outputs)
+        x = self.runtime.to_tensor(self.preprocessing(mask_boxes(images, index, boxes, self.mask_color)))
+        with self.runtime.autocast():
+            records = self._base_records(images)
+            blobs = incremental.masked_forward(self.net, x, np.round(boxes).astype(np.int64), records, index,
+                                               wanted, self.runtime.channels_last)
+        return self._results(blobs, outputs, x.shape[0])
+
+    def _base_records(self, images: np.ndarray) -> List[incremental.BaseRecord]:
+        """The unmasked images' layer outputs, from a small LRU cache keyed by the pixels."""
+        keys = [hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16).digest() for im in images]
+        first = {}
+        for i, k in enumerate(keys):
+            if k not in self._records and k not in first:
+                first[k] = i
+        if first:
+            x = self.runtime.to_tensor(self.preprocessing(images[list(first.values())]))
+            for k, rec in zip(first, incremental.base_forward(self.net, x)):
+                self._records[k] = rec
+        for k in keys:
+            self._records.move_to_end(k)
+        while len(self._records) > max(self.record_cache_size, len(set(keys))):
+            self._records.popitem(last=False)
+        return [self._records[k] for k in keys]
+
+    def _results(self, blobs, outputs, n) -> Dict[str, np.ndarray]:
+        use_net_prob = self._use_net_prob
         res: Dict[str, np.ndarray] = {}
-        n = x.shape[0]
         if PROB in outputs:
             if use_net_prob:
                 res[PROB] = self.runtime.to_numpy(blobs[self.prob_blob].reshape(n, -1))
