@@ -296,8 +296,9 @@ class ForwardScheduler:
         # changes), sorted by box area so that a batch holds boxes of similar size.
         box_masks = sorted((w for w in work if w[1] == "mask" and w[2][0] == "box"), key=lambda w: _box_area(w[2][1:]))
         others = [w for w in work if not (w[1] == "mask" and w[2][0] == "box")]
-        for start in range(0, len(box_masks), bs):
-            chunk = box_masks[start:start + bs]
+        mask_bs = max(bs, int(getattr(self.classifier, "masked_batch_size", 0) or 0))
+        for start in range(0, len(box_masks), mask_bs):
+            chunk = box_masks[start:start + mask_bs]
             contexts = list({id(c): c for c, _, _ in chunk}.values())
             position = {id(c): i for i, c in enumerate(contexts)}
             t0 = time.perf_counter()

@@ -21,3 +21,14 @@ def test_timed_classifier_counts_forward_time_and_engine_matches_reference_mode(
 def test_peak_throughput_reports_every_batch_size():
     out = peak_throughput(StubClassifier(), batch_sizes=(1, 4), seconds=0.05)
     assert set(out) == {1, 4} and all(v > 0 for v in out.values())
+
+
+def test_bench_csv_gains_new_columns_without_losing_rows(tmp_path):
+    from stl.commands.bench import append_row
+
+    path = tmp_path / "bench.csv"
+    append_row(path, {"model": "a", "seconds": 1.0})
+    append_row(path, {"model": "b", "seconds": 2.0, "incremental_masking": True})
+    lines = path.read_text().splitlines()
+    assert lines[0] == "model,seconds,incremental_masking"
+    assert lines[1] == "a,1.0," and lines[2] == "b,2.0,True"

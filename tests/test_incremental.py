@@ -169,3 +169,14 @@ def test_stl_windows_identical_with_and_without_incremental(ilsvrc_dir, shared_d
     assert len(fast) > 10
     np.testing.assert_array_equal(fast.boxes, slow.boxes)
     np.testing.assert_allclose(fast.scores, slow.scores, rtol=1e-5, atol=1e-6)  # float rounding only
+
+
+def test_size_groups_partition_by_box_size():
+    boxes = np.array([[0, 0, 199, 199], [0, 0, 4, 4], [5, 5, 9, 9], [0, 0, 2, 6], [1, 1, 5, 5],
+                      [0, 0, 100, 100], [0, 0, 199, 190], [3, 3, 7, 7]])
+    groups = incremental.size_groups(boxes, ratio=1.5, min_group=2)
+    flat = np.concatenate(groups)
+    assert sorted(flat.tolist()) == list(range(len(boxes)))  # a partition
+    # costs (h+32)(w+32): 1365 (item 3), 1369 (1, 2, 4, 7), 17689 (5), 51736 (6), 53824 (0);
+    # item 6 joins 5 because a group needs min_group=2 items before it can close
+    assert [sorted(g.tolist()) for g in groups] == [[1, 2, 3, 4, 7], [5, 6], [0]]

@@ -16,6 +16,9 @@ def add_arguments(p):
     p.add_argument("--images-per-chunk", type=int, default=8, help="images sharing classifier batches")
     p.add_argument("--batch-size", type=int, default=None, help="default: the best batch size measured")
     p.add_argument("--reference-images", type=int, default=2, help="images also run in reference mode (0: skip)")
+    p.add_argument("--no-incremental", action="store_true",
+                   help="masked images through the whole net (default: recompute only what the box changes, "
+                        "Caffe nets in the torch engine)")
     p.add_argument("--out", default="results/bench")
 
 
@@ -28,7 +31,7 @@ def main(args) -> int:
     res = run_benchmark(model=args.model, device=args.device, precision=args.precision, num_images=args.images,
                         images_per_chunk=args.images_per_chunk, batch_size=args.batch_size,
                         reference_images=args.reference_images, shared=shared if shared.is_dir() else None,
-                        engine=args.engine)
+                        engine=args.engine, incremental=not args.no_incremental)
     width = max(len(k) for k, _ in res.rows())
     print("\nSTL benchmark")
     for k, v in res.rows():
@@ -36,12 +39,23 @@ def main(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "bench.csv"
-    row = dataclasses.asdict(res)
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    append_row(path, dataclasses.asdict(res))
     print(f"\nappended to {path}")
     return 0
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` to a CSV; rows written before a column was added keep it empty."""
+    rows, fields = [], list(row)
+    if path.exists():
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = list(reader.fieldnames or []) + [k for k in row if k not in (reader.fieldnames or [])]
+    rows.append(row)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)

@@ -113,6 +113,9 @@ class Classifier(abc.ABC):
     #: batch size at which this classifier runs fastest on its device (used by STL
     #: when ``STLConfig.batch_size`` is None; measure with ``stl bench``)
     preferred_batch_size: int = 32
+    #: items per :meth:`forward_masked` call STL sends at least (an engine that computes masked
+    #: images incrementally amortises its whole-batch layers over more items)
+    masked_batch_size: int = 0
 
     @abc.abstractmethod
     def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:
