@@ -15,7 +15,7 @@ MODEL ?= efficientnet_lite0
 ENGINE ?= torch
 DEVICE ?= cpu
 PRECISION ?= fp32
-BENCH_IMAGES ?= 8
+BENCH_IMAGES ?= 16
 LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
@@ -31,7 +31,7 @@ help:
 	@echo "make data    -- download PASCAL VOC 2007; explains ILSVRC-2012"
 	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet]   -- Figure 3 with the paper's curves overlaid"
 	@echo "make table1 | table2 | fig6                   -- detector experiments (Sec. 4)"
-	@echo "make bench [BENCH_IMAGES=20 MODEL=.. DEVICE=..] -- speed benchmark"
+	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 
 setup: $(STAMP)
 

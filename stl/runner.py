@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 FORMAT = "stl-run/1"
 #: windows stored per image: the largest N of the Fig. 3 protocol
 DEFAULT_MAX_WINDOWS = max(EVAL_NUM_WINDOWS)
-DEFAULT_CHUNK = 8
+DEFAULT_CHUNK = 16  # images whose forwards share classifier batches
 #: run attributes that must agree between a stored run and the run resuming it
 IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config")
 

@@ -12,8 +12,9 @@ def add_arguments(p):
     p.add_argument("--engine", choices=["torch", "caffe"], default="torch")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    p.add_argument("--images", type=int, default=8, help="number of real images (../shared ILSVRC, else sample)")
-    p.add_argument("--images-per-chunk", type=int, default=8, help="images sharing classifier batches")
+    p.add_argument("--images", type=int, default=16, help="number of real images (../shared ILSVRC, else sample)")
+    p.add_argument("--images-per-chunk", type=int, default=16,
+                   help="images sharing classifier batches (more: fuller batches in the merge rounds)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the best batch size measured")
     p.add_argument("--reference-images", type=int, default=2, help="images also run in reference mode (0: skip)")
     p.add_argument("--no-incremental", action="store_true",

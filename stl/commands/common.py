@@ -11,6 +11,9 @@ def add_model_arguments(p, default_model="efficientnet_lite0"):
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster")
+    p.add_argument("--no-incremental", action="store_true",
+                   help="run masked images through the whole net (default for Caffe nets in the torch "
+                        "engine: recompute only the layer outputs the masked box can change)")
 
 
 def build_from_args(args):
@@ -20,4 +23,7 @@ def build_from_args(args):
     name = tuple(model) if len(model) == 2 else model[0]
     if len(model) > 2:
         raise SystemExit("--model takes a NAME or a PROTOTXT CAFFEMODEL pair")
-    return build_classifier(name, engine=args.engine, device=args.device, precision=args.precision)
+    clf = build_classifier(name, engine=args.engine, device=args.device, precision=args.precision)
+    if getattr(args, "no_incremental", False) and hasattr(clf, "incremental_masking"):
+        clf.incremental_masking = False
+    return clf

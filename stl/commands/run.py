@@ -26,7 +26,8 @@ def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the dataset")
     p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
-    p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call (default 8)")
+    p.add_argument("--chunk", type=int, default=16,
+                   help="images per propose_batch call: they share classifier batches (default 16)")
     p.add_argument("--max-windows", type=int, default=None, help="windows stored per image (default 5000)")
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -241,7 +241,7 @@ def _fit(lo: np.ndarray, hi: np.ndarray, size_limit: int) -> Tuple[np.ndarray, i
     return np.minimum(lo, size_limit - extent), extent
 
 
-def masked_forward(net, x: torch.Tensor, boxes: np.ndarray, records: Sequence[BaseRecord],
+def masked_forward(net, fill: torch.Tensor, boxes: np.ndarray, records: Sequence[BaseRecord],
                    index: np.ndarray, outputs: Sequence[str], channels_last: bool = False,
                    groups: Optional[Sequence[np.ndarray]] = None) -> Dict[str, torch.Tensor]:
     """Forward pass of box-masked images, recomputing only what the boxes can change.
@@ -249,7 +249,9 @@ def masked_forward(net, x: torch.Tensor, boxes: np.ndarray, records: Sequence[Ba
     Parameters
     ----------
     net : :class:`~stl.modeling.torch_caffe.CaffeNetModule`.
-    x : (N, C, H, W) the preprocessed masked images (whole; only the windows are read).
+    fill : (C, H, W) the network input of a masked pixel at each position (for Caffe
+        preprocessing: the mask colour minus the mean image). Masked images are never built
+        whole: each item's input rectangle is its unmasked input with the box set to ``fill``.
     boxes : (N, 4) ``[x0, y0, x1, y1]`` pixel-inclusive, the masked box of each item.
     records : :func:`base_forward` records of the unmasked images.
     index : (N,) which record each item masks.
@@ -259,7 +261,7 @@ def masked_forward(net, x: torch.Tensor, boxes: np.ndarray, records: Sequence[Ba
         is reading 230 MB of weights, whatever the batch size) run once on the whole batch.
     """
     boxes = np.asarray(boxes, np.int64)
-    H, W = x.shape[-2:]
+    H, W = fill.shape[-2:]
     boxes = np.stack([np.clip(boxes[:, 0], 0, W - 1), np.clip(boxes[:, 1], 0, H - 1),
                       np.clip(boxes[:, 2], 0, W - 1), np.clip(boxes[:, 3], 0, H - 1)], 1)
     boxes[:, 2] = np.maximum(boxes[:, 2], boxes[:, 0])
@@ -274,8 +276,7 @@ def masked_forward(net, x: torch.Tensor, boxes: np.ndarray, records: Sequence[Ba
     groups = size_groups(boxes) if groups is None else [np.asarray(g, np.int64) for g in groups]
     parts: Dict[str, List[torch.Tensor]] = {}
     for group in groups:
-        states = _local_prefix(net, x[torch.from_numpy(group).to(x.device)], boxes[group], records, index[group],
-                               channels_last, prefix)
+        states = _local_prefix(net, fill, boxes[group], records, index[group], channels_last, prefix)
         batch = _Batch(records, index[group], channels_last)
         for name, st in states.items():
             if name in needed:
@@ -284,7 +285,7 @@ def masked_forward(net, x: torch.Tensor, boxes: np.ndarray, records: Sequence[Ba
     if np.array_equal(perm, np.arange(len(perm))):
         blobs = {k: (v[0] if len(v) == 1 else torch.cat(v)) for k, v in parts.items()}
     else:  # back to the items' order
-        inverse = torch.from_numpy(np.argsort(perm)).to(x.device)
+        inverse = torch.from_numpy(np.argsort(perm)).to(fill.device)
         blobs = {k: torch.cat(v)[inverse] for k, v in parts.items()}
     for i in range(prefix, end):  # the rest of the net on whole tensors, all items at once
         layer = net.layers[i]
@@ -298,13 +299,20 @@ def masked_forward(net, x: torch.Tensor, boxes: np.ndarray, records: Sequence[Ba
     return {o: blobs[o] for o in outputs}
 
 
-def _local_prefix(net, x, boxes, records, index, channels_last, prefix) -> Dict[str, "_State"]:
+def _local_prefix(net, fill, boxes, records, index, channels_last, prefix) -> Dict[str, "_State"]:
     """Layers ``[0, prefix)`` on one group's rectangles; returns the blob states."""
-    H, W = x.shape[-2:]
+    H, W = fill.shape[-2:]
     batch = _Batch(records, index, channels_last)
     y0, hh = _fit(boxes[:, 1], boxes[:, 3], H)
     x0, ww = _fit(boxes[:, 0], boxes[:, 2], W)
-    states: Dict[str, _State] = {net.inputs[0]: _State(y0, x0, hh, ww, None, (-1, net.inputs[0]), x)}
+    key = (-1, net.inputs[0])
+    # the input rectangles: the unmasked input with the box set to the fill values
+    window = batch.empty(fill, fill.shape[0], hh, ww)
+    for n, (bx0, by0, bx1, by1) in enumerate(boxes.tolist()):
+        ty, tx = int(y0[n]), int(x0[n])
+        window[n] = batch.padded_base(n, key, (0, 0, 0, 0), 0.0)[0, :, ty:ty + hh, tx:tx + ww]
+        window[n, :, by0 - ty:by1 + 1 - ty, bx0 - tx:bx1 + 1 - tx] = fill[:, by0:by1 + 1, bx0:bx1 + 1]
+    states: Dict[str, _State] = {net.inputs[0]: _State(y0, x0, hh, ww, window, key)}
     for i in range(prefix):
         layer = net.layers[i]
         bottoms = [states[b] for b in layer.bottoms]

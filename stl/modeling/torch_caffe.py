@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import caffe_proto, incremental
-from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError, mask_boxes
+from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
 from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
 from .torch_runtime import TorchRuntime
 
@@ -683,6 +683,7 @@ class TorchCaffeClassifier(Classifier):
         self.incremental_masking = bool(incremental_masking)
         self.record_cache_size = int(record_cache_size)
         self._records: "OrderedDict[bytes, incremental.BaseRecord]" = OrderedDict()
+        self._mask_fill: Optional[torch.Tensor] = None
         if isinstance(caffemodel, (str, Path)):
             weights = caffe_proto.load_weights(caffemodel)
         elif isinstance(caffemodel, Mapping):
@@ -789,13 +790,16 @@ class TorchCaffeClassifier(Classifier):
         index = np.asarray(index, np.int64)
         boxes = np.asarray(boxes)
         wanted = self._wanted_blobs(outputs)
-        x = self.runtime.to_tensor(self.preprocessing(mask_boxes(images, index, boxes, self.mask_color)))
         boxes = np.round(boxes).astype(np.int64)
+        if self._mask_fill is None:  # the preprocessed value of a masked pixel, per position
+            h, w = self.input_size
+            mask_image = np.broadcast_to(self.mask_color, (1, h, w, 3))
+            self._mask_fill = self.runtime.to_tensor(self.preprocessing(mask_image))[0].contiguous()
         with self.runtime.autocast():
             records = self._base_records(images)
-            blobs = incremental.masked_forward(self.net, x, boxes, records, index, wanted,
+            blobs = incremental.masked_forward(self.net, self._mask_fill, boxes, records, index, wanted,
                                                self.runtime.channels_last)
-        return self._results(blobs, outputs, x.shape[0])
+        return self._results(blobs, outputs, len(boxes))
 
     def _base_records(self, images: np.ndarray) -> List[incremental.BaseRecord]:
         """The unmasked images' layer outputs, from a small LRU cache keyed by the pixels."""
