@@ -32,3 +32,18 @@ def test_bench_csv_gains_new_columns_without_losing_rows(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "model,seconds,incremental_masking"
     assert lines[1] == "a,1.0," and lines[2] == "b,2.0,True"
+
+
+def test_top_window_matching_ignores_order_and_counts_matches():
+    from types import SimpleNamespace
+
+    from stl.bench import top_windows_matched
+
+    a = SimpleNamespace(boxes=np.array([[0, 0, 99, 99], [10, 10, 49, 49], [200, 200, 220, 220]], float))
+    b = SimpleNamespace(boxes=np.array([[10, 10, 49, 49], [0, 0, 99, 98]], float))  # IoU 0.99 with a[0]
+    assert top_windows_matched(a, b) == 2 / 3
+    assert not windows_agree(a, b)
+    c = SimpleNamespace(boxes=b.boxes[::-1].copy())
+    assert top_windows_matched(b, c) == 1.0 and windows_agree(b, c)  # order within the top is ignored
+    d = SimpleNamespace(boxes=np.array([[0, 0, 99, 99], [0, 0, 99, 99]], float))
+    assert top_windows_matched(d, SimpleNamespace(boxes=a.boxes[:1])) == 0.5  # one-to-one

@@ -75,6 +75,12 @@ class CaffePreprocessing:
         x = x[..., ::-1].transpose(0, 3, 1, 2)  # NHWC RGB -> NCHW BGR
         return np.ascontiguousarray(x - self.mean_image_bgr[None])
 
+    def nhwc(self, images_rgb: np.ndarray) -> np.ndarray:
+        """The same values as ``__call__`` in (N, H, W, C) order (BGR minus the mean)."""
+        if not hasattr(self, "_mean_hwc"):
+            self._mean_hwc = np.ascontiguousarray(self.mean_image_bgr.transpose(1, 2, 0))
+        return np.asarray(images_rgb, np.float32)[..., ::-1] - self._mean_hwc[None]
+
 
 def load_mean(path) -> np.ndarray:
     """Load a Caffe mean: ``.npy`` (3,H,W) BGR or a ``.binaryproto`` BlobProto."""

@@ -771,7 +771,7 @@ class TorchCaffeClassifier(Classifier):
     @torch.inference_mode()
     def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:
         wanted = self._wanted_blobs(outputs)
-        x = self.runtime.to_tensor(self.preprocessing(np.asarray(images)))
+        x = self._input_tensor(np.asarray(images))
         with self.runtime.autocast():
             blobs = self.net(x, wanted)
         return self._results(blobs, outputs, x.shape[0])
@@ -801,6 +801,14 @@ class TorchCaffeClassifier(Classifier):
                                                self.runtime.channels_last)
         return self._results(blobs, outputs, len(boxes))
 
+    def _input_tensor(self, images: np.ndarray) -> torch.Tensor:
+        """Preprocessed network input (N, 3, H, W). On CPU with channels_last it is built in
+        NHWC order directly (a channels_last tensor without a layout copy; same values)."""
+        if self.runtime.channels_last and self.runtime.device.type == "cpu":
+            self.check_input(np.asarray(images))
+            return torch.from_numpy(self.preprocessing.nhwc(images)).permute(0, 3, 1, 2)
+        return self.runtime.to_tensor(self.preprocessing(images))
+
     def _base_records(self, images: np.ndarray) -> List[incremental.BaseRecord]:
         """The unmasked images' layer outputs, from a small LRU cache keyed by the pixels."""
         keys = [hashlib.blake2b(np.ascontiguousarray(im).tobytes(), digest_size=16).digest() for im in images]
@@ -809,7 +817,7 @@ class TorchCaffeClassifier(Classifier):
             if k not in self._records and k not in first:
                 first[k] = i
         if first:
-            x = self.runtime.to_tensor(self.preprocessing(images[list(first.values())]))
+            x = self._input_tensor(images[list(first.values())])
             for k, rec in zip(first, incremental.base_forward(self.net, x)):
                 self._records[k] = rec
         for k in keys:
