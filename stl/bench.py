@@ -192,7 +192,8 @@ def run_benchmark(model="efficientnet_lite0", device="cpu", precision="fp32", nu
     ids, images, data = benchmark_images(num_images, shared)
     log.info("benchmark: %s on %d images of %s", clf.describe(), len(images), data)
 
-    peaks = peak_throughput(clf)
+    sizes = sorted({1, 8, 16, 32, 64, 128, int(getattr(clf, "preferred_batch_size", 32))})
+    peaks = peak_throughput(clf, tuple(sizes))
     best_bs = max(peaks, key=peaks.get)
     log.info("peak throughput: %s", ", ".join(f"bs {k}: {v:.1f} img/s" for k, v in peaks.items()))
     bs = batch_size or best_bs
