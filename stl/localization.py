@@ -19,8 +19,11 @@ Forward passes are the whole cost, so the clustering is written as generators
 ("hierarchies") that *yield* the forwards they need; :class:`ForwardScheduler`
 advances all hierarchies of all images in lockstep, de-duplicates requests
 (a masked image depends only on its box in ``mask_mode="box"``, a crop only on
-its box) and runs them in batches of ``config.batch_size``. Results do not
-depend on batching.
+its box) and runs them in batches: crops through ``Classifier.forward`` in batches
+of ``config.batch_size``, box masks through ``Classifier.forward_masked`` sorted by
+box area, at least ``classifier.masked_batch_size`` at a time (the torch Caffe engine
+computes them incrementally: :mod:`stl.modeling.incremental`). Results do not depend
+on batching (up to float rounding).
 """
 from __future__ import annotations
 
