@@ -10,7 +10,8 @@ def add_model_arguments(p, default_model="efficientnet_lite0"):
                    help="torch: PyTorch (CPU/CUDA, Caffe-exact for Caffe models); caffe: pycaffe")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
-                   help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster")
+                   help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster but change STL's "
+                        "windows (top-10 agreement 20-50%% on real nets, docs/performance.md)")
     p.add_argument("--no-incremental", action="store_true",
                    help="run masked images through the whole net (default for Caffe nets in the torch "
                         "engine: recompute only the layer outputs the masked box can change)")
