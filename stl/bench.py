@@ -21,7 +21,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -94,7 +94,7 @@ def windows_agree(a, b, top: int = 10, iou: float = 0.9) -> bool:
 
 
 class _TimedClassifier:
-    """Delegates to a classifier and adds up the seconds spent in ``forward``."""
+    """Delegates to a classifier and adds up the seconds spent in its forward calls."""
 
     def __init__(self, classifier):
         self._clf = classifier
@@ -103,26 +103,21 @@ class _TimedClassifier:
     def __getattr__(self, name):
         return getattr(self._clf, name)
 
-    def forward(self, images, outputs):
+    def _timed(self, fn, *args):
         t0 = time.perf_counter()
         try:
-            return self._clf.forward(images, outputs)
+            return fn(*args)
         finally:
             self.seconds += time.perf_counter() - t0
+
+    def forward(self, images, outputs):
+        return self._timed(self._clf.forward, images, outputs)
 
     def forward_masked(self, images, index, boxes, outputs):
-        t0 = time.perf_counter()
-        try:
-            return self._clf.forward_masked(images, index, boxes, outputs)
-        finally:
-            self.seconds += time.perf_counter() - t0
+        return self._timed(self._clf.forward_masked, images, index, boxes, outputs)
 
     def __call__(self, images, outputs, batch_size=64):
-        t0 = time.perf_counter()
-        try:
-            return self._clf(images, outputs, batch_size)
-        finally:
-            self.seconds += time.perf_counter() - t0
+        return self._timed(self._clf, images, outputs, batch_size)
 
 
 @dataclass

@@ -297,8 +297,10 @@ class ForwardScheduler:
         bs = self.batch_size
         # Box masks go through classifier.forward_masked (which may recompute only what the box
         # changes), sorted by box area so that a batch holds boxes of similar size.
-        box_masks = sorted((w for w in work if w[1] == "mask" and w[2][0] == "box"), key=lambda w: _box_area(w[2][1:]))
-        others = [w for w in work if not (w[1] == "mask" and w[2][0] == "box")]
+        box_masks, others = [], []
+        for w in work:
+            (box_masks if w[1] == "mask" and w[2][0] == "box" else others).append(w)
+        box_masks.sort(key=lambda w: _box_area(w[2][1:]))
         mask_bs = max(bs, int(getattr(self.classifier, "masked_batch_size", 0) or 0))
         for start in range(0, len(box_masks), mask_bs):
             chunk = box_masks[start:start + mask_bs]

@@ -145,10 +145,7 @@ def base_forward(net, x: torch.Tensor) -> List[BaseRecord]:
         rec[(-1, net.inputs[0])] = x[b:b + 1]
     for i in range(n_local):
         layer = net.layers[i]
-        res = layer(*[blobs[b] for b in layer.bottoms])
-        if isinstance(res, torch.Tensor):
-            res = (res,)
-        for t, v in zip(layer.tops, res):
+        for t, v in zip(layer.tops, layer.run(*[blobs[b] for b in layer.bottoms])):
             blobs[t] = v
             for b, rec in enumerate(records):
                 rec[(i, t)] = v[b:b + 1]
@@ -274,7 +271,7 @@ def masked_forward(net, fill: torch.Tensor, boxes: np.ndarray, records: Sequence
     index = np.asarray(index, np.int64)
     outputs = tuple(outputs)
     n_local = local_layer_count(net)
-    end, free_after = net._plan(outputs)
+    end, _ = net._plan(outputs)
     prefix = min(n_local, end)
     # blobs produced by the local prefix that later layers or the caller read
     needed = {b for l in net.layers[prefix:end] for b in l.bottoms} | set(outputs)
@@ -292,15 +289,7 @@ def masked_forward(net, fill: torch.Tensor, boxes: np.ndarray, records: Sequence
     else:  # back to the items' order
         inverse = torch.from_numpy(np.argsort(perm)).to(fill.device)
         blobs = {k: torch.cat(v)[inverse] for k, v in parts.items()}
-    for i in range(prefix, end):  # the rest of the net on whole tensors, all items at once
-        layer = net.layers[i]
-        res = layer(*[blobs[b] for b in layer.bottoms])
-        res = res if isinstance(res, tuple) else (res,)
-        for t, v in zip(layer.tops, res):
-            blobs[t] = v
-        for b in free_after[i]:
-            if b not in outputs:
-                blobs.pop(b, None)
+    net.run_layers(blobs, prefix, end, outputs)  # the rest of the net on whole tensors, all items at once
     return {o: blobs[o] for o in outputs}
 
 
@@ -326,9 +315,7 @@ def _local_prefix(net, fill, boxes, records, index, channels_last, prefix) -> Di
         if kind == "pointwise":
             s = bottoms[0]
             window = s.window if s.window is not None else _read(s, batch, s.y0, s.x0, s.h, s.w)
-            res = layer(window)
-            res = res if isinstance(res, tuple) else (res,)
-            tops = [_State(s.y0, s.x0, s.h, s.w, r, (i, t)) for r, t in zip(res, layer.tops)]
+            tops = [_State(s.y0, s.x0, s.h, s.w, r, (i, t)) for r, t in zip(layer.run(window), layer.tops)]
         elif kind == "window":
             s = bottoms[0]
             (kh, kw), (sh, sw), (ph, pw), fill = _window_geometry(layer)
@@ -361,9 +348,8 @@ def _local_prefix(net, fill, boxes, records, index, channels_last, prefix) -> Di
                 wins = [_read(s, batch, oy, ox, eh, ew) for s in bottoms]
                 tops = [_State(oy, ox, eh, ew, layer(*wins), (i, layer.tops[0]))]
         if kind == "other":
-            res = layer(*[_materialize(s, batch) if s.local else s.full for s in bottoms])
-            res = res if isinstance(res, tuple) else (res,)
-            tops = [_State(full=r) for r in res]
+            tops = [_State(full=r) for r in layer.run(*[_materialize(s, batch) if s.local else s.full
+                                                         for s in bottoms])]
         for t, st in zip(layer.tops, tops):
             states[t] = st
     return states

@@ -25,7 +25,7 @@ import logging
 import math
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -38,8 +38,6 @@ from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # 
 from .torch_runtime import TorchRuntime
 
 log = logging.getLogger(__name__)
-
-#: Per-channel BGR mean of Caffe's ILSVRC-2012 mean image (python/caffe/imagenet/ilsvrc_2012_mean.npy).
 
 Shape = Tuple[int, ...]
 
@@ -149,6 +147,11 @@ class CaffeLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.layer_name!r}: {self.bottoms} -> {self.tops}"
+
+    def run(self, *bottoms: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The layer on its bottom tensors; one output per top, always as a tuple."""
+        res = self(*bottoms)
+        return res if isinstance(res, tuple) else (res,)
 
 
 def _param(shape: Shape) -> nn.Parameter:
@@ -607,17 +610,20 @@ class CaffeNetModule(nn.Module):
             if name not in blobs:
                 raise ModelError(f"missing network input {name!r}")
         outputs = tuple(outputs) if outputs is not None else tuple(self.outputs)
-        end, free_after = self._plan(outputs)
-        for i in range(end):
+        end, _ = self._plan(outputs)
+        self.run_layers(blobs, 0, end, outputs)
+        return {o: blobs[o] for o in outputs}
+
+    def run_layers(self, blobs: Dict[str, torch.Tensor], start: int, end: int, outputs: Tuple[str, ...]) -> None:
+        """Layers ``[start, end)`` on ``blobs`` (updated in place), dropping every blob that no
+        later layer up to the end of ``outputs``' plan reads and that is not an output."""
+        _, free_after = self._plan(outputs)
+        for i in range(start, end):
             layer = self.layers[i]
-            res = layer(*[blobs[b] for b in layer.bottoms])
-            if isinstance(res, torch.Tensor):
-                res = (res,)
-            for t, v in zip(layer.tops, res):
+            for t, v in zip(layer.tops, layer.run(*[blobs[b] for b in layer.bottoms])):
                 blobs[t] = v
             for b in free_after[i]:
                 blobs.pop(b, None)
-        return {o: blobs[o] for o in outputs}
 
 
 # ---------------------------------------------------------------------------
@@ -788,9 +794,8 @@ class TorchCaffeClassifier(Classifier):
             images = images[None]
         self.check_input(images)
         index = np.asarray(index, np.int64)
-        boxes = np.asarray(boxes)
+        boxes = np.round(np.asarray(boxes)).astype(np.int64)
         wanted = self._wanted_blobs(outputs)
-        boxes = np.round(boxes).astype(np.int64)
         if self._mask_fill is None:  # the preprocessed value of a masked pixel, per position
             h, w = self.input_size
             mask_image = np.broadcast_to(self.mask_color, (1, h, w, 3))
