@@ -113,8 +113,12 @@ class _TimedClassifier:
     def forward(self, images, outputs):
         return self._timed(self._clf.forward, images, outputs)
 
-    def forward_masked(self, images, index, boxes, outputs):
-        return self._timed(self._clf.forward_masked, images, index, boxes, outputs)
+    def forward_masked(self, images, index, boxes, outputs, color=None):
+        return self._timed(self._clf.forward_masked, images, index, boxes, outputs, color)
+
+    def forward_crops(self, crops, outputs, crop_mode="center_square"):
+        # the wrapped classifier's own forward_crops, with its forward timed through self.forward
+        return type(self._clf).forward_crops(self, crops, outputs, crop_mode)
 
     def __call__(self, images, outputs, batch_size=64):
         return self._timed(self._clf, images, outputs, batch_size)

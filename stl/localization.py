@@ -35,12 +35,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .boxes import nms, scale_boxes
+from .boxes import nms, nms_authors, scale_boxes
 from .config import DEFAULT, STLConfig
 from .io import as_rgb_uint8
 from .modeling.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
-from .segmentation import Segmentation, initial_segmentations, region_adjacency
-from .similarity import drop_for_classes, l1_normalize, s_app, s_drop, s_fill, s_size, top_classes, union_boxes
+from .segmentation import (Segmentation, initial_segmentations, pixels_in_box, region_adjacency,
+                           segmentation_from_labels)
+from .similarity import (drop_for_classes, l1_normalize, s_app, s_drop, s_drop_authors, s_fill, s_size,
+                         top_classes, union_boxes)
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,25 @@ class Windows:
                 "num_forwards": int(self.num_forwards), "windows": rows}
 
 
-def resize_to_input(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """Stretch an RGB image to (H, W) = size (area interpolation when shrinking,
-    bilinear when enlarging), as the authors resize to the network input."""
+def resize_to_input(image: np.ndarray, size: Tuple[int, int], method: str = "antialiased") -> np.ndarray:
+    """Stretch an RGB uint8 image to (H, W) = size (``STLConfig.input_resize``).
+
+    "skimage_bilinear" (the authors' ``exp30.py``): ``skimage.transform.resize`` (bilinear,
+    constant border, no anti-aliasing) then ``img_as_ubyte``. "antialiased": OpenCV area
+    interpolation when shrinking, bilinear when enlarging.
+    """
     h, w = size
+    if method == "skimage_bilinear":
+        from skimage.transform import resize
+        from skimage.util import img_as_ubyte
+
+        if image.shape[:2] == (h, w):
+            return np.ascontiguousarray(image, np.uint8)
+        out = resize(image, (h, w), order=1, mode="constant", cval=0.0, clip=False, preserve_range=False,
+                     anti_aliasing=False)
+        return img_as_ubyte(np.clip(out, 0.0, 1.0))
+    if method != "antialiased":
+        raise ValueError(f"input_resize must be 'skimage_bilinear' or 'antialiased', not {method!r}")
     interp = cv2.INTER_AREA if (image.shape[0] >= h and image.shape[1] >= w) else cv2.INTER_LINEAR
     return cv2.resize(image, (w, h), interpolation=interp)
 
@@ -104,17 +121,38 @@ def box_key(box) -> Tuple[int, int, int, int]:
 
 
 class ImageContext:
-    """One image on the network input, its segmentations and its forward caches."""
+    """One image on the network input, its segmentations and its forward caches.
 
-    def __init__(self, image, classifier: Classifier, config: STLConfig = DEFAULT):
+    ``label_maps``: optional given initial segmentations (a list of 2-D integer label maps
+    on the network-input image, e.g. the authors' own, in the order of
+    ``initial_segmentations``) used instead of running the segmenter.
+    """
+
+    def __init__(self, image, classifier: Classifier, config: STLConfig = DEFAULT, label_maps=None):
         rgb = as_rgb_uint8(image)
         self.original_size = rgb.shape[:2]
         self.input_size = tuple(classifier.input_size)
-        self.image_u8 = resize_to_input(rgb, self.input_size)
+        self.image_u8 = resize_to_input(rgb, self.input_size, config.input_resize)
         self.image = self.image_u8.astype(np.float32)
-        self.mask_color = np.asarray(classifier.mask_color, np.float32)
+        color = np.asarray(classifier.mask_color, np.float32)
+        # the authors assign g into their uint8 image: truncation (STLConfig.mask_fill)
+        self.mask_color = np.floor(color) if config.mask_fill == "uint8" else color
         self.config = config
-        self.segmentations: List[Segmentation] = initial_segmentations(self.image_u8, config.segmentation)
+        if label_maps is None:
+            self.segmentations: List[Segmentation] = initial_segmentations(
+                self.image_u8, config.segmentation, config.box_convention)
+        else:
+            seg = config.segmentation
+            names = [f"{cs}_k{k}" for k in seg.ks for cs in seg.color_spaces]
+            if len(names) != len(label_maps):
+                names = [f"given{i}" for i in range(len(label_maps))]
+            self.segmentations = []
+            for name, lm in zip(names, label_maps):
+                if np.shape(lm) != self.input_size:
+                    raise ValueError(f"label map {name} has shape {np.shape(lm)}, the network input is "
+                                     f"{self.input_size}")
+                self.segmentations.append(segmentation_from_labels(name, lm, seg.min_box_side,
+                                                                   config.box_convention))
         self.num_pixels = float(self.input_size[0] * self.input_size[1])
         self.prob_full: Optional[np.ndarray] = None
         self.masked_prob: Dict[tuple, np.ndarray] = {}
@@ -138,11 +176,17 @@ class ImageContext:
         img[np.isin(labels, key[2])] = self.mask_color
         return img
 
-    def crop_image(self, key: tuple) -> np.ndarray:
-        """x[b] warped to the network input (the crop whose feature gives s_app)."""
+    def crop_pixels(self, key: tuple) -> np.ndarray:
+        """x[b]: the pixels of the pixel-inclusive box (the crop whose feature gives s_app;
+        the classifier turns it into its input, ``Classifier.forward_crops``)."""
         x0, y0, x1, y1 = key
-        h, w = self.input_size
-        return cv2.resize(self.image[y0:y1 + 1, x0:x1 + 1], (w, h), interpolation=cv2.INTER_LINEAR)
+        return self.image[y0:y1 + 1, x0:x1 + 1]
+
+    def crop_image(self, key: tuple) -> np.ndarray:
+        """x[b] as a network input under ``STLConfig.crop_mode`` (for inspection)."""
+        from .modeling.base import crop_to_input
+
+        return crop_to_input(self.crop_pixels(key), self.input_size, self.config.crop_mode)
 
 
 # A request is ("mask", key) or ("crop", key); a hierarchy yields a list of them
@@ -153,7 +197,8 @@ def cluster_hierarchy(ctx: ImageContext, seg_index: int, classes: Sequence[int],
     """Greedy agglomeration of one segmentation (Sec. 3.1) as a generator.
 
     Yields lists of forward requests; returns ``(boxes, drops, levels)`` of all
-    regions formed (initial regions first, then one per merge).
+    regions formed (initial regions first, in label order, then one per merge, as the
+    authors' ``segm_all``).
     """
     cfg = ctx.config
     seg = ctx.segmentations[seg_index]
@@ -173,12 +218,15 @@ def cluster_hierarchy(ctx: ImageContext, seg_index: int, classes: Sequence[int],
     mask_keys = [ctx.mask_key(seg_index, boxes[i], members[i]) for i in range(n)]
     crop_keys = [box_key(boxes[i]) for i in range(n)]
     yield [("mask", k) for k in mask_keys] + [("crop", k) for k in crop_keys]
-    drops[:n] = drop_for_classes(ctx.prob_full, np.stack([ctx.masked_prob[k] for k in mask_keys]), classes)
-    feats0 = l1_normalize(np.stack([ctx.crop_feature[k] for k in crop_keys]))
+    drops[:n] = drop_for_classes(ctx.prob_full, np.stack([ctx.masked_prob[k] for k in mask_keys]), classes,
+                                 cfg.drop_rule)
+    feats0 = appearance_histograms(np.stack([ctx.crop_feature[k] for k in crop_keys]), cfg.similarity_rule)
     hists = np.zeros((total, feats0.shape[1]))
     hists[:n] = feats0
 
-    # Upper-triangular similarity matrix; -inf marks pairs that cannot merge.
+    # Upper-triangular similarity matrix; -inf marks pairs that cannot merge. The first
+    # maximum in row-major order is the authors' choice (np.where(sim == max)[0][0] on their
+    # symmetric matrix over the live regions, which keep this index order).
     sim = np.full((total, total), -np.inf)
     adjacency = None
     if cfg.merge_pairs == "adjacent":
@@ -200,13 +248,16 @@ def cluster_hierarchy(ctx: ImageContext, seg_index: int, classes: Sequence[int],
             break  # no mergeable pair left (only possible with merge_pairs="adjacent")
         k = n + step
         boxes[k] = union_boxes(boxes[i], boxes[j])
-        sizes[k] = sizes[i] + sizes[j]
         members.append(members[i] + members[j])
+        if cfg.box_convention == "authors":  # recounted inside the (shortened) merged box
+            sizes[k] = pixels_in_box(seg.labels, members[k], boxes[k])
+        else:
+            sizes[k] = sizes[i] + sizes[j]
         levels[k] = step + 1
         mk, ck = ctx.mask_key(seg_index, boxes[k], members[k]), box_key(boxes[k])
         yield [("mask", mk), ("crop", ck)]
-        drops[k] = drop_for_classes(ctx.prob_full, ctx.masked_prob[mk][None], classes)[0]
-        hists[k] = l1_normalize(ctx.crop_feature[ck][None])[0]
+        drops[k] = drop_for_classes(ctx.prob_full, ctx.masked_prob[mk][None], classes, cfg.drop_rule)[0]
+        hists[k] = appearance_histograms(ctx.crop_feature[ck][None], cfg.similarity_rule)[0]
         for r in (i, j):
             active[r] = False
             sim[r, :] = -np.inf
@@ -222,14 +273,33 @@ def cluster_hierarchy(ctx: ImageContext, seg_index: int, classes: Sequence[int],
     return boxes[:m], drops[:m], levels[:m]
 
 
+def appearance_histograms(features: np.ndarray, rule: str = "authors") -> np.ndarray:
+    """The L1-normalised features compared by s_app (Eq. 4), negatives clipped to 0 (fc7 after
+    ReLU has none). "authors": f / sum(f), so an all-zero feature gives NaN (their 0/0);
+    "paper": an all-zero feature stays all zero."""
+    if rule == "paper":
+        return l1_normalize(features)
+    f = np.clip(np.asarray(features, np.float64), 0.0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return f / f.sum(axis=-1, keepdims=True)
+
+
 def _similarity_row(ctx, i, js, drops, hists, boxes, sizes, adjacency):
     """Eq. 4 between region i and regions js (uniform weights by default)."""
     w = ctx.config.similarity_weights
-    s = (w[0] * s_drop(drops[i], drops[js])
-         + w[1] * s_app(hists[i][None], hists[js])
-         + w[2] * s_size(sizes[i], sizes[js], ctx.num_pixels)
-         + w[3] * s_fill(boxes[i][None], boxes[js], sizes[i], sizes[js], ctx.num_pixels))
-    s = np.where(np.isnan(s), NAN_SIMILARITY, s)
+    if ctx.config.similarity_rule == "authors":
+        # the authors' order of terms; NaN (an all-zero feature) -> 0
+        with np.errstate(invalid="ignore"):
+            s = (((w[0] * s_drop_authors(drops[i], drops[js]) + w[2] * s_size(sizes[i], sizes[js], ctx.num_pixels))
+                  + w[3] * s_fill(boxes[i][None], boxes[js], sizes[i], sizes[js], ctx.num_pixels))
+                 + w[1] * s_app(hists[i][None], hists[js]))
+        s = np.where(np.isnan(s), 0.0, s)
+    else:
+        s = (w[0] * s_drop(drops[i], drops[js])
+             + w[1] * s_app(hists[i][None], hists[js])
+             + w[2] * s_size(sizes[i], sizes[js], ctx.num_pixels)
+             + w[3] * s_fill(boxes[i][None], boxes[js], sizes[i], sizes[js], ctx.num_pixels))
+        s = np.where(np.isnan(s), NAN_SIMILARITY, s)
     if adjacency is not None:
         s = np.where(adjacency[i, js], s, -np.inf)
     return s
@@ -297,27 +367,39 @@ class ForwardScheduler:
         bs = self.batch_size
         # Box masks go through classifier.forward_masked (which may recompute only what the box
         # changes), sorted by box area so that a batch holds boxes of similar size.
-        box_masks, others = [], []
+        box_masks, segment_masks, crops = [], [], []
         for w in work:
-            (box_masks if w[1] == "mask" and w[2][0] == "box" else others).append(w)
-        box_masks.sort(key=lambda w: _box_area(w[2][1:]))
+            if w[1] == "crop":
+                crops.append(w)
+            else:
+                (box_masks if w[2][0] == "box" else segment_masks).append(w)
+        box_masks.sort(key=lambda w: (_box_area(w[2][1:]), w[0].mask_color.tobytes()))
         mask_bs = max(bs, int(getattr(self.classifier, "masked_batch_size", 0) or 0))
         for start in range(0, len(box_masks), mask_bs):
-            chunk = box_masks[start:start + mask_bs]
-            contexts = list({id(c): c for c, _, _ in chunk}.values())
-            position = {id(c): i for i, c in enumerate(contexts)}
+            block = box_masks[start:start + mask_bs]
+            # one call per mask colour (contexts of one config share it)
+            for colour in dict.fromkeys(c.mask_color.tobytes() for c, _, _ in block):
+                chunk = [w for w in block if w[0].mask_color.tobytes() == colour]
+                contexts = list({id(c): c for c, _, _ in chunk}.values())
+                position = {id(c): i for i, c in enumerate(contexts)}
+                t0 = time.perf_counter()
+                out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
+                                                     [position[id(c)] for c, _, _ in chunk],
+                                                     np.array([k[1:] for _, _, k in chunk]), (PROB,),
+                                                     contexts[0].mask_color)
+                self.forward_seconds += time.perf_counter() - t0
+                self._store(chunk, out)
+        for start in range(0, len(segment_masks), bs):
+            chunk = segment_masks[start:start + bs]
             t0 = time.perf_counter()
-            out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
-                                                 [position[id(c)] for c, _, _ in chunk],
-                                                 np.array([k[1:] for _, _, k in chunk]), (PROB,))
+            out = self.classifier.forward(np.stack([c.masked_image(k) for c, _, k in chunk]), (PROB,))
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
-        for start in range(0, len(others), bs):
-            chunk = others[start:start + bs]
-            batch = np.stack([c.masked_image(k) if kind == "mask" else c.crop_image(k) for c, kind, k in chunk])
-            wanted = tuple(dict.fromkeys(PROB if kind == "mask" else self.feature_output for _, kind, _ in chunk))
+        for start in range(0, len(crops), bs):
+            chunk = crops[start:start + bs]
             t0 = time.perf_counter()
-            out = self.classifier.forward(batch, wanted)
+            out = self.classifier.forward_crops([c.crop_pixels(k) for c, _, k in chunk], (self.feature_output,),
+                                                self.config.crop_mode)
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
 
@@ -341,8 +423,8 @@ def _box_area(box) -> int:
 
 
 def ranking_key(drops: np.ndarray, resolution: float) -> np.ndarray:
-    """Drops rounded to ``resolution`` for ranking (``STLConfig.drop_resolution``); ties
-    keep input order."""
+    """Drops for ranking: exact when ``resolution`` is 0 (the default), else rounded to it
+    (``STLConfig.drop_resolution``); the sort is stable, so ties keep pooled order."""
     if not resolution:
         return drops
     return np.round(np.asarray(drops, np.float64) / resolution) * resolution
@@ -361,8 +443,22 @@ def _normalize_labels(labels, classifier: Classifier) -> Optional[List[int]]:
     return out or None
 
 
+def pool_and_suppress(boxes: np.ndarray, drops: np.ndarray, config: STLConfig, input_size) -> np.ndarray:
+    """Step 4: the pooled windows sorted by drop (stable: ties keep pooled order) and
+    non-maximum suppression at IoU > ``config.nms_iou``; returns the kept indices in rank
+    order. The authors' box convention uses their normalised, exclusive-max IoU
+    (:func:`stl.boxes.nms_authors`), the inclusive one PASCAL's "+1" IoU."""
+    if not len(drops):
+        return np.zeros(0, np.int64)
+    key = ranking_key(drops, config.drop_resolution)
+    if config.box_convention == "authors":
+        return nms_authors(boxes, key, config.nms_iou, input_size)
+    return nms(boxes, key, config.nms_iou)
+
+
 def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = None,
-                   config: STLConfig = DEFAULT, progress=None, deduplicate: bool = True) -> List[Windows]:
+                   config: STLConfig = DEFAULT, progress=None, deduplicate: bool = True,
+                   label_maps: Sequence = None) -> List[Windows]:
     """STL on several images at once, sharing classifier batches.
 
     ``labels[i]`` is None (STL-WL: the top-5 classes of f(x)), one class or a
@@ -370,6 +466,7 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     are wnids or indices into ``classifier.classes``. ``deduplicate=False`` runs
     every requested forward (the authors' procedure; same results, slower). ``images`` may hold
     :class:`ImageContext` objects from an earlier call to reuse their forwards.
+    ``label_maps[i]``: optional given initial segmentations of image i (see :class:`ImageContext`).
     """
     if labels is None:
         labels = [None] * len(images)
@@ -377,7 +474,10 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         raise ValueError("labels must have one entry per image")
     # An ImageContext passed in place of an image is reused with its forward
     # caches (e.g. STL-WL then STL-CL on the same image share most forwards).
-    contexts = [im if isinstance(im, ImageContext) else ImageContext(im, classifier, config) for im in images]
+    if label_maps is None:
+        label_maps = [None] * len(images)
+    contexts = [im if isinstance(im, ImageContext) else ImageContext(im, classifier, config, lm)
+                for im, lm in zip(images, label_maps)]
     for ctx in contexts:
         if ctx.config != config or ctx.input_size != tuple(classifier.input_size):
             raise ValueError("an ImageContext can only be reused with the same classifier and config")
@@ -389,7 +489,7 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     targets_per_image = []
     for i, ctx in enumerate(contexts):
         if label_ids[i] is None:
-            targets = [(-1, top_classes(ctx.prob_full, config.wl_top_classes))]
+            targets = [(-1, top_classes(ctx.prob_full, config.wl_top_classes, config.drop_rule))]
         else:
             targets = [(c, np.array([c])) for c in label_ids[i]]
         targets_per_image.append(targets)
@@ -407,8 +507,7 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         levels = np.concatenate([r[2] for _, r in parts]) if parts else np.zeros(0, np.int64)
         segs = np.concatenate([np.full(len(r[1]), o[1]) for o, r in parts]) if parts else np.zeros(0, np.int64)
         labs = np.concatenate([np.full(len(r[1]), o[2]) for o, r in parts]) if parts else np.zeros(0, np.int64)
-        keep = (nms(boxes, ranking_key(drops, config.drop_resolution), config.nms_iou) if len(drops)
-                else np.zeros(0, np.int64))
+        keep = pool_and_suppress(boxes, drops, config, ctx.input_size)
         input_boxes = boxes[keep]
         wl_classes = targets_per_image[i][0][1] if label_ids[i] is None else []
         out.append(Windows(
@@ -420,9 +519,11 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     return out
 
 
-def localize(image, classifier: Classifier, label=None, config: STLConfig = DEFAULT, progress=None) -> Windows:
+def localize(image, classifier: Classifier, label=None, config: STLConfig = DEFAULT, progress=None,
+             label_maps=None) -> Windows:
     """STL on one image: STL-WL when ``label`` is None, STL-CL for a class (or a list of classes).
 
+    ``label_maps``: optional given initial segmentations (instead of the segmenter).
     Returns :class:`Windows` ranked by drop, after NMS, in original-image pixels.
     """
-    return localize_batch([image], classifier, [label], config, progress)[0]
+    return localize_batch([image], classifier, [label], config, progress, label_maps=[label_maps])[0]

@@ -4,7 +4,9 @@ in the Selective Search "fast" diversification set.
 The image (already resized to the network input) is converted to each colour
 space of ``SegmentationConfig.color_spaces`` and segmented with each k of
 ``SegmentationConfig.ks`` (sigma = 0.8, min size = k), giving 2 x 2 = 4
-segmentations that STL clusters separately. The segmenter is OpenCV-contrib's
+segmentations that STL clusters separately, k the outer loop as in the authors'
+MATLAB script. Given label maps (e.g. the authors' own) enter through
+:func:`segmentation_from_labels`. The segmenter is OpenCV-contrib's
 ``ximgproc.segmentation.createGraphSegmentation`` -- the same implementation
 OpenCV's Selective Search uses. Colour conversions use OpenCV's 8-bit ranges
 scaled to 0..255 on every channel (``HSV_FULL``: hue 0..255, like MATLAB's
@@ -36,8 +38,9 @@ class Segmentation:
     ----------
     name : str            e.g. ``"hsv_k50"``
     labels : (H, W) int32 label image, values 0..n-1
-    boxes : (n, 4) float64 enclosing boxes, pixel-inclusive [x0, y0, x1, y1]
-    sizes : (n,) int64 pixel counts |r|
+    boxes : (n, 4) float64 pixel-inclusive boxes [x0, y0, x1, y1] in the box convention
+        the segmentation was built with (``segmentation_from_labels``)
+    sizes : (n,) int64 pixel counts |r| (inside the box, for the authors' convention)
     keep : (n,) bool  regions kept after the min-box-side filter
     """
 
@@ -80,18 +83,61 @@ def region_boxes_and_sizes(labels: np.ndarray):
     return np.stack([x0, y0, x1, y1], 1).astype(np.float64), sizes
 
 
-def initial_segmentations(image_rgb: np.ndarray, config: SegmentationConfig) -> List[Segmentation]:
-    """The len(color_spaces) x len(ks) segmentations of Sec. 3.2, in a fixed order."""
+def initial_segmentations(image_rgb: np.ndarray, config: SegmentationConfig,
+                          box_convention: str = "authors") -> List[Segmentation]:
+    """The len(ks) x len(color_spaces) segmentations of Sec. 3.2, k the outer loop
+    (the authors' order: (k50, hsv), (k50, lab), (k100, hsv), (k100, lab))."""
     out = []
-    for cs in config.color_spaces:
-        for k in config.ks:
+    for k in config.ks:
+        for cs in config.color_spaces:
             labels = felzenszwalb(image_rgb, cs, k, config.sigma)
-            boxes, sizes = region_boxes_and_sizes(labels)
-            widths = boxes[:, 2] - boxes[:, 0] + 1
-            heights = boxes[:, 3] - boxes[:, 1] + 1
-            keep = (sizes > 0) & (widths >= config.min_box_side) & (heights >= config.min_box_side)
-            out.append(Segmentation(f"{cs}_k{k}", labels, boxes, sizes, keep))
+            out.append(segmentation_from_labels(f"{cs}_k{k}", labels, config.min_box_side, box_convention))
     return out
+
+
+def segmentation_from_labels(name: str, labels: np.ndarray, min_box_side: int = 5,
+                             box_convention: str = "authors") -> Segmentation:
+    """A :class:`Segmentation` from any integer label map (e.g. a given one, 1-based as the
+    authors' MATLAB maps). Regions are numbered 0..n-1 in increasing label order (the
+    authors visit ``np.unique(labels)``).
+
+    ``box_convention`` (see ``STLConfig.box_convention``): "inclusive" gives each region its
+    pixel-inclusive enclosing box and its pixel count, kept when the box is at least
+    ``min_box_side`` wide and tall. "authors" gives the box the authors effectively use,
+    one pixel short at the right and bottom ([x0, y0, x1 - 1, y1 - 1] for the true inclusive
+    box [x0, y0, x1, y1]), the count of the region's pixels inside that box, and keeps the
+    region when x1 - x0 >= min_box_side and y1 - y0 >= min_box_side.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"a label map must be 2-D, got shape {labels.shape}")
+    _, inverse = np.unique(labels, return_inverse=True)
+    labels = inverse.reshape(labels.shape).astype(np.int32)
+    boxes, sizes = region_boxes_and_sizes(labels)
+    if box_convention == "inclusive":
+        widths = boxes[:, 2] - boxes[:, 0] + 1
+        heights = boxes[:, 3] - boxes[:, 1] + 1
+    elif box_convention == "authors":
+        widths = boxes[:, 2] - boxes[:, 0]
+        heights = boxes[:, 3] - boxes[:, 1]
+        boxes = boxes - np.array([0, 0, 1, 1], np.float64)
+        sizes = np.array([pixels_in_box(labels, (i,), b) for i, b in enumerate(boxes)], np.int64)
+    else:
+        raise ValueError(f"box_convention must be 'authors' or 'inclusive', not {box_convention!r}")
+    keep = (widths >= min_box_side) & (heights >= min_box_side)
+    return Segmentation(name, labels, boxes, sizes, keep)
+
+
+def pixels_in_box(labels: np.ndarray, members, box) -> int:
+    """|r| counted inside a pixel-inclusive box: pixels of ``labels`` in ``members`` there
+    (the authors' ``np.sum(mask[ymin:ymax, xmin:xmax])``)."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 < x0 or y1 < y0:
+        return 0
+    window = labels[y0:y1 + 1, x0:x1 + 1]
+    if len(members) == 1:
+        return int(np.count_nonzero(window == members[0]))
+    return int(np.count_nonzero(np.isin(window, members)))
 
 
 def region_adjacency(labels: np.ndarray) -> np.ndarray:

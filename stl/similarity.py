@@ -28,21 +28,48 @@ def drop_cl(prob_full: np.ndarray, prob_masked: np.ndarray, label: int) -> np.nd
     return drop_vector(prob_full, prob_masked)[..., label]
 
 
-def drop_wl(prob_full: np.ndarray, prob_masked: np.ndarray, top_k: int = 5) -> np.ndarray:
-    """Eq. 3 (STL-WL): d = sum of delta over the top-k classes of f(x)."""
-    return drop_for_classes(prob_full, prob_masked, top_classes(prob_full, top_k))
+def drop_wl(prob_full: np.ndarray, prob_masked: np.ndarray, top_k: int = 5,
+            rule: str = "sum_then_clamp") -> np.ndarray:
+    """Eq. 3 (STL-WL): the drop summed over the top-k classes of f(x) (``rule``: see
+    :func:`drop_for_classes`)."""
+    return drop_for_classes(prob_full, prob_masked, top_classes(prob_full, top_k, rule), rule)
 
 
-def top_classes(prob_full: np.ndarray, k: int) -> np.ndarray:
-    """The k highest-scoring classes of f(x); ties broken by lower class index."""
-    return np.argsort(-np.asarray(prob_full, np.float64), kind="stable")[:k]
+def top_classes(prob_full: np.ndarray, k: int, rule: str = "clamp_then_sum") -> np.ndarray:
+    """The k highest-scoring classes of f(x), best first.
+
+    Ties: "sum_then_clamp" (the authors' ``np.argsort(p)[::-1][:k]``, made stable) puts the
+    higher class index first; "clamp_then_sum" the lower one.
+    """
+    p = np.asarray(prob_full, np.float64)
+    if rule == "sum_then_clamp":
+        return np.argsort(p, kind="stable")[::-1][:k]
+    return np.argsort(-p, kind="stable")[:k]
 
 
-def drop_for_classes(prob_full: np.ndarray, prob_masked: np.ndarray, classes: Sequence[int]) -> np.ndarray:
-    """Sum of the Eq. 1 drops over ``classes`` (Eq. 2 for one class, Eq. 3 for the top-5)."""
+def drop_for_classes(prob_full: np.ndarray, prob_masked: np.ndarray, classes: Sequence[int],
+                     rule: str = "clamp_then_sum") -> np.ndarray:
+    """The drop d of a masked image over ``classes`` (Eq. 2 for one class, Eq. 3 for the top-C).
+
+    * "clamp_then_sum" (the paper's text): d = sum_c max(f_c(x) - f_c(h_g(x, b)), 0)
+      (Eq. 1 component-wise, then Eq. 3).
+    * "sum_then_clamp" (the authors' ``self_taught_loc.py``, which made the published
+      numbers): d = max(sum_c (f_c(x) - f_c(h_g(x, b))), 0), summed in the order of
+      ``classes``. A class whose score rises offsets the others' drops.
+
+    The two agree for one class (STL-CL). ``prob_masked`` is (C,) or (N, C).
+    """
     classes = np.asarray(classes, np.int64)
-    d = drop_vector(prob_full, prob_masked)[..., classes]
-    return d.sum(axis=-1)
+    pf = np.asarray(prob_full, np.float64)
+    pm = np.asarray(prob_masked, np.float64)
+    if rule == "clamp_then_sum":
+        return drop_vector(pf, pm)[..., classes].sum(axis=-1)
+    if rule != "sum_then_clamp":
+        raise ValueError(f"drop rule must be 'sum_then_clamp' or 'clamp_then_sum', not {rule!r}")
+    total = np.zeros(pm.shape[:-1])
+    for c in classes:  # left to right, as np.sum over <= 7 values
+        total = total + (pf[c] - pm[..., c])
+    return np.maximum(total, 0.0)
 
 
 def s_drop(d_i, d_j):
@@ -53,6 +80,14 @@ def s_drop(d_i, d_j):
     d_i = np.asarray(d_i, np.float64)
     d_j = np.asarray(d_j, np.float64)
     return 1.0 - np.abs(d_i - d_j) * np.maximum(1.0 - d_i, 1.0 - d_j)
+
+
+def s_drop_authors(d_i, d_j):
+    """Eq. 4 drop term in the authors' arithmetic (``self_taught_loc.py``):
+    1 - max(1 - d_i, 1 - d_j) * |(1 - d_i) - (1 - d_j)| (equal to :func:`s_drop` up to rounding)."""
+    c_i = 1.0 - np.asarray(d_i, np.float64)
+    c_j = 1.0 - np.asarray(d_j, np.float64)
+    return 1.0 - np.maximum(c_i, c_j) * np.abs(c_i - c_j)
 
 
 def l1_normalize(features: np.ndarray) -> np.ndarray:

@@ -132,16 +132,30 @@ class Classifier(abc.ABC):
         dict name -> float32 ndarray with N rows.
         """
 
-    def forward_masked(self, images: np.ndarray, index, boxes, outputs: Sequence[str] = (PROB,)
-                       ) -> Dict[str, np.ndarray]:
+    def forward_masked(self, images: np.ndarray, index, boxes, outputs: Sequence[str] = (PROB,),
+                       color=None) -> Dict[str, np.ndarray]:
         """f(h_g(x, b)) of Eq. 1 for box masks, one batch.
 
         Item n is ``images[index[n]]`` with the pixel-inclusive box ``boxes[n] = [x0, y0, x1, y1]``
-        filled with :attr:`mask_color`. Engines may compute it faster than :meth:`forward` on the
-        masked images (the torch Caffe engine recomputes only what the box changes); the values
-        must be the same up to float rounding.
+        filled with ``color`` (default :attr:`mask_color`). Engines may compute it faster than
+        :meth:`forward` on the masked images (the torch Caffe engine recomputes only what the box
+        changes); the values must be the same up to float rounding.
         """
-        return self.forward(mask_boxes(images, index, boxes, self.mask_color), outputs)
+        color = self.mask_color if color is None else color
+        return self.forward(mask_boxes(images, index, boxes, color), outputs)
+
+    def forward_crops(self, crops: Sequence[np.ndarray], outputs: Sequence[str] = (FEATURE,),
+                      crop_mode: str = "center_square") -> Dict[str, np.ndarray]:
+        """The classifier on image crops of any size (the crops x[b] whose feature gives s_app).
+
+        The classifier decides how a crop becomes its input; the built-in engines apply
+        :func:`crop_to_input` with ``crop_mode`` (``STLConfig.crop_mode``). Override this for a
+        network that owns its preprocessing, as the authors' ``NetworkCaffe.evaluate`` does.
+        """
+        if not len(crops):
+            return {o: np.zeros((0, 0), np.float32) for o in outputs}
+        batch = np.stack([crop_to_input(c, self.input_size, crop_mode) for c in crops])
+        return self.forward(batch, outputs)
 
     def __call__(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE), batch_size: int = 64
                  ) -> Dict[str, np.ndarray]:
@@ -178,6 +192,46 @@ def mask_boxes(images: np.ndarray, index, boxes, color) -> np.ndarray:
     for n, (x0, y0, x1, y1) in enumerate(np.round(np.asarray(boxes, np.float64)).astype(np.int64)):
         out[n, max(y0, 0):y1 + 1, max(x0, 0):x1 + 1] = color
     return out
+
+
+def center_square(image: np.ndarray) -> np.ndarray:
+    """The central square of an (H, W, ...) array, as the authors' ``util.crop_image_center``:
+    if H < W the columns [o, o + H) with o = (W - H) // 2, else the rows [o, o + W)."""
+    h, w = image.shape[:2]
+    if h < w:
+        o = (w - h) // 2
+        return image[:, o:o + h]
+    o = (h - w) // 2
+    return image[o:o + w]
+
+
+def skimage_bilinear(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Resize RGB 0..255 pixels to (H, W) = size as the authors' 2014 ``skimage.transform.resize``
+    did by default: bilinear (order 1), constant zero border, no anti-aliasing, computed on
+    ``image / 255`` and clipped to [0, 1]; returns float32 0..255 (the authors multiply by 255)."""
+    from skimage.transform import resize
+
+    x = np.asarray(image, np.float64) / 255.0
+    out = resize(x, tuple(size), order=1, mode="constant", cval=0.0, clip=False, preserve_range=False,
+                 anti_aliasing=False)
+    return (np.clip(out, 0.0, 1.0) * 255.0).astype(np.float32)
+
+
+def crop_to_input(crop: np.ndarray, size: Tuple[int, int], crop_mode: str = "center_square") -> np.ndarray:
+    """A crop x[b] (h, w, 3; RGB 0..255) as a network input of (H, W) = size.
+
+    "center_square" (authors' ``NetworkCaffe.evaluate``): :func:`center_square`, then
+    :func:`skimage_bilinear`. "warp": the whole crop warped bilinearly (OpenCV).
+    """
+    crop = np.asarray(crop, np.float32)
+    h, w = size
+    if crop_mode == "center_square":
+        return skimage_bilinear(center_square(crop), (h, w))
+    if crop_mode == "warp":
+        import cv2
+
+        return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
+    raise ValueError(f"crop_mode must be 'center_square' or 'warp', not {crop_mode!r}")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

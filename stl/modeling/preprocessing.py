@@ -34,8 +34,10 @@ class CaffePreprocessing:
     ----------
     mean : ndarray (3, Hm, Wm) BGR mean image, or (3,) BGR per-channel mean, or None.
     input_size : (H, W) of the network input.
-    mean_mode : "image" (subtract the centre crop of the mean image) or
-        "channel" (subtract its per-channel mean).
+    mean_mode : "image" (subtract the centre crop of the mean image), "channel" (subtract
+        its per-channel mean) or "authors_row255" (the authors' ``NetworkCaffe`` bug: they
+        index ``IMAGENET_MEAN[yoff+yoff+dim, xoff:xoff+dim]``, i.e. row 2*yoff+dim (= 255 for
+        a 256 mean and a 227 input) and the centre columns, broadcast down every row).
     """
 
     def __init__(self, mean: Optional[np.ndarray], input_size: Tuple[int, int], mean_mode: str = "image"):
@@ -58,17 +60,33 @@ class CaffePreprocessing:
                     top = (mean.shape[1] - h) // 2
                     left = (mean.shape[2] - w) // 2
                     mean_image = mean[:, top:top + h, left:left + w].copy()
+                elif mean_mode == "authors_row255":
+                    top = (mean.shape[1] - h) // 2
+                    left = (mean.shape[2] - w) // 2
+                    row = mean[:, min(top + top + h, mean.shape[1] - 1), left:left + w]
+                    mean_image = np.broadcast_to(row[:, None, :], (3, h, w)).copy()
                 else:
-                    raise ValueError(f"mean_mode must be 'image' or 'channel', not {mean_mode!r}")
+                    raise ValueError(f"mean_mode must be 'image', 'channel' or 'authors_row255', "
+                                     f"not {mean_mode!r}")
             else:
                 raise ModelError(f"mean must have shape (3,H,W) or (3,), got {mean.shape}")
         self.mean_mode = mean_mode
         self.mean_image_bgr = np.ascontiguousarray(mean_image, np.float32)
+        # the colour g of the mask-out: the per-channel mean of the WHOLE mean image (the
+        # authors' get_mean_img), whatever slice is subtracted
+        if mean is None:
+            self._channel_mean_bgr = np.zeros(3, np.float32)
+        elif np.ndim(mean) == 1:
+            self._channel_mean_bgr = np.asarray(mean, np.float32)
+        elif mean_mode == "image":
+            self._channel_mean_bgr = self.mean_image_bgr.reshape(3, -1).mean(axis=1)
+        else:
+            self._channel_mean_bgr = np.asarray(mean, np.float64).reshape(3, -1).mean(axis=1)
 
     @property
     def mask_color_rgb(self) -> np.ndarray:
         """Per-channel mean in RGB order: the colour g of the mask-out h_g."""
-        return self.mean_image_bgr.reshape(3, -1).mean(axis=1)[::-1].astype(np.float32).copy()
+        return np.asarray(self._channel_mean_bgr, np.float64)[::-1].astype(np.float32).copy()
 
     def __call__(self, images_rgb: np.ndarray) -> np.ndarray:
         x = np.asarray(images_rgb, np.float32)

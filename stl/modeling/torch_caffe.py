@@ -689,7 +689,7 @@ class TorchCaffeClassifier(Classifier):
         self.incremental_masking = bool(incremental_masking)
         self.record_cache_size = int(record_cache_size)
         self._records: "OrderedDict[bytes, incremental.BaseRecord]" = OrderedDict()
-        self._mask_fill: Optional[torch.Tensor] = None
+        self._mask_fill = None  # (colour bytes, preprocessed masked-pixel tensor)
         if isinstance(caffemodel, (str, Path)):
             weights = caffe_proto.load_weights(caffemodel)
         elif isinstance(caffemodel, Mapping):
@@ -783,12 +783,13 @@ class TorchCaffeClassifier(Classifier):
         return self._results(blobs, outputs, x.shape[0])
 
     @torch.inference_mode()
-    def forward_masked(self, images: np.ndarray, index, boxes, outputs: Sequence[str] = (PROB,)
-                       ) -> Dict[str, np.ndarray]:
+    def forward_masked(self, images: np.ndarray, index, boxes, outputs: Sequence[str] = (PROB,),
+                       color=None) -> Dict[str, np.ndarray]:
         """:meth:`Classifier.forward_masked`; with ``incremental_masking`` (the default) only the
         outputs the boxes can change are recomputed (:mod:`stl.modeling.incremental`)."""
         if not self.incremental_masking:
-            return super().forward_masked(images, index, boxes, outputs)
+            return super().forward_masked(images, index, boxes, outputs, color)
+        color = np.asarray(self.mask_color if color is None else color, np.float32)
         images = np.asarray(images, np.float32)
         if images.ndim == 3:
             images = images[None]
@@ -796,13 +797,15 @@ class TorchCaffeClassifier(Classifier):
         index = np.asarray(index, np.int64)
         boxes = np.round(np.asarray(boxes)).astype(np.int64)
         wanted = self._wanted_blobs(outputs)
-        if self._mask_fill is None:  # the preprocessed value of a masked pixel, per position
+        if self._mask_fill is None or self._mask_fill[0] != color.tobytes():
+            # the preprocessed value of a masked pixel, per position
             h, w = self.input_size
-            mask_image = np.broadcast_to(self.mask_color, (1, h, w, 3))
-            self._mask_fill = self.runtime.to_tensor(self.preprocessing(mask_image))[0].contiguous()
+            mask_image = np.broadcast_to(color, (1, h, w, 3))
+            self._mask_fill = (color.tobytes(),
+                               self.runtime.to_tensor(self.preprocessing(mask_image))[0].contiguous())
         with self.runtime.autocast():
             records = self._base_records(images)
-            blobs = incremental.masked_forward(self.net, self._mask_fill, boxes, records, index, wanted,
+            blobs = incremental.masked_forward(self.net, self._mask_fill[1], boxes, records, index, wanted,
                                                self.runtime.channels_last)
         return self._results(blobs, outputs, len(boxes))
 
