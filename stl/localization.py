@@ -93,6 +93,25 @@ class Windows:
                 "num_forwards": int(self.num_forwards), "windows": rows}
 
 
+def neighbour_swaps(a: "Windows", b: "Windows", tolerance: float) -> Optional[int]:
+    """How two ranked window lists of one image differ, for engine parity with exact-drop
+    ranking: the number of window pairs ranked in opposite order (inversions) when the two
+    lists hold the same boxes and every such pair's drops differ by less than ``tolerance``;
+    None when the lists differ otherwise (other boxes, or a swap of clearly different drops)."""
+    ka = [tuple(np.round(x, 6)) for x in a.input_boxes]
+    kb = [tuple(np.round(x, 6)) for x in b.input_boxes]
+    if len(ka) != len(kb) or set(ka) != set(kb) or len(set(ka)) != len(ka):
+        return None
+    pos_b = {k: i for i, k in enumerate(kb)}
+    rank_b = np.array([pos_b[k] for k in ka])  # a's windows, positions in b
+    inversions = rank_b[:, None] > rank_b[None, :]
+    inversions &= np.triu(np.ones_like(inversions), 1)
+    i, j = np.nonzero(inversions)
+    if np.any(np.abs(a.scores[i] - a.scores[j]) >= tolerance):
+        return None
+    return int(len(i))
+
+
 def resize_to_input(image: np.ndarray, size: Tuple[int, int], method: str = "antialiased") -> np.ndarray:
     """Stretch an RGB uint8 image to (H, W) = size (``STLConfig.input_resize``).
 

@@ -85,13 +85,18 @@ def model_tag(model) -> str:
     return safe_name(model)
 
 
-def run_filename(method: str, model=None, uses_classifier: bool = True) -> str:
+def run_filename(method: str, model=None, uses_classifier: bool = True, profile: str = "authors") -> str:
+    """``METHOD__model.h5``; runs of the "corrected" profile get ``__corrected`` appended (the
+    default "authors" profile keeps the plain name). Methods without a classifier: ``METHOD.h5``."""
     tag = model_tag(model) if uses_classifier else ""
+    if tag and profile and profile != "authors":
+        tag = f"{tag}__{safe_name(profile)}"
     return f"{safe_name(method.upper())}__{tag}.h5" if tag else f"{safe_name(method.upper())}.h5"
 
 
-def run_path(out_dir, dataset_key: str, method: str, model=None, uses_classifier: bool = True) -> Path:
-    return Path(out_dir) / safe_name(dataset_key) / run_filename(method, model, uses_classifier)
+def run_path(out_dir, dataset_key: str, method: str, model=None, uses_classifier: bool = True,
+             profile: str = "authors") -> Path:
+    return Path(out_dir) / safe_name(dataset_key) / run_filename(method, model, uses_classifier, profile)
 
 
 def _q(image_id: str) -> str:

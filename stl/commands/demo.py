@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .common import add_model_arguments, build_from_args
+from .common import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger("stl.demo")
 
@@ -47,7 +47,6 @@ def add_arguments(p):
 
 def main(args) -> int:
     from ..boxes import iou_matrix
-    from ..config import DEFAULT
     from ..io import ImageError, read_image, write_json_atomic
     from ..localization import ImageContext, localize_batch
     from ..visualize import draw_windows
@@ -60,7 +59,8 @@ def main(args) -> int:
     records = load_sample()
     if args.images:
         records = [r for r in records if r["id"] in args.images]
-    classifier = build_from_args(args)
+    config = stl_config_from_args(args)
+    classifier = build_from_args(args, config)
     log.info("classifier: %s", classifier.describe())
     out = Path(args.out)
     images, ok = [], []
@@ -70,14 +70,14 @@ def main(args) -> int:
             ok.append(r)
         except ImageError as e:
             log.error("skipping sample image: %s", e)
-    contexts = [ImageContext(im, classifier, DEFAULT) for im in images]
+    contexts = [ImageContext(im, classifier, config) for im in images]
     t0 = time.time()
     summary = []
     results = {}
     with tqdm(desc="STL forwards (all images, WL+CL)", unit="fwd") as bar:
         for mode in ("wl", "cl"):
             labels = [None] * len(ok) if mode == "wl" else [r["labels"] for r in ok]
-            results[mode] = localize_batch(contexts, classifier, labels, DEFAULT, progress=bar)
+            results[mode] = localize_batch(contexts, classifier, labels, config, progress=bar)
     elapsed = time.time() - t0
     fig, axes = plt.subplots(2, len(ok), figsize=(4 * len(ok), 8.5), squeeze=False)
     for j, (r, im, ctx) in enumerate(zip(ok, images, contexts)):

@@ -31,16 +31,17 @@ def add_arguments(p):
 def config_from_args(args):
     import dataclasses
 
-    from ..config import DEFAULT
+    from .common import stl_config_from_args
 
-    seg = DEFAULT.segmentation
+    base = stl_config_from_args(args)
+    seg = base.segmentation
     if args.ks:
         seg = dataclasses.replace(seg, ks=tuple(args.ks))
     if args.color_spaces:
         seg = dataclasses.replace(seg, color_spaces=tuple(args.color_spaces))
     changes = {k: v for k, v in (("mask_mode", args.mask_mode), ("appearance_feature", args.appearance_feature),
                                  ("merge_pairs", args.merge_pairs)) if v is not None}
-    return DEFAULT.replace(segmentation=seg, **changes)
+    return base.replace(segmentation=seg, **changes)
 
 
 def main(args) -> int:
@@ -51,7 +52,7 @@ def main(args) -> int:
 
     config = config_from_args(args)
     try:
-        classifier = build_from_args(args)
+        classifier = build_from_args(args, config)
         labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
     except (ModelError, KeyError, ValueError, RuntimeError) as e:
         log.error("%s", e)

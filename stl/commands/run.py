@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .common import add_model_arguments, build_from_args
+from .common import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,9 @@ def add_arguments(p):
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
 
 
-def build_run_method(name, get_classifier):
-    """Build a registered method; give it the classifier only if it needs one."""
+def build_run_method(name, get_classifier, config=None):
+    """Build a registered method; give it the classifier (and STL methods the STLConfig)
+    only if it needs one."""
     from ..proposals import build_method
 
     try:
@@ -44,6 +45,8 @@ def build_run_method(name, get_classifier):
             return m
     except (ValueError, TypeError):
         pass
+    if config is not None and name.upper().startswith("STL"):
+        return build_method(name, classifier=get_classifier(), config=config)
     return build_method(name, classifier=get_classifier())
 
 
@@ -57,19 +60,20 @@ def main(args) -> int:
     ds.take(args.limit)
     print(f"dataset: {ds.describe()}")
     cache = {}
+    config = stl_config_from_args(args)
 
     def get_classifier():
         if "clf" not in cache:
-            cache["clf"] = build_from_args(args)
+            cache["clf"] = build_from_args(args, config)
             print(f"classifier: {cache['clf'].describe()}")
         return cache["clf"]
 
     rc = 0
     for name in args.method:
-        method = build_run_method(name, get_classifier)
+        method = build_run_method(name, get_classifier, config)
         uses = bool(getattr(method, "uses_classifier", False))
         model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
-        path = run_path(args.out, ds.key, name, model, uses)
+        path = run_path(args.out, ds.key, name, model, uses, config.profile)
         print(f"{name}: -> {path}")
         try:
             summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
