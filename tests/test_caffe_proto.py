@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stl import resources
 from stl.modeling import ModelError
 from stl.modeling import caffe_proto as cp
 from stl.modeling.preprocessing import load_mean
@@ -188,7 +189,7 @@ def test_binaryproto_mean(tmp_path):
 def test_bvlc_deploy_prototxts_in_repo_match_generator():
     fm = load_fetch_models()
     for which in ("bvlc_reference_caffenet", "bvlc_alexnet"):
-        p = REPO / "models" / which / "deploy.prototxt"
+        p = resources.deploy_prototxt(which)
         assert p.read_text() == fm.deploy_prototxt(which)
         net = cp.load_net(p)
         assert cp.input_shapes(net) == {"data": (10, 3, 227, 227)}
@@ -197,7 +198,7 @@ def test_bvlc_deploy_prototxts_in_repo_match_generator():
 
 def test_bvlc_deploy_prototxts_match_upstream(shared_dir):
     for which in ("bvlc_reference_caffenet", "bvlc_alexnet"):
-        ours = cp.load_net(REPO / "models" / which / "deploy.prototxt")
+        ours = cp.load_net(resources.deploy_prototxt(which))
         upstream = cp.load_net(shared_dir / "models" / "caffe" / which / "deploy.prototxt")
         assert ours == upstream, which
 

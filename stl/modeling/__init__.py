@@ -8,29 +8,22 @@ factory. ``name`` is a registry name (``efficientnet_lite0``, ``caffenet``,
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
-
+from ..registry import Registry
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError  # noqa: F401
 
 ENGINES = ("torch", "caffe")
 
-_MODELS: Dict[str, Callable[..., Classifier]] = {}
+#: model name -> ``build(engine, device, precision, **kw) -> Classifier``
+MODELS: Registry = Registry("model", builtin=("stl.modeling.caffe_models",))
 
 
 def register_model(name: str):
     """Decorator: ``@register_model("mynet") def build(engine, device, precision, **kw) -> Classifier``."""
-
-    def deco(fn):
-        if name in _MODELS:
-            raise KeyError(f"model {name!r} registered twice")
-        _MODELS[name] = fn
-        return fn
-
-    return deco
+    return MODELS.register(name)
 
 
 def available_models():
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 @register_model("efficientnet_lite0")
@@ -51,8 +44,8 @@ def build_classifier(name="efficientnet_lite0", engine: str = "torch", device: s
         prototxt, caffemodel = name
         return build_caffe_classifier(prototxt, caffemodel, engine=engine, device=device, precision=precision,
                                       **kwargs)
-    if name in _MODELS:
-        return _MODELS[name](engine=engine, device=device, precision=precision, **kwargs)
+    if name in MODELS:
+        return MODELS.get(name)(engine=engine, device=device, precision=precision, **kwargs)
     if ":" in str(name) and str(name).split(":")[0].endswith(".prototxt"):
         prototxt, caffemodel = str(name).split(":", 1)
         return build_caffe_classifier(prototxt, caffemodel, engine=engine, device=device, precision=precision,
@@ -73,5 +66,3 @@ def build_caffe_classifier(prototxt, caffemodel, engine="torch", device="cpu", p
 
     return TorchCaffeClassifier(prototxt, caffemodel, device=device, precision=precision, **kwargs)
 
-
-from . import caffe_models  # noqa: E402,F401  (registers caffenet / alexnet / squeezenet)
