@@ -107,7 +107,7 @@ def random_weights(prototxt, seed: int = 0, input_scale: float = 64.0):
 
 def caffenet_random_paths(seed: int = 0) -> Tuple[Path, Path]:
     """(prototxt, caffemodel) of CaffeNet with seeded random weights (written once, ~233 MB)."""
-    from .caffe_proto import write_caffemodel
+    from ..models.caffe.io import write_caffemodel
 
     prototxt = resources.deploy_prototxt(BVLC_NAMES["caffenet"])
     if not prototxt.is_file():

@@ -1,7 +1,7 @@
 """Caffe networks run in PyTorch with Caffe's exact layer semantics (no pycaffe needed).
 
 :class:`CaffeNetModule` builds a ``torch.nn.Module`` from a deploy NetParameter
-(:mod:`stl.modeling.caffe_proto`) and loads ``.caffemodel`` weights. Supported
+(:mod:`stl.models.caffe.io`) and loads ``.caffemodel`` weights. Supported
 layer types: Input, Convolution (group, pad, stride, dilation, bias_term),
 Pooling (MAX/AVE, Caffe's ceil rounding including its "last window must
 start inside the image + padding" rule, round_mode FLOOR, global_pooling;
@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import caffe_proto, incremental
+from . import incremental
+from ..models.caffe import io as caffe_io
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
 from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
 from .torch_runtime import TorchRuntime
@@ -233,7 +234,7 @@ class PoolingLayer(CaffeLayer):
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.pooling_param
-        self.method = caffe_proto.PoolingParameter.PoolMethod.Name(p.pool)
+        self.method = caffe_io.PoolingParameter.PoolMethod.Name(p.pool)
         if self.method not in ("MAX", "AVE"):
             raise self.error(f"pooling method {self.method} is not supported (MAX and AVE are)")
         self.global_pooling = bool(p.global_pooling)
@@ -293,7 +294,7 @@ class LRNLayer(CaffeLayer):
         if self.size % 2 == 0:
             raise self.error("LRN only supports odd values for local_size")
         self.alpha, self.beta, self.k = float(p.alpha), float(p.beta), float(p.k)
-        self.region = caffe_proto.LRNParameter.NormRegion.Name(p.norm_region)
+        self.region = caffe_io.LRNParameter.NormRegion.Name(p.norm_region)
 
     def forward(self, x):
         # Always in float32: under fp16 autocast x^2 of conv activations (hundreds) would overflow.
@@ -489,7 +490,7 @@ class CaffeNetModule(nn.Module):
     Parameters
     ----------
     net : prototxt path or NetParameter.
-    weights : ``{layer name: [arrays]}`` (as :func:`caffe_proto.load_weights` returns), a
+    weights : ``{layer name: [arrays]}`` (as :func:`caffe_io.load_weights` returns), a
         ``.caffemodel`` path, or None (all parameters zero; fill them with :meth:`load_caffe_weights`).
     input_shapes : ``{blob: shape}`` overriding the declared inputs (batch size is free at run time).
     strict : a parameterised layer without weights in the caffemodel is an error (pycaffe would
@@ -502,8 +503,8 @@ class CaffeNetModule(nn.Module):
     def __init__(self, net, weights=None, input_shapes: Optional[Mapping[str, Shape]] = None,
                  strict: bool = True):
         super().__init__()
-        self.net_param = caffe_proto.load_net(net)
-        declared = caffe_proto.input_shapes(self.net_param)
+        self.net_param = caffe_io.load_net(net)
+        declared = caffe_io.input_shapes(self.net_param)
         if input_shapes:
             declared.update({k: tuple(v) for k, v in input_shapes.items()})
         if not declared:
@@ -555,7 +556,7 @@ class CaffeNetModule(nn.Module):
 
     def load_caffe_weights(self, weights, strict: bool = True) -> None:
         if isinstance(weights, (str, Path)):
-            weights = caffe_proto.load_weights(weights)
+            weights = caffe_io.load_weights(weights)
         for layer in self.layers:
             params = layer.caffe_params()
             if not params:
@@ -691,7 +692,7 @@ class TorchCaffeClassifier(Classifier):
         self._records: "OrderedDict[bytes, incremental.BaseRecord]" = OrderedDict()
         self._mask_fill: Optional[torch.Tensor] = None
         if isinstance(caffemodel, (str, Path)):
-            weights = caffe_proto.load_weights(caffemodel)
+            weights = caffe_io.load_weights(caffemodel)
         elif isinstance(caffemodel, Mapping):
             weights = caffemodel
         else:
@@ -706,7 +707,7 @@ class TorchCaffeClassifier(Classifier):
                 if isinstance(layer, (ConvolutionLayer, InnerProductLayer)):
                     for p in layer.caffe_params():
                         p.data = p.data.to(dtype)
-        self.name = name or (str(prototxt) if not isinstance(prototxt, caffe_proto.NetParameter) else "caffe")
+        self.name = name or (str(prototxt) if not isinstance(prototxt, caffe_io.NetParameter) else "caffe")
         self.device = str(self.runtime.device)
         self.preferred_batch_size = 128 if self.runtime.device.type == "cuda" else 32
         self.precision = precision
