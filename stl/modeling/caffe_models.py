@@ -1,4 +1,5 @@
-"""Registrations of the Caffe models: ``caffenet``, ``alexnet``, ``squeezenet``, ``caffenet_random``.
+"""Files of the Caffe models ``caffenet``, ``alexnet``, ``squeezenet``, ``caffenet_random``
+(registered in :mod:`stl.modeling.zoo`).
 
 * ``caffenet`` / ``alexnet``: the paper's networks (BVLC reference CaffeNet, BVLC AlexNet).
   Prototxt ``stl/resources/models/<bvlc name>/deploy.prototxt`` (packaged), weights
@@ -24,7 +25,6 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import build_caffe_classifier, register_model
 from .base import ModelError
 from .. import resources
 from ..paths import cache_dir, shared_dir, weights_dir
@@ -117,34 +117,3 @@ def caffenet_random_paths(seed: int = 0) -> Tuple[Path, Path]:
         log.info("writing random CaffeNet weights to %s", out)
         write_caffemodel(out, prototxt, random_weights(prototxt, seed))
     return prototxt, out
-
-
-def _build(name, paths, engine, device, precision, kw):
-    kw = dict(kw)
-    if kw.get("mean") is None:
-        kw["mean"] = default_mean()
-    kw.setdefault("mean_mode", "image")
-    clf = build_caffe_classifier(str(paths[0]), str(paths[1]), engine=engine, device=device,
-                                 precision=precision, **kw)
-    clf.name = name
-    return clf
-
-
-@register_model("caffenet")
-def _build_caffenet(engine="torch", device="cpu", precision="fp32", **kw):
-    return _build("caffenet", bvlc_paths("caffenet"), engine, device, precision, kw)
-
-
-@register_model("alexnet")
-def _build_alexnet(engine="torch", device="cpu", precision="fp32", **kw):
-    return _build("alexnet", bvlc_paths("alexnet"), engine, device, precision, kw)
-
-
-@register_model("squeezenet")
-def _build_squeezenet(engine="torch", device="cpu", precision="fp32", **kw):
-    return _build("squeezenet", squeezenet_paths(), engine, device, precision, kw)
-
-
-@register_model("caffenet_random")
-def _build_caffenet_random(engine="torch", device="cpu", precision="fp32", seed: int = 0, **kw):
-    return _build("caffenet_random", caffenet_random_paths(seed), engine, device, precision, kw)

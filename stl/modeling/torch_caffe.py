@@ -122,9 +122,30 @@ def caffe_pool2d(x: torch.Tensor, method: str, kernel: Tuple[int, int], stride: 
 # Layers
 # ---------------------------------------------------------------------------
 class CaffeLayer(nn.Module):
-    """One Caffe layer: ``setup`` infers top shapes (and parameter shapes) like Caffe's Reshape."""
+    """One Caffe layer: ``setup`` infers top shapes (and parameter shapes) like Caffe's Reshape.
+
+    Each layer also declares its *locality* for incremental masking
+    (:mod:`stl.modeling.incremental`, which imports only this protocol):
+
+    * ``"window"`` -- an output pixel depends on a kernel window of the input
+      (convolution, pooling that never divides by a clipped window); such a
+      layer gives :meth:`window_geometry` and :meth:`window_op`;
+    * ``"pointwise"`` -- an output pixel depends on the same input pixel only;
+    * ``"merge"`` -- pixel-aligned merge of several bottoms (channel concat, eltwise);
+    * ``"other"`` -- anything else (the masked rectangle stops being local here).
+    """
 
     num_params = 0
+    #: see the class docstring; subclasses override (a property where it depends on parameters)
+    locality = "other"
+
+    def window_geometry(self):
+        """(effective kernel, stride, pad, fill value) per dimension of a ``"window"`` layer."""
+        raise NotImplementedError(f"{self.layer_type} is not a window layer")
+
+    def window_op(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer on an explicitly padded window (no padding, floor rounding)."""
+        raise NotImplementedError(f"{self.layer_type} is not a window layer")
 
     def __init__(self, lp):
         super().__init__()
@@ -160,6 +181,15 @@ def _param(shape: Shape) -> nn.Parameter:
 
 
 class ConvolutionLayer(CaffeLayer):
+    locality = "window"
+
+    def window_geometry(self):
+        k = tuple(d * (kk - 1) + 1 for kk, d in zip(self.kernel, self.dilation))
+        return k, self.stride, self.pad, 0.0
+
+    def window_op(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.group)
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.convolution_param
@@ -231,6 +261,26 @@ class InnerProductLayer(CaffeLayer):
 
 
 class PoolingLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        if self.global_pooling:
+            return "other"
+        if self.method == "MAX":
+            return "window"
+        # AVE: Caffe divides border windows by their clipped size; only windows that never clip are local
+        return "window" if self.pad == (0, 0) and self.never_clips else "other"
+
+    #: set by ``setup``: every AVE window lies inside the image (no clipped divisors)
+    never_clips = False
+
+    def window_geometry(self):
+        return self.kernel, self.stride, self.pad, float("-inf") if self.method == "MAX" else 0.0
+
+    def window_op(self, x):
+        if self.method == "MAX":
+            return F.max_pool2d(x, self.kernel, self.stride)
+        return F.avg_pool2d(x, self.kernel, self.stride)
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.pooling_param
@@ -268,7 +318,7 @@ class PoolingLayer(CaffeLayer):
             if min(self.out_hw) <= 0:
                 raise self.error(f"output would be empty (input {h}x{w})")
         # every AVE window lies inside the image: no clipped divisors (see stl.modeling.incremental)
-        self._never_clips = (not self.global_pooling and self.pad == (0, 0)
+        self.never_clips = (not self.global_pooling and self.pad == (0, 0)
                              and all((o - 1) * st + k <= size for o, st, k, size
                                      in zip(self.out_hw, self.stride, self.kernel, (h, w))))
         return [(n, c) + self.out_hw] * len(self.tops)
@@ -287,6 +337,10 @@ class PoolingLayer(CaffeLayer):
 
 
 class LRNLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        return "pointwise" if self.region == "ACROSS_CHANNELS" else "other"
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.lrn_param
@@ -323,6 +377,8 @@ class LRNLayer(CaffeLayer):
 
 
 class ReLULayer(CaffeLayer):
+    locality = "pointwise"
+
     def __init__(self, lp):
         super().__init__(lp)
         self.slope = float(lp.relu_param.negative_slope)
@@ -332,6 +388,8 @@ class ReLULayer(CaffeLayer):
 
 
 class IdentityLayer(CaffeLayer):  # Dropout at test time
+    locality = "pointwise"
+
     def forward(self, x):
         return x
 
@@ -346,6 +404,10 @@ class SoftmaxLayer(CaffeLayer):
 
 
 class ConcatLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        return "merge" if self.axis == 1 else "other"
+
     def setup(self, bottom_shapes):
         p = self.lp.concat_param
         if p.HasField("axis") and p.HasField("concat_dim"):
@@ -364,6 +426,8 @@ class ConcatLayer(CaffeLayer):
 
 
 class SplitLayer(CaffeLayer):
+    locality = "pointwise"
+
     def forward(self, x):
         return tuple(x for _ in self.tops) if len(self.tops) > 1 else x
 
@@ -389,6 +453,8 @@ class FlattenLayer(CaffeLayer):
 
 
 class EltwiseLayer(CaffeLayer):
+    locality = "merge"
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.eltwise_param
@@ -415,16 +481,22 @@ class EltwiseLayer(CaffeLayer):
 
 
 class SigmoidLayer(CaffeLayer):
+    locality = "pointwise"
+
     def forward(self, x):
         return torch.sigmoid(x)
 
 
 class TanHLayer(CaffeLayer):
+    locality = "pointwise"
+
     def forward(self, x):
         return torch.tanh(x)
 
 
 class BatchNormLayer(CaffeLayer):
+    locality = "pointwise"
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.batch_norm_param
@@ -450,6 +522,10 @@ class BatchNormLayer(CaffeLayer):
 
 
 class ScaleLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        return "pointwise" if self.axis == 1 and all(v == 1 for v in self.view_shape[2:]) else "other"
+
     def setup(self, bottom_shapes):
         if len(self.bottoms) != 1:
             raise self.error("only the one-bottom form (learned scale) is supported")
@@ -581,7 +657,8 @@ class CaffeNetModule(nn.Module):
                     p.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
 
     # -- forward ---------------------------------------------------------------
-    def _plan(self, outputs: Tuple[str, ...]):
+    def plan(self, outputs: Tuple[str, ...]):
+        """(number of layers to run, blobs to free after each layer) for the requested outputs."""
         plan = self._plans.get(outputs)
         if plan is not None:
             return plan
@@ -611,14 +688,14 @@ class CaffeNetModule(nn.Module):
             if name not in blobs:
                 raise ModelError(f"missing network input {name!r}")
         outputs = tuple(outputs) if outputs is not None else tuple(self.outputs)
-        end, _ = self._plan(outputs)
+        end, _ = self.plan(outputs)
         self.run_layers(blobs, 0, end, outputs)
         return {o: blobs[o] for o in outputs}
 
     def run_layers(self, blobs: Dict[str, torch.Tensor], start: int, end: int, outputs: Tuple[str, ...]) -> None:
         """Layers ``[start, end)`` on ``blobs`` (updated in place), dropping every blob that no
         later layer up to the end of ``outputs``' plan reads and that is not an output."""
-        _, free_after = self._plan(outputs)
+        _, free_after = self.plan(outputs)
         for i in range(start, end):
             layer = self.layers[i]
             for t, v in zip(layer.tops, layer.run(*[blobs[b] for b in layer.bottoms])):
