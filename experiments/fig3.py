@@ -9,7 +9,7 @@ ILSVRC-2012 val and PASCAL VOC 2007 test, with the published curves overlaid.
 Data: ``--ilsvrc`` / ``--voc`` (or $STL_ILSVRC / $STL_VOC, or the data/ilsvrc and
 data/VOCdevkit links). With none of them configured it uses the real sample in
 ``../shared`` ($STL_SHARED: 650 ILSVRC val images in the WSOL layout, 11 VOC 2007
-test images) if present, else the bundled sample (data/sample); the output and
+test images) if present, else the bundled sample (stl/resources/sample); the output and
 the table headers say which. ILSVRC defaults to the paper's 200 random classes
 (``--ilsvrc-subset all`` for 1000).
 
@@ -151,15 +151,15 @@ def choose_data(args) -> List[DataChoice]:
                                      f"shared sample of PASCAL VOC 2007 test ({voc}) -- NOT the full test set"))
         return chosen
     return [DataChoice("sample", None, None,
-                       "the bundled sample (data/sample: a few scikit-image photos, hand-drawn boxes) -- "
+                       "the bundled sample (stl/resources/sample: a few scikit-image photos, hand-drawn boxes) -- "
                        "no ILSVRC / VOC data configured and no ../shared")]
 
 
 def _env_or_link(kind) -> bool:
-    from stl.data import REPO as DREPO, ROOT_SOURCES
+    import stl.data
 
-    env, links = ROOT_SOURCES[kind]
-    return bool(os.environ.get(env)) or any((DREPO / link).exists() for link in links)
+    env, links = stl.data.ROOT_SOURCES[kind]
+    return bool(os.environ.get(env)) or any(p.exists() for p in stl.data.dataset_links(links))
 
 
 def choose_methods(spec: Optional[str]) -> List[str]:

@@ -11,8 +11,8 @@ Into ``models/weights/`` (override with ``--dest`` or ``$STL_WEIGHTS``):
 * ``edgeboxes/model.yml.gz`` -- Structured Edge Detection model for OpenCV EdgeBoxes
   (opencv/opencv_extra testdata).
 
-and writes ``models/bvlc_reference_caffenet/deploy.prototxt`` and
-``models/bvlc_alexnet/deploy.prototxt`` (BVLC/caffe network definitions) if missing.
+and writes ``stl/resources/models/bvlc_reference_caffenet/deploy.prototxt`` and
+``stl/resources/models/bvlc_alexnet/deploy.prototxt`` (BVLC/caffe network definitions) if missing.
 
 Files already present with the right checksum are skipped; downloads go to a temporary
 file renamed into place only after the check. Without internet every failed file is
@@ -154,7 +154,7 @@ def deploy_prototxt(which: str) -> str:
     return f'name: "{name}"\n' + "\n".join(L) + "\n"
 
 
-def write_prototxts(models_dir: Path = HERE, force: bool = False) -> List[Path]:
+def write_prototxts(models_dir: Path = HERE.parent / "stl" / "resources" / "models", force: bool = False) -> List[Path]:
     written = []
     for which in ("bvlc_reference_caffenet", "bvlc_alexnet"):
         p = models_dir / which / "deploy.prototxt"

@@ -43,10 +43,10 @@ def benchmark_images(n: int, shared: Optional[Path] = None):
         if val.is_dir():
             files = sorted(val.glob("*.JPEG"))[:n]
             return [f.name for f in files], [read_image(f) for f in files], f"{val} (real ILSVRC-2012 val)"
-    from .commands.demo import load_sample
+    from .data import get_dataset
 
-    recs = load_sample()[:n]
-    return [r["id"] for r in recs], [read_image(r["path"]) for r in recs], "bundled sample (scikit-image photos)"
+    recs = list(get_dataset("sample", limit=n))
+    return [r.image_id for r in recs], [r.read() for r in recs], "bundled sample (scikit-image photos)"
 
 
 def peak_throughput(classifier, batch_sizes=(1, 8, 16, 32, 64, 128), seconds: float = 3.0):

@@ -1,13 +1,80 @@
-"""Repository locations shared by the library."""
+"""Every location the library reads or writes outside the package, resolved in one place.
+
+Package files (reference numbers, configs, the sample's annotations, deploy
+prototxts) are *resources* (:mod:`stl.resources`) and travel inside the wheel.
+Everything else comes from the environment:
+
+==================  =====================================================  ==========================================
+variable            what                                                   default
+==================  =====================================================  ==========================================
+``STL_SHARED``      real test data and models (``shared/`` README)         ``../shared`` next to a source checkout
+``STL_WEIGHTS``     downloaded weights (``make models``)                   ``models/weights`` in a checkout, else
+                                                                           ``$XDG_DATA_HOME/stl/weights``
+``STL_CACHE``       derived model files (decoded SqueezeNet, random nets)  ``.cache/models`` in a checkout, else
+                                                                           ``$XDG_CACHE_HOME/stl/models``
+``STL_ILSVRC``,     dataset roots (:func:`stl.data.resolve_root`)          links ``data/ilsvrc``, ``data/VOCdevkit``
+``STL_VOC``                                                                in a checkout
+==================  =====================================================  ==========================================
+
+:func:`source_checkout` is the only place that asks whether the package runs
+from a repository checkout; an installed wheel never reads the repository.
+"""
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
+from typing import List, Optional
 
-#: the repository root (the package is installed in editable mode)
-REPO = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=1)
+def source_checkout() -> Optional[Path]:
+    """The repository root when ``stl`` is imported from a source checkout (editable
+    install or ``PYTHONPATH``), else None (an installed wheel)."""
+    root = PACKAGE.parent
+    pyproject = root / "pyproject.toml"
+    try:
+        if pyproject.is_file() and 'name = "stl"' in pyproject.read_text():
+            return root
+    except OSError:  # pragma: no cover
+        pass
+    return None
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or (Path.home() / fallback))
 
 
 def shared_dir() -> Path:
-    """``$STL_SHARED`` or ``../shared`` next to the repository (real test data and models)."""
-    return Path(os.environ.get("STL_SHARED") or (REPO.parent / "shared")).resolve()
+    """``$STL_SHARED``, else ``../shared`` next to the checkout (``./shared`` when installed)."""
+    env = os.environ.get("STL_SHARED")
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = source_checkout()
+    return ((repo.parent if repo else Path.cwd()) / "shared").resolve()
+
+
+def weights_dir() -> Path:
+    """Where ``make models`` puts downloaded weights (``$STL_WEIGHTS`` overrides)."""
+    env = os.environ.get("STL_WEIGHTS")
+    if env:
+        return Path(env).expanduser()
+    repo = source_checkout()
+    return repo / "models" / "weights" if repo else _xdg("XDG_DATA_HOME", ".local/share") / "stl" / "weights"
+
+
+def cache_dir() -> Path:
+    """Derived model files (``$STL_CACHE`` overrides)."""
+    env = os.environ.get("STL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    repo = source_checkout()
+    return repo / ".cache" / "models" if repo else _xdg("XDG_CACHE_HOME", ".cache") / "stl" / "models"
+
+
+def dataset_links(links) -> List[Path]:
+    """The checkout's ``data/<link>`` candidates for a dataset root (none when installed)."""
+    repo = source_checkout()
+    return [repo / link for link in links] if repo else []

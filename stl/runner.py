@@ -18,38 +18,37 @@ Layout (``format = "stl-run/1"``)::
 
 (``<id>`` is the image id with ``/`` and ``%`` percent-escaped.)
 
-Crash safety and resuming: finished images are written in chunks, each chunk
-as its own small HDF5 file ``<run>.h5.partial/chunk-NNNNNN.h5`` created under a
-temporary name, fsync'ed and renamed into place (``os.replace``), so a killed
-process leaves only complete chunk files. At the end of a run (and on Ctrl-C /
-SIGTERM) the existing run file and the chunks are merged into a new run file,
-written to a temporary file and renamed over ``<run>.h5``; then the chunks are
-deleted. A rerun reads the run file and any chunks left by a killed run, skips
-the images found there and computes only the rest. :func:`load_run` reads the
-run file plus leftover chunks, so an interrupted run can be evaluated as is.
-Failed images (unreadable file, method error) are recorded under ``failures``
-and retried by the next run. A lock file (``<run>.h5.lock``, holding the pid)
-keeps two runs from writing the same file; a lock left by a dead process is
-taken over.
+Crash safety and resuming: every finished image is written at once as its own
+entry of a :class:`stl.store.Store` in ``<run>.h5.partial/`` (failed images in
+``<run>.h5.partial/failures/``): a temporary file, fsync'ed and renamed into
+place, so a killed process leaves only whole entries. At the end of a run (and
+on Ctrl-C / SIGTERM) the run file and the entries are merged into a new run
+file, written to a temporary file and renamed over ``<run>.h5``; then the
+entries are deleted. A rerun reads the run file and any entries a killed run
+left, skips the images found there and computes only the rest.
+:func:`load_run` reads the run file plus leftover entries, so an interrupted
+run can be evaluated as is. Failed images (unreadable file, method error) are
+recorded under ``failures`` and retried by the next run. The store's lock
+(``<run>.h5.lock``, an OS file lock via :mod:`filelock`, released by the OS
+when its process dies) keeps two runs from writing the same file.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
-import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import numpy as np
 
 from .config import EVAL_NUM_WINDOWS
 from .io import atomic_path
+from .store import Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, quote_id, write_h5_attrs
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +98,7 @@ def run_path(out_dir, dataset_key: str, method: str, model=None, uses_classifier
     return Path(out_dir) / safe_name(dataset_key) / run_filename(method, model, uses_classifier, profile)
 
 
-def _q(image_id: str) -> str:
-    return quote(str(image_id), safe="")
+_q = quote_id
 
 
 def partial_dir(path) -> Path:
@@ -129,15 +127,35 @@ class StoredRun:
         return len(self.image_ids)
 
 
-def _attrs(obj) -> dict:
-    out = {}
-    for k, v in obj.attrs.items():
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    return out
+_attrs = h5_attrs
+
+
+def _entries(path: Path) -> Store:
+    """The per-image entries of an unfinished run."""
+    return Store(partial_dir(path))
+
+
+def _failed_entries(path: Path) -> Store:
+    return Store(partial_dir(path) / "failures")
+
+
+def _read_entries(path: Path, max_windows: Optional[int] = None):
+    """Like :func:`_read_file`, for the per-image entries beside a run file (meta = the entries' identity)."""
+    store, fstore = _entries(path), _failed_entries(path)
+    entries, failures = {}, {}
+    sl = slice(None) if max_windows is None else slice(0, max_windows)
+    for i in store.ids():
+        data, a = store.read(i)
+        entries[a.get("image_id", i)] = (data["boxes"][sl].astype(np.float32),
+                                         data["scores"][sl].astype(np.float32), a)
+    for i in fstore.ids():
+        _, a = fstore.read(i, names=())
+        failures[a.get("image_id", i)] = (a.get("error", ""), a.get("message", ""))
+    return dict(store.identity), sorted(entries), entries, failures
+
+
+def _num_entries(path: Path) -> int:
+    return len(_entries(path)) + len(_failed_entries(path))
 
 
 def _read_file(path: Path, max_windows: Optional[int] = None):
@@ -163,19 +181,14 @@ def _read_file(path: Path, max_windows: Optional[int] = None):
     return meta, order, entries, failures
 
 
-def _chunk_files(path: Path) -> List[Path]:
-    d = partial_dir(path)
-    return sorted(d.glob("chunk-*.h5")) if d.is_dir() else []
-
-
 def stored_ids(path) -> set:
-    """Ids of the images stored in a run file and its chunk files (failures not included)."""
+    """Ids of the images stored in a run file and its per-image entries (failures not included)."""
     import h5py
 
     path = Path(path)
-    ids = set()
-    for src in ([path] if path.exists() else []) + _chunk_files(path):
-        with h5py.File(src, "r") as f:
+    ids = set(_entries(path).ids())
+    if path.exists():
+        with h5py.File(path, "r") as f:
             if "image_ids" in f:
                 ids.update(s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()])
             else:
@@ -184,15 +197,16 @@ def stored_ids(path) -> set:
 
 
 def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None) -> StoredRun:
-    """Read a run file (and, by default, the chunks an interrupted run left beside it)."""
+    """Read a run file (and, by default, the per-image entries an interrupted run left beside it)."""
     path = Path(path)
-    sources = ([path] if path.exists() else []) + (_chunk_files(path) if include_partial else [])
-    if not sources:
-        raise FileNotFoundError(f"{path}: no such run (and no partial chunks)")
+    n_partial = _num_entries(path) if include_partial else 0
+    if not path.exists() and not n_partial:
+        raise FileNotFoundError(f"{path}: no such run (and no unfinished entries)")
+    sources = ([_read_file(path, max_windows)] if path.exists() else []) + \
+        ([_read_entries(path, max_windows)] if n_partial else [])
     meta, order, boxes, scores, attrs, failures = {}, [], {}, {}, {}, {}
-    for src in sources:
-        m, o, e, fl = _read_file(src, max_windows)
-        if not meta or src == path:
+    for k, (m, o, e, fl) in enumerate(sources):
+        if not meta or (k == 0 and path.exists()):
             meta = m
         for i, err in fl.items():
             if i not in boxes:
@@ -202,28 +216,11 @@ def load_run(path, include_partial: bool = True, max_windows: Optional[int] = No
                 order.append(i)
                 boxes[i], scores[i], attrs[i] = e[i]
                 failures.pop(i, None)
-    return StoredRun(path, meta, order, boxes, scores, attrs, failures,
-                     num_partial_chunks=len(sources) - (1 if path.exists() else 0))
+    return StoredRun(path, meta, order, boxes, scores, attrs, failures, num_partial_chunks=n_partial)
 
 
 # ----------------------------------------------------------------------------- writing
-def _write_meta(f, meta: dict):
-    for k, v in meta.items():
-        if v is None:
-            continue
-        if isinstance(v, (dict, list, tuple)):
-            v = json.dumps(v, sort_keys=True, default=str)
-        f.attrs[k] = v
-
-
-def _write_entry(images, image_id, boxes, scores, attrs):
-    g = images.create_group(_q(image_id))
-    g.create_dataset("boxes", data=np.asarray(boxes, np.float32).reshape(-1, 4))
-    g.create_dataset("scores", data=np.asarray(scores, np.float32).reshape(-1))
-    g.attrs["image_id"] = image_id
-    for k, v in attrs.items():
-        if k != "image_id" and v is not None:
-            g.attrs[k] = v
+_write_meta = write_h5_attrs
 
 
 def _write_failure(fails, image_id, error, message):
@@ -233,48 +230,25 @@ def _write_failure(fails, image_id, error, message):
     g.attrs["message"] = message
 
 
-def _fsync(path: Path):
-    """Flush to disk and give the usual permissions (mkstemp creates 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_chunk(path: Path, meta: dict, entries: List[tuple], failures: Dict[str, Tuple[str, str]]):
-    import h5py
-
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            _write_meta(f, meta)
-            images = f.create_group("images")
-            for image_id, boxes, scores, attrs in entries:
-                _write_entry(images, image_id, boxes, scores, attrs)
-            fails = f.create_group("failures")
-            for image_id, (err, msg) in failures.items():
-                _write_failure(fails, image_id, err, msg)
-            f.create_dataset("image_ids", data=np.array([e[0] for e in entries], dtype=object),
-                             dtype=h5py.string_dtype())
-        _fsync(tmp)
+def _identity(meta: dict) -> dict:
+    """Run attributes as stored in the entries' ``store.json`` (dicts/lists JSON-encoded, as in HDF5)."""
+    return {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list, tuple)) else v)
+            for k, v in meta.items() if v is not None}
 
 
 def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Optional[dict] = None,
                 dataset_ids: Optional[Sequence[str]] = None) -> bool:
-    """Merge the run file and its chunk files into a new run file (atomically), then
-    delete the chunks. Images are listed in ``order`` (the dataset's order) first.
+    """Merge the run file and its per-image entries into a new run file (atomically), then
+    delete the entries. Images are listed in ``order`` (the dataset's order) first.
     Returns True if the run file was (re)written."""
     import h5py
 
     path = Path(path)
-    chunks = _chunk_files(path)
-    if not chunks and not meta_update:
+    store, fstore = _entries(path), _failed_entries(path)
+    n_entries = len(store) + len(fstore)
+    if not n_entries and not meta_update:
         return False
-    sources = ([path] if path.exists() else []) + chunks
-    if not sources:
+    if not path.exists() and not n_entries:
         return False
     seen: List[str] = []
     seen_set = set()
@@ -283,23 +257,38 @@ def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Option
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as out:
             images = out.create_group("images")
-            for src in sources:
-                with h5py.File(src, "r") as f:
-                    if src == path or not meta:
-                        meta = _attrs(f)
+            if path.exists():
+                with h5py.File(path, "r") as f:
+                    meta = _attrs(f)
                     for q, g in f.get("failures", {}).items():
                         a = _attrs(g)
-                        i = a.get("image_id", unquote(q))
-                        if i not in seen_set:
-                            failures[i] = (a.get("error", ""), a.get("message", ""))
+                        failures[a.get("image_id", unquote(q))] = (a.get("error", ""), a.get("message", ""))
                     for q, g in f.get("images", {}).items():
                         i = _attrs(g).get("image_id", unquote(q))
-                        if i in seen_set:
-                            continue
-                        f.copy(g, images, name=_q(i))
-                        seen.append(i)
-                        seen_set.add(i)
-                        failures.pop(i, None)
+                        if i not in seen_set:
+                            f.copy(g, images, name=_q(i))
+                            seen.append(i)
+                            seen_set.add(i)
+                            failures.pop(i, None)
+            if not meta:
+                meta = dict(store.identity or fstore.identity)
+            for i in fstore.ids():
+                _, a = fstore.read(i, names=())
+                i = a.get("image_id", i)
+                if i not in seen_set:
+                    failures[i] = (a.get("error", ""), a.get("message", ""))
+            for i in store.ids():
+                data, a = store.read(i)
+                i = a.get("image_id", i)
+                if i in seen_set:
+                    continue
+                g = images.create_group(_q(i))
+                g.create_dataset("boxes", data=np.asarray(data["boxes"], np.float32).reshape(-1, 4))
+                g.create_dataset("scores", data=np.asarray(data["scores"], np.float32).reshape(-1))
+                write_h5_attrs(g, a)
+                seen.append(i)
+                seen_set.add(i)
+                failures.pop(i, None)
             fails = out.create_group("failures")
             for i in sorted(failures):
                 _write_failure(fails, i, *failures[i])
@@ -315,67 +304,30 @@ def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Option
                 meta["dataset_size"] = len(want)
                 meta["complete"] = bool(want <= (seen_set | set(failures)))
             _write_meta(out, meta)
-        _fsync(tmp)
-    for c in chunks:
-        c.unlink()
-    try:
-        partial_dir(path).rmdir()
-    except OSError:
-        pass
+        fsync_file(tmp)
+    fstore.remove()
+    store.remove()
     return True
 
 
 # ----------------------------------------------------------------------------- locking
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextmanager
 def run_lock(path: Path):
-    lock = path.with_name(path.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                host, pid = lock.read_text().split()
-                alive = host != socket.gethostname() or _pid_alive(int(pid))
-            except (OSError, ValueError):
-                host, pid, alive = "?", "?", False
-            if alive:
-                raise RunError(f"{path} is being written by process {pid} on {host} "
-                               f"(remove {lock} if that process is gone)")
-            log.warning("taking over the stale lock %s (process %s is gone)", lock, pid)
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(me)
-        break
-    else:  # pragma: no cover
-        raise RunError(f"cannot lock {path}")
+    """The run's writers' lock (``<run>.h5.lock``, :func:`stl.store.file_lock`); RunError if held."""
+    path = Path(path)
     try:
-        yield
-    finally:
-        try:
-            if lock.read_text() == me:
-                lock.unlink()
-        except OSError:
-            pass
+        with file_lock(path.with_name(path.name + ".lock"), what=str(path)):
+            yield
+    except StoreLocked as e:
+        raise RunError(f"{e} (a second `stl run` on the same output?)") from None
 
 
 def _remove_stale_temps(path: Path):
-    for d, name in ((path.parent, path.name), (partial_dir(path), "chunk-")):
-        if d.is_dir():
-            for t in d.glob(f".{name}*.tmp"):
-                t.unlink(missing_ok=True)
+    if path.parent.is_dir():
+        for t in path.parent.glob(f".{path.name}*.tmp"):
+            t.unlink(missing_ok=True)
+    _entries(path).remove_stale_temps()
+    _failed_entries(path).remove_stale_temps()
 
 
 # ----------------------------------------------------------------------------- running
@@ -405,15 +357,16 @@ def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
 
 
 def _check_identity(path: Path, meta: dict):
-    sources = ([path] if path.exists() else []) + _chunk_files(path)[:1]
-    if not sources:
-        return
-    import h5py
+    if path.exists():
+        import h5py
 
-    with h5py.File(sources[0], "r") as f:
-        old = _attrs(f)
-    new = {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list, tuple)) else v)
-           for k, v in meta.items()}
+        with h5py.File(path, "r") as f:
+            old = _attrs(f)
+    else:
+        old = _entries(path).stored_identity() or _failed_entries(path).stored_identity()
+        if old is None:
+            return
+    new = _identity(meta)
     bad = [k for k in IDENTITY_KEYS if k in old and k in new and str(old[k]) != str(new[k])]
     if bad:
         raise RunError(f"{path} was made with other settings ({', '.join(f'{k}: {old[k]!r} vs {new[k]!r}' for k in bad)}); "
@@ -476,7 +429,12 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
             log.info("%s: %d of %d images already done, computing %d", path, skipped, len(ids), len(todo))
         if method.needs_label and todo:
             _check_labels(method, dataset.record(todo[0]))
-        seq = 1 + max([int(c.stem.split("-")[1]) for c in _chunk_files(path)] + [0])
+        identity = _identity(meta)
+        try:
+            store = Store(partial_dir(path), identity, IDENTITY_KEYS)
+            fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
+        except StoreMismatch as e:
+            raise RunError(str(e)) from None
         bar = tqdm(total=len(ids), initial=skipped, unit="img", dynamic_ncols=True, disable=not progress,
                    desc=f"{meta['method']} {dataset.key}", smoothing=0.1)
         try:
@@ -484,8 +442,12 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
                 for start in range(0, len(todo), chunk_size):
                     chunk = todo[start:start + chunk_size]
                     entries, fails = _compute_chunk(dataset, method, chunk, max_windows)
-                    _write_chunk(partial_dir(path) / f"chunk-{seq:06d}.h5", meta, entries, fails)
-                    seq += 1
+                    for image_id, boxes, scores, attrs in entries:  # each image: one atomic entry
+                        store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                                               "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
+                        fstore.delete(image_id)
+                    for image_id, (err, msg) in fails.items():
+                        fstore.write(image_id, {}, {"error": err, "message": msg})
                     computed += len(entries)
                     failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
                     bar.update(len(chunk))

@@ -1,4 +1,4 @@
-"""caffe_proto: Caffe protobufs without pycaffe (prototxt parsing, caffemodel read/write, errors)."""
+"""stl.models.caffe: generated caffe_pb2 + model-file I/O without pycaffe (prototxt parsing, caffemodel read/write, errors)."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stl import resources
 from stl.modeling import ModelError
-from stl.modeling import caffe_proto as cp
+from stl.models.caffe import io as cp
 from stl.modeling.preprocessing import load_mean
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,7 +189,7 @@ def test_binaryproto_mean(tmp_path):
 def test_bvlc_deploy_prototxts_in_repo_match_generator():
     fm = load_fetch_models()
     for which in ("bvlc_reference_caffenet", "bvlc_alexnet"):
-        p = REPO / "models" / which / "deploy.prototxt"
+        p = resources.deploy_prototxt(which)
         assert p.read_text() == fm.deploy_prototxt(which)
         net = cp.load_net(p)
         assert cp.input_shapes(net) == {"data": (10, 3, 227, 227)}
@@ -197,7 +198,7 @@ def test_bvlc_deploy_prototxts_in_repo_match_generator():
 
 def test_bvlc_deploy_prototxts_match_upstream(shared_dir):
     for which in ("bvlc_reference_caffenet", "bvlc_alexnet"):
-        ours = cp.load_net(REPO / "models" / which / "deploy.prototxt")
+        ours = cp.load_net(resources.deploy_prototxt(which))
         upstream = cp.load_net(shared_dir / "models" / "caffe" / which / "deploy.prototxt")
         assert ours == upstream, which
 
@@ -255,3 +256,67 @@ def test_fetch_models_skips_good_files_and_replaces_bad(tmp_path, monkeypatch, c
     (dest / "sub" / "m.bin").unlink()
     assert fm.fetch(dest, write_deploy=False) == 1
     assert not (dest / "sub" / "m.bin").exists() and not list((dest / "sub").glob("*.part"))
+
+
+# ---------------------------------------------------------------------------
+# the generated protobuf module
+# ---------------------------------------------------------------------------
+def test_committed_caffe_pb2_is_the_generator_output(tmp_path):
+    """``make proto`` output == the committed caffe_pb2.py / raw_pb2.py (grpcio-tools pinned in requirements)."""
+    import subprocess
+
+    import stl
+    from conftest import missing
+
+    try:
+        import grpc_tools  # noqa: F401
+    except ImportError:
+        missing("grpcio-tools not installed (make setup installs it)")
+    root = Path(stl.__file__).resolve().parent.parent
+    protos = ["stl/models/caffe/caffe.proto", "stl/models/caffe/raw.proto"]
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", f"--python_out={tmp_path}", *protos],
+                   cwd=root, check=True)
+    for proto in protos:
+        generated = tmp_path / proto.replace(".proto", "_pb2.py")
+        committed = root / proto.replace(".proto", "_pb2.py")
+        assert committed.read_bytes() == generated.read_bytes(), f"{committed} is stale: run `make proto`"
+
+
+def test_generated_classes_live_in_their_own_package_beside_pycaffes():
+    """pycaffe registers ``caffe.*`` in protobuf's default pool; ours must not collide with it."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    from stl.models.caffe import caffe_pb2, raw_pb2
+
+    assert cp.NetParameter.DESCRIPTOR.full_name == "stl.caffe.NetParameter"
+    assert caffe_pb2.DESCRIPTOR.package == "stl.caffe" and raw_pb2.DESCRIPTOR.package == "stl.caffe_raw"
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindMessageTypeByName("caffe.NetParameter")
+    except KeyError:  # pycaffe not loaded in this process: register a stand-in the way its caffe_pb2 does
+        fd = descriptor_pb2.FileDescriptorProto(name="caffe.proto", package="caffe")
+        fd.message_type.add(name="NetParameter").field.add(name="name", number=1, type=9, label=1)
+        pool.AddSerializedFile(fd.SerializeToString())
+    assert pool.FindMessageTypeByName("caffe.NetParameter") is not cp.NetParameter.DESCRIPTOR
+
+
+def test_raw_view_parses_the_same_weights_as_the_full_proto(tmp_path, rng):
+    """The bytes-blob fast path (raw_pb2 + np.frombuffer) == the full caffe_pb2 parse, packed and legacy 4-D."""
+    w = {"conv": [rng.standard_normal((4, 3, 2, 2)).astype(np.float32), rng.standard_normal(4).astype(np.float32)]}
+    path = cp.write_caffemodel(tmp_path / "m.caffemodel", None, w)
+    net = cp.NetParameter()
+    net.ParseFromString(path.read_bytes())
+    slow = [cp.blob_to_array(b) for b in net.layer[0].blobs]
+    fast = cp.load_weights(path)["conv"]
+    for a, b, c in zip(fast, slow, w["conv"]):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    # unpacked floats (a valid but rare encoding) go the slow way and still agree
+    blob = cp.BlobProto(num=1, channels=1, height=2, width=2)
+    blob.data.extend([1.0, 2.0, 3.0, 4.0])
+    layer = cp.LayerParameter(name="x")
+    layer.blobs.add().CopyFrom(blob)
+    net2 = cp.NetParameter(layer=[layer])
+    p2 = tmp_path / "legacy.caffemodel"
+    p2.write_bytes(net2.SerializeToString())
+    np.testing.assert_array_equal(cp.load_weights(p2)["x"][0], np.arange(1, 5, dtype=np.float32).reshape(1, 1, 2, 2))

@@ -21,7 +21,9 @@ def test_registry_names():
 
 
 def test_200rnd_list_matches_reference():
-    ref = json.loads((REPO / "experiments" / "reference" / "paper_reference.json").read_text())
+    from stl import resources
+
+    ref = resources.read_json(*resources.PAPER_REFERENCE)
     assert list(CLASSES_200RND) == ref["ilsvrc2012_200rnd_classes"]
     from stl.modeling.base import ClassList
 
@@ -116,10 +118,14 @@ def test_roots_from_environment(voc_dir, monkeypatch, tmp_path):
 
 
 def test_bundled_sample():
-    if not (REPO / "data" / "sample" / "annotations.json").exists():
-        pytest.skip("data/sample/annotations.json not written yet")
+    from stl import resources
+
+    expected = [e["id"] for e in resources.read_json(*resources.SAMPLE_ANNOTATIONS)["images"]]
     ds = get_dataset("sample")
-    assert len(ds) >= 1
+    # the five scikit-image photos annotated in stl/resources/sample/annotations.json, in file order
+    assert ds.image_ids == expected == ["chelsea", "coffee", "rocket", "motorcycle", "astronaut"]
+    assert ds.record("chelsea").labels == ["n02123045"]
+    np.testing.assert_array_equal(ds.record("rocket").boxes, [[298, 135, 338, 400]])
     for rec in ds:
         assert rec.path is not None and rec.path.exists(), rec
         im = rec.read()

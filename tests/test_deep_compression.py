@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from stl.modeling import ModelError
-from stl.modeling import caffe_proto as cp
+from stl.models.caffe import io as cp
 from stl.modeling import deep_compression as dc
 
 NET = """

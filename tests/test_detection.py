@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stl import resources
 from stl.detection import config as dcfg
 from stl.detection.config import DetectionConfig, SVMConfig
 from stl.detection.evaluation import average_precision, mean_ap, voc07_ap
@@ -168,8 +169,8 @@ def test_config_defaults_are_the_papers_and_round_trip(tmp_path):
     with pytest.raises(ValueError):
         c.with_overrides({"nonsense": 1})
     for f in ("detection_ilsvrc200.json", "detection_shared.json"):
-        DetectionConfig.from_json(REPO / "experiments" / "configs" / f)
-    assert DetectionConfig.from_json(REPO / "experiments" / "configs" / "detection_ilsvrc200.json").to_dict() == \
+        DetectionConfig.from_json(resources.path("configs", f))
+    assert DetectionConfig.from_json(resources.config("detection_ilsvrc200")).to_dict() == \
         DetectionConfig().to_dict()
     fast = c.with_overrides({"stl_color_spaces": ["hsv"], "stl_ks": [300]}).stl_config()
     assert fast.segmentation.color_spaces == ("hsv",) and fast.segmentation.ks == (300,)

@@ -27,7 +27,9 @@ def fig3():
 def test_plotted_lines_equal_published_points(fig3, key):
     from stl.evaluation import paper_curves
 
-    raw = json.loads((REPO / "experiments" / "reference" / "paper_reference.json").read_text())
+    from stl import resources
+
+    raw = resources.read_json(*resources.PAPER_REFERENCE)
     names = raw["method_names"]
     paper = paper_curves(key)
     # feed the paper's curves through the plotting path as "ours" and as the overlay
@@ -55,7 +57,7 @@ def test_choose_data_fallbacks(fig3, monkeypatch, tmp_path):
 
     for var in ("STL_ILSVRC", "STL_VOC"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(stl.data, "REPO", tmp_path)  # no data/ilsvrc, data/VOCdevkit links
+    monkeypatch.setattr(stl.data, "dataset_links", lambda links: [])  # no data/ilsvrc, data/VOCdevkit links
     args = fig3.parse_args([])
     shared = tmp_path / "shared"
     (shared / "data" / "ilsvrc2012-val-227").mkdir(parents=True)

@@ -180,3 +180,36 @@ def test_size_groups_partition_by_box_size():
     # costs (h+32)(w+32): 1365 (item 3), 1369 (1, 2, 4, 7), 17689 (5), 51736 (6), 53824 (0);
     # item 6 joins 5 because a group needs min_group=2 items before it can close
     assert [sorted(g.tolist()) for g in groups] == [[1, 2, 3, 4, 7], [5, 6], [0]]
+
+
+def test_layers_declare_their_locality_and_incremental_imports_only_that_protocol():
+    """incremental must not switch over torch_caffe's classes: each layer says what it is."""
+    import ast
+    from pathlib import Path
+
+    from stl.models.caffe import io as cp
+
+    tree = ast.parse(Path(incremental.__file__).read_text())
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not [m for m in imported if "torch_caffe" in m], imported
+    net = CaffeNetModule(cp.parse_net_text('input: "data" input_shape { dim: 1 dim: 4 dim: 9 dim: 9 }\n' + """
+layer { name: "c" type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "r" type: "ReLU" bottom: "c" top: "c" }
+layer { name: "pm" type: "Pooling" bottom: "c" top: "pm" pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "pa_in" type: "Pooling" bottom: "c" top: "pa_in" pooling_param { pool: AVE kernel_size: 3 stride: 2 } }
+layer { name: "pa_pad" type: "Pooling" bottom: "c" top: "pa_pad" pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "pa_clip" type: "Pooling" bottom: "c" top: "pa_clip" pooling_param { pool: AVE kernel_size: 2 stride: 2 } }
+layer { name: "g" type: "Pooling" bottom: "c" top: "g" pooling_param { pool: MAX global_pooling: true } }
+layer { name: "la" type: "LRN" bottom: "c" top: "la" lrn_param { local_size: 3 } }
+layer { name: "lw" type: "LRN" bottom: "c" top: "lw" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL } }
+layer { name: "cat" type: "Concat" bottom: "c" bottom: "la" top: "cat" }
+layer { name: "ip" type: "InnerProduct" bottom: "cat" top: "ip" inner_product_param { num_output: 2 } }
+"""))
+    kinds = {l.layer_name: l.locality for l in net.layers}
+    # 7x7 conv output: AVE 3/2 windows end at 6 (inside); AVE 2/2 ceil-rounds to 4 windows, the last clipped
+    assert kinds == {"c": "window", "r": "pointwise", "pm": "window", "pa_in": "window", "pa_pad": "other",
+                     "pa_clip": "other", "g": "other", "la": "pointwise", "lw": "other", "cat": "merge",
+                     "ip": "other"}
+    assert net.layers[0].window_geometry() == ((3, 3), (1, 1), (0, 0), 0.0)
+    assert net.layers[2].window_geometry()[3] == float("-inf")

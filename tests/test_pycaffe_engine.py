@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, missing, shared_path
+from conftest import missing, shared_path
+from stl import resources
 from stl.modeling.base import FEATURE, LOGITS, PROB, ModelError, softmax
 
 pytestmark = pytest.mark.caffe
@@ -62,7 +63,7 @@ def tiny(caffe, tmp_path_factory):
 @pytest.fixture(scope="module")
 def caffenet(caffe, tmp_path_factory):
     """CaffeNet's deploy prototxt with random weights saved by pycaffe (net.save)."""
-    for p in (REPO / "models" / "bvlc_reference_caffenet" / "deploy.prototxt",
+    for p in (resources.deploy_prototxt("bvlc_reference_caffenet"),
               shared_path() / "models" / "caffe" / "bvlc_reference_caffenet" / "deploy.prototxt"):
         if p.is_file():
             prototxt = p

@@ -15,6 +15,7 @@ import pytest
 
 from stl.data import get_dataset
 from stl.proposals import ProposalMethod
+from stl.store import is_locked
 from stl.runner import RunError, consolidate, load_run, partial_dir, run_lock, run_method, run_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def test_kill_and_resume_equals_uninterrupted_run(ilsvrc_dir, tmp_path):
     proc = subprocess.Popen(_cli(tmp_path, 0.05, *common, "--out", str(out)), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(partial_dir(path).glob("chunk-*.h5"))) < 3:
+    while time.time() < deadline and len(list(partial_dir(path).glob("*.h5"))) < 3 * chunk:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -82,14 +83,16 @@ def test_kill_and_resume_equals_uninterrupted_run(ilsvrc_dir, tmp_path):
     # what the killed run left is readable and partial
     partial = load_run(path)
     done = len(partial.image_ids)
-    assert chunk * 3 <= done < n and done % chunk == 0
-    assert path.with_name(path.name + ".lock").exists()  # stale lock from the dead process
+    assert chunk * 3 <= done < n
+    assert partial.num_partial_chunks == done  # one atomic entry per finished image
+    lock = path.with_name(path.name + ".lock")
+    assert lock.exists() and not is_locked(lock)  # the OS released the dead process's lock
     # rerun: computes only the rest
     rerun = subprocess.run(_cli(tmp_path, 0.0, *common, "--out", str(out)), env=env, capture_output=True,
                            text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{n - done} images computed, {done} already done" in rerun.stdout
-    assert not partial_dir(path).exists() and not path.with_name(path.name + ".lock").exists()
+    assert not partial_dir(path).exists() and not is_locked(lock)
     assert not list(out.rglob("*.tmp"))
     ids, data, run = _content(path)
     ref_ids, ref_data, ref_run = _content(ref_path)
@@ -168,13 +171,13 @@ def test_lock_and_stale_chunks(tmp_path, ilsvrc_dir):
     with run_lock(path):
         with pytest.raises(RunError, match="being written"):
             run_method(ds, Counting(), path, progress=False)
-    # a stale lock (dead pid) is taken over
+    # a lock file left by a dead process (its OS lock died with it) does not block
     lock = path.with_name(path.name + ".lock")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     lock.write_text(f"{__import__('socket').gethostname()} {dead.pid}")
     run_method(ds, Counting(), path, progress=False, chunk_size=2)
-    assert len(load_run(path)) == 5 and not lock.exists()
+    assert len(load_run(path)) == 5 and not is_locked(lock)
     # consolidating with nothing new is a no-op
     assert consolidate(path) is False
 
@@ -232,14 +235,14 @@ def test_sigterm_leaves_a_consolidated_file(ilsvrc_dir, tmp_path):
                                  "--method", "SLOW-TEST", "--limit", "30", "--chunk", "2", "--no-progress",
                                  "--out", str(out)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(partial_dir(path).glob("chunk-*.h5"))) < 2:
+    while time.time() < deadline and len(list(partial_dir(path).glob("*.h5"))) < 4:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "rerun the same command to continue" in stdout
     run = load_run(path, include_partial=False)
     assert 4 <= len(run) < 30 and not run.meta["complete"]
-    assert not partial_dir(path).exists() and not path.with_name(path.name + ".lock").exists()
+    assert not partial_dir(path).exists() and not is_locked(path.with_name(path.name + ".lock"))
 
 
 def test_runner_passes_image_ids_to_precomputed_proposals(tmp_path, ilsvrc_dir):
@@ -255,9 +258,11 @@ def test_runner_passes_image_ids_to_precomputed_proposals(tmp_path, ilsvrc_dir):
         (root).mkdir(exist_ok=True)
         np.savez(root / f"{stem}.npz", boxes=np.array([[1 + i, 1, 20, 20], [5, 5, 30, 30]], float),
                  scores=np.array([2.0, 1.0]))
-    method = build_method("PRECOMPUTED", root=str(root))
+    method = build_method("PRECOMPUTED", root=str(root))  # one_based (MATLAB) by default: -1 on every coordinate
     run_method(ds, method, tmp_path / "run.h5", method_name="PRECOMPUTED", progress=False)
     run = load_run(tmp_path / "run.h5")
-    assert len(run.image_ids) == 3
-    boxes, scores = run.proposals()[ds.image_ids[2]] if callable(run.proposals) else run.proposals[ds.image_ids[2]]
-    assert len(boxes) == 2 and scores[0] == 2.0
+    assert run.image_ids == ds.image_ids and not run.failures
+    for i, image_id in enumerate(ds.image_ids):  # each image got ITS OWN file's windows, in score order
+        boxes, scores = run.proposals()[image_id]
+        np.testing.assert_array_equal(boxes, [[i, 0, 19, 19], [4, 4, 29, 29]])
+        np.testing.assert_array_equal(scores, [2.0, 1.0])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from stl.modeling import FEATURE, LOGITS, PROB, ModelError, build_classifier
-from stl.modeling import caffe_proto as cp
+from stl.models.caffe import io as cp
 from stl.modeling.torch_caffe import (ILSVRC_MEAN_BGR, CaffeNetModule, TorchCaffeClassifier,
                                       caffe_pool_output_size)
 

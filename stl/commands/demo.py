@@ -1,6 +1,6 @@
 """``stl demo``: STL-WL and STL-CL with the bundled EfficientNet-Lite0 on the bundled sample.
 
-Reads ``data/sample/annotations.json`` (real scikit-image photos with boxes and
+Reads the bundled sample (``stl/resources/sample/annotations.json``) (real scikit-image photos with boxes and
 ImageNet labels annotated by us), runs both variants (they share one forward
 cache per image), and writes one figure per image and variant, an overview
 figure and a JSON summary under ``--out``.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -20,24 +19,6 @@ from .common import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger("stl.demo")
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "annotations.json"
-
-
-def load_sample(path=SAMPLE):
-    """Records of the bundled sample: dicts with id, path, labels, boxes (float), box_labels."""
-    d = json.loads(Path(path).read_text())
-    if d.get("root") == "skimage.data":
-        import skimage.data
-
-        root = Path(os.path.dirname(skimage.data.__file__))
-    else:
-        root = Path(path).parent / d.get("root", ".")
-    out = []
-    for r in d["images"]:
-        out.append(dict(r, path=str(root / r["file"]), boxes=np.asarray(r["boxes"], np.float64).reshape(-1, 4)))
-    return out
-
-
 def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--out", default="results/demo")
@@ -47,7 +28,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     from ..boxes import iou_matrix
-    from ..io import ImageError, read_image, write_json_atomic
+    from ..io import ImageError, write_json_atomic
     from ..localization import ImageContext, localize_batch
     from ..visualize import draw_windows
 
@@ -56,9 +37,10 @@ def main(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = load_sample()
-    if args.images:
-        records = [r for r in records if r["id"] in args.images]
+    from ..data import get_dataset
+
+    sample = get_dataset("sample")
+    records = [r for r in sample if not args.images or r.image_id in args.images]
     config = stl_config_from_args(args)
     classifier = build_from_args(args, config)
     log.info("classifier: %s", classifier.describe())
@@ -66,7 +48,7 @@ def main(args) -> int:
     images, ok = [], []
     for r in records:
         try:
-            images.append(read_image(r["path"]))
+            images.append(r.read())
             ok.append(r)
         except ImageError as e:
             log.error("skipping sample image: %s", e)
@@ -76,26 +58,26 @@ def main(args) -> int:
     results = {}
     with tqdm(desc="STL forwards (all images, WL+CL)", unit="fwd") as bar:
         for mode in ("wl", "cl"):
-            labels = [None] * len(ok) if mode == "wl" else [r["labels"] for r in ok]
+            labels = [None] * len(ok) if mode == "wl" else [r.labels for r in ok]
             results[mode] = localize_batch(contexts, classifier, labels, config, progress=bar)
     elapsed = time.time() - t0
     fig, axes = plt.subplots(2, len(ok), figsize=(4 * len(ok), 8.5), squeeze=False)
     for j, (r, im, ctx) in enumerate(zip(ok, images, contexts)):
         for row, mode in enumerate(("wl", "cl")):
             w = results[mode][j]
-            ious = iou_matrix(w.boxes[:1], r["boxes"])
+            ious = iou_matrix(w.boxes[:1], r.boxes)
             hit = bool(len(w) and ious.max() >= 0.5)
             name = "STL-WL" if mode == "wl" else "STL-CL"
-            title = f"{r['id']} {name}: top-1 IoU {ious.max() if len(w) else 0:.2f}"
-            draw_windows(im, w.boxes, w.scores, out / f"{r['id']}_{mode}.png", title=title, gt_boxes=r["boxes"],
+            title = f"{r.image_id} {name}: top-1 IoU {ious.max() if len(w) else 0:.2f}"
+            draw_windows(im, w.boxes, w.scores, out / f"{r.image_id}_{mode}.png", title=title, gt_boxes=r.boxes,
                          top=args.top)
-            draw_windows(im, w.boxes, w.scores, None, title=title, gt_boxes=r["boxes"], top=args.top,
+            draw_windows(im, w.boxes, w.scores, None, title=title, gt_boxes=r.boxes, top=args.top,
                          ax=axes[row, j])
-            summary.append({"image": r["id"], "method": name, "top1_box": w.boxes[0].tolist() if len(w) else None,
+            summary.append({"image": r.image_id, "method": name, "top1_box": w.boxes[0].tolist() if len(w) else None,
                             "top1_drop": float(w.scores[0]) if len(w) else None,
                             "top1_iou": float(ious.max()) if len(w) else 0.0, "top1_hit": hit,
                             "num_windows": len(w)})
-            write_json_atomic(out / f"{r['id']}_{mode}.json", w.to_dict(classifier.classes))
+            write_json_atomic(out / f"{r.image_id}_{mode}.json", w.to_dict(classifier.classes))
     fig.suptitle("STL top windows (1 = highest drop); dashed white: ground truth", fontsize=11)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ def header(ev) -> str:
     text = (f"{ev.label} on {ds.key} -- {len(r.image_ids)} images evaluated, {ev.num_failures} failed, "
             f"{len(r.classes)} classes, {int(r.n_gt.sum())} GT boxes; data: {ds.root}")
     if ev.num_partial_chunks:
-        text += f" (includes {ev.num_partial_chunks} chunk files of an unfinished run)"
+        text += f" (includes {ev.num_partial_chunks} per-image entries of an unfinished run)"
     text += f"\npaper curves: {ev.paper_key or 'none for this dataset'}; matching {r.matching}, IoU >= {r.iou_threshold}"
     return text
 

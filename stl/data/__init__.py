@@ -8,7 +8,7 @@ under names (detectron2's ``DatasetCatalog`` idea)::
     ilsvrc2012_val_200rnd   ... only the paper's 200 random classes
     voc2007_test            PASCAL VOC 2007 test
     voc2007_trainval        PASCAL VOC 2007 trainval
-    sample                  the bundled sample (data/sample/annotations.json)
+    sample                  the bundled sample (stl/resources/sample/annotations.json)
 
 A dataset is a sequence of :class:`Record` s: image id, image path, the image
 FILE's size (H, W), ground-truth boxes in the file's pixels (0-based,
@@ -25,13 +25,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..paths import shared_dir  # noqa: F401  (part of this module's API)
-
-REPO = Path(__file__).resolve().parents[2]
+from ..registry import Registry
+from ..paths import dataset_links, shared_dir  # noqa: F401  (shared_dir: part of this module's API)
 
 
 class DatasetError(RuntimeError):
@@ -188,24 +187,17 @@ class Dataset:
 
 
 # ----------------------------------------------------------------------------- registry
-_DATASETS: Dict[str, Tuple[Callable[..., Dataset], Optional[str]]] = {}
+#: dataset name -> factory(root, subset, **options) -> Dataset (info: the subset the name implies)
+DATASETS: Registry = Registry("dataset", builtin=tuple(f"{__name__}.{m}" for m in ("ilsvrc", "sample", "voc")))
 
 
 def register_dataset(name: str, subset: Optional[str] = None):
     """Decorator: ``@register_dataset("voc2007_test", subset="test") def build(root, subset, **kw)``."""
-
-    def deco(factory):
-        if name in _DATASETS:
-            raise KeyError(f"dataset {name!r} registered twice")
-        _DATASETS[name] = (factory, subset)
-        return factory
-
-    return deco
+    return DATASETS.register(name, subset=subset)
 
 
 def available_datasets() -> List[str]:
-    _load_builtin()
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def get_dataset(name: str, root=None, subset: Optional[str] = None, limit: Optional[int] = None,
@@ -216,11 +208,7 @@ def get_dataset(name: str, root=None, subset: Optional[str] = None, limit: Optio
     ``subset="200rnd"`` is ``ilsvrc2012_val_200rnd``); ``limit`` keeps the
     first images; other options go to the family's constructor.
     """
-    _load_builtin()
-    key = name.lower().replace("-", "_")
-    if key not in _DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(_DATASETS))}")
-    factory, implied = _DATASETS[key]
+    factory, implied = DATASETS.get(name), DATASETS.info(name)["subset"]
     ds = factory(root=root, subset=subset if subset is not None else implied, **options)
     return ds.take(limit)
 
@@ -246,21 +234,10 @@ def resolve_root(kind: str, root=None) -> Path:
         if not p.exists():
             raise DatasetError(f"${env}={p} does not exist")
         return p.resolve()
-    for link in links:
-        p = REPO / link
+    for p in dataset_links(links):
         if p.exists():
             return p.resolve()
     raise DatasetError(
-        f"no {kind} dataset root: pass --root, set ${env}, or link it as {REPO / links[0]} "
+        f"no {kind} dataset root: pass --root, set ${env}, or link it as {links[0]} in the repository "
         f"(see data/README.md; `make data` downloads PASCAL VOC 2007)")
 
-
-_LOADED = False
-
-
-def _load_builtin():
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    from . import ilsvrc, sample, voc  # noqa: F401  (they register themselves)

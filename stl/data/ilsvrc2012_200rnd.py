@@ -2,7 +2,7 @@
 ILSVRC2012_200rnd_* in the authors' figures), in the authors' order.
 
 Carried from the authors' public figure scripts (lorisbaz/self-taught_localization)
-via experiments/reference/paper_reference.json (``ilsvrc2012_200rnd_classes``);
+via stl/resources/reference/paper_reference.json (``ilsvrc2012_200rnd_classes``);
 tests/test_datasets.py checks the two agree.
 """
 

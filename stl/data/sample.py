@@ -1,4 +1,4 @@
-"""The bundled sample: ``data/sample/annotations.json``.
+"""The bundled sample: ``stl/resources/sample/annotations.json`` (packaged).
 
 Format::
 
@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Optional
 
 from ..boxes import clip_boxes, scale_boxes
-from . import REPO, Dataset, DatasetError, make_record, register_dataset
+from .. import resources
+from . import Dataset, DatasetError, make_record, register_dataset
 from .ilsvrc import file_size
 
-DEFAULT_ROOT = REPO / "data" / "sample"
+#: the packaged annotations (``stl/resources/sample/annotations.json``)
+DEFAULT_ROOT = resources.path(*resources.SAMPLE_ANNOTATIONS).parent
 
 
 def _skimage_dir() -> Optional[Path]:

@@ -1,7 +1,7 @@
 """Measure the cost drivers of the detector experiments and project the full-size run time.
 
     python -m stl.detection.bench [--model efficientnet_lite0] [--device cpu] [--windows 256]
-                                  [--svm-examples 5000] [--config experiments/configs/detection_ilsvrc200.json]
+                                  [--svm-examples 5000] [--config stl/resources/configs/detection_ilsvrc200.json]
 
 Measures (1) window-feature extraction -- crop + warp to the input size +
 classifier FEATURE -- in windows per second, on real images (../shared) with
@@ -100,8 +100,9 @@ def main(argv=None) -> int:
     p.add_argument("--windows", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--svm-examples", type=int, default=5000)
-    p.add_argument("--config", default=str(Path(__file__).resolve().parents[2] / "experiments" / "configs" /
-                                           "detection_ilsvrc200.json"))
+    from .. import resources
+
+    p.add_argument("--config", default=str(resources.config("detection_ilsvrc200")))
     p.add_argument("--out", default=None, help="write the measurements as JSON here")
     args = p.parse_args(argv)
     clf = build_from_args(args)

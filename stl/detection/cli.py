@@ -6,11 +6,11 @@
         [--pairs P,P,...] [--work results/detection] [--out results/table1]
 
 Data: with ``--ilsvrc`` (or $STL_ILSVRC, or the data/ilsvrc link) the paper's
-setting runs (``experiments/configs/detection_ilsvrc200.json``): training images
+setting runs (``stl/resources/configs/detection_ilsvrc200.json``): training images
 from the ILSVRC-2012 training set with boxes (``--ilsvrc-train``,
 $STL_ILSVRC_TRAIN, else the same root), test images from ILSVRC-2012 val.
 Without, it runs the SMALL REAL RUN on the ILSVRC val images in ../shared
-(``experiments/configs/detection_shared.json``; 1-3 images per class, split
+(``stl/resources/configs/detection_shared.json``; 1-3 images per class, split
 into training and test): its numbers prove only that the pipeline runs end to
 end on real data, and every output says so.
 """
@@ -30,10 +30,10 @@ import numpy as np
 
 from .config import FAST_STL, DetectionConfig
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "experiments" / "configs"
-PAPER_CONFIG = CONFIGS / "detection_ilsvrc200.json"
-SHARED_CONFIG = CONFIGS / "detection_shared.json"
+from .. import resources
+
+PAPER_CONFIG = resources.config("detection_ilsvrc200")
+SHARED_CONFIG = resources.config("detection_shared")
 
 SMALL_RUN_NOTE = ("**SMALL REAL RUN on the ILSVRC-2012 val images in ../shared** ({desc}). These hold only one to "
                   "three images per class, so the numbers below prove ONLY that the pipeline runs end to end on "
@@ -82,7 +82,9 @@ def loud(msg: str):
 def _env_or_link() -> bool:
     if os.environ.get("STL_ILSVRC"):
         return True
-    return (REPO / "data" / "ilsvrc").exists()
+    from ..paths import dataset_links
+
+    return any(p.exists() for p in dataset_links(("data/ilsvrc",)))
 
 
 def resolve_setup(args):

@@ -3,7 +3,7 @@
 
 Every size and threshold of the protocol is a field here with the paper's value
 (ILSVRC-2012-LOC-200) as its default, so the same code runs the full experiment
-and a tiny one (``experiments/configs/detection_shared.json``). Where the paper
+and a tiny one (``stl/resources/configs/detection_shared.json``). Where the paper
 is silent the default follows the authors' public code
 (lorisbaz/self-taught_localization: ``detector.py``, ``pipeline_detector.py``
 and the ILSVRC-200 experiment script); each such field says so.

@@ -7,29 +7,28 @@ the classifier's input size and passed through the classifier; the
 ``FEATURE`` output is kept (CaffeNet fc7 after ReLU -- R-CNN's feature --;
 EfficientNet-Lite0's 1280-d pooled feature).
 
-Cache (:class:`FeatureStore`): one HDF5 file per image,
-``<root>/<image id>.h5`` with ``boxes`` (int32 (N, 4), the rounded pixel
-boxes -- the cache key together with the image id) and ``features`` (N, D),
-written atomically (a temporary file renamed into place), so a killed run
-leaves only complete files and a rerun computes only the missing windows.
-``<root>/store.json`` records the model, layer and crop settings; opening a
-store made with other ones raises (use another folder).
+Cache (:class:`FeatureStore`): a :class:`stl.store.Store` (the same per-image
+atomic store as the runner's) -- one entry per image, ``<root>/<image id>.h5``
+with ``boxes`` (int32 (N, 4), the rounded pixel boxes -- the cache key
+together with the image id) and ``features`` (N, D), written atomically, so a
+killed run leaves only complete entries and a rerun computes only the missing
+windows. The store's ``store.json`` records the model, layer and crop
+settings; opening a store made with other ones raises (use another folder).
+Extraction holds the store's lock (a second process waits).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Tuple
-from urllib.parse import quote
 
 import cv2
 import numpy as np
 
-from ..io import atomic_path
 from ..modeling.base import FEATURE
+from ..store import Store
 
 log = logging.getLogger(__name__)
 
@@ -135,42 +134,24 @@ class FeatureStore:
                          "feature": feature_name or getattr(classifier, "feature_name", FEATURE),
                          "input_size": list(getattr(classifier, "input_size", ()) or ()),
                          "context_padding": self.context_padding}
-        self._check_identity()
-
-    # -- identity ---------------------------------------------------------------
-    def _check_identity(self):
-        meta = self.root / "store.json"
-        if meta.exists():
-            old = json.loads(meta.read_text())
-            if self.classifier is None:
-                self.identity = old
-                return
-            bad = [k for k in ("format", "model", "feature", "input_size", "context_padding")
-                   if str(old.get(k)) != str(self.identity.get(k))]
-            if bad:
-                raise RuntimeError(f"feature store {self.root} was made with other settings "
-                                   f"({', '.join(f'{k}: {old.get(k)!r} vs {self.identity.get(k)!r}' for k in bad)}); "
-                                   f"use another folder")
-        elif self.classifier is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with atomic_path(meta) as tmp:
-                Path(tmp).write_text(json.dumps(self.identity, indent=1))
+        if classifier is None:  # read-only: adopt what the store was made with
+            self._store = Store(self.root)
+            self.identity = self._store.identity or self.identity
+        else:
+            self._store = Store(self.root, self.identity,
+                                ("format", "model", "feature", "input_size", "context_padding"))
 
     # -- files ------------------------------------------------------------------
     def path(self, image_id: str) -> Path:
-        return self.root / f"{quote(str(image_id), safe='')}.h5"
+        return self._store.path(image_id)
 
     def _index(self, image_id: str) -> _Index:
         idx = self._idx.get(image_id)
         if idx is not None:
             self._idx.move_to_end(image_id)
             return idx
-        p = self.path(image_id)
-        if p.exists():
-            import h5py
-
-            with h5py.File(p, "r") as f:
-                boxes = f["boxes"][()]
+        if image_id in self._store:
+            boxes = self._store.read(image_id, names=("boxes",))[0]["boxes"]
         else:
             boxes = np.zeros((0, 4), np.int32)
         idx = _Index(boxes)
@@ -208,24 +189,15 @@ class FeatureStore:
         return part[inv]
 
     def _write(self, image_id: str, boxes: np.ndarray, feats: np.ndarray):
-        import h5py
-
-        with atomic_path(self.path(image_id)) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("boxes", data=boxes.astype(np.int32))
-                f.create_dataset("features", data=feats.astype(self.dtype))
-                f.attrs["image_id"] = str(image_id)
+        self._store.write(image_id, {"boxes": boxes.astype(np.int32), "features": feats.astype(self.dtype)})
         self._idx.pop(image_id, None)
         self._remember(image_id, feats.astype(self.dtype))
 
     def _all(self, image_id: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-        p = self.path(image_id)
-        if not p.exists():
+        if image_id not in self._store:
             return np.zeros((0, 4), np.int32), None
-        import h5py
-
-        with h5py.File(p, "r") as f:
-            return f["boxes"][()].astype(np.int32), f["features"][()]
+        data, _ = self._store.read(image_id, names=("boxes", "features"))
+        return data["boxes"].astype(np.int32), data["features"]
 
     # -- API --------------------------------------------------------------------
     def missing(self, image_id: str, boxes) -> np.ndarray:
@@ -285,9 +257,12 @@ class FeatureStore:
         bar = tqdm(total=total, unit="win", desc=desc, dynamic_ncols=True, disable=not progress, smoothing=0.05)
         done = 0
         try:
-            for image_id, boxes, reader, n in todo:
-                done += self.ensure(image_id, boxes, reader)
-                bar.update(n)
+            with self._store.lock(wait=True):
+                self._store.remove_stale_temps()
+                for image_id, boxes, reader, n in todo:
+                    done += self.ensure(image_id, boxes, reader)
+                    bar.update(n)
+                    bar.set_postfix_str(f"{bar.n}/{total} windows", refresh=False)
         finally:
             bar.close()
         return done

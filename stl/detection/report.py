@@ -1,6 +1,6 @@
 """Tables 1-2 and Figure 6: our numbers next to the published ones.
 
-The published numbers live in ``experiments/reference/detection_reference.json``
+The published numbers live in ``stl/resources/reference/detection_reference.json``
 (Table 1/2 mAPs, the Fig. 6 count, and the per-class APs of every pair,
 ordered like the paper's 200 classes). Besides the paper's mAP over its 200
 classes, every table gives the paper's mean AP over the classes WE ran
@@ -17,8 +17,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_REFERENCE = REPO / "experiments" / "reference" / "detection_reference.json"
+from .. import resources
+
+DEFAULT_REFERENCE = resources.path(*resources.DETECTION_REFERENCE)
 
 TABLE1_PAIRS = ("BING+BING", "EDGEBOXES+EDGEBOXES", "MCG+MCG", "SELSEARCH+SELSEARCH", "STLCL+STLWL",
                 "GROUNDTRUTH+SELSEARCH")

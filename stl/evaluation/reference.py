@@ -18,8 +18,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_PATH = REPO / "experiments" / "reference" / "paper_reference.json"
+from .. import resources
+
+DEFAULT_PATH = resources.path(*resources.PAPER_REFERENCE)
 
 
 def reference_path() -> Path:

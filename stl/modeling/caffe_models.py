@@ -1,8 +1,9 @@
-"""Registrations of the Caffe models: ``caffenet``, ``alexnet``, ``squeezenet``, ``caffenet_random``.
+"""Files of the Caffe models ``caffenet``, ``alexnet``, ``squeezenet``, ``caffenet_random``
+(registered in :mod:`stl.modeling.zoo`).
 
 * ``caffenet`` / ``alexnet``: the paper's networks (BVLC reference CaffeNet, BVLC AlexNet).
-  Prototxt ``models/<bvlc name>/deploy.prototxt`` (in the repository), weights
-  ``models/weights/<bvlc name>.caffemodel`` downloaded by ``make models``.
+  Prototxt ``stl/resources/models/<bvlc name>/deploy.prototxt`` (packaged), weights
+  ``<weights dir>/<bvlc name>.caffemodel`` downloaded by ``make models`` (:mod:`stl.paths`).
 * ``squeezenet``: SqueezeNet v1.0 decoded from the Deep Compression files in
   ``$STL_SHARED/models/squeezenet_v1.0_deep_compression`` (default ``../shared``), converted
   once to ``.cache/models/squeezenet_v1.0.caffemodel``.
@@ -19,35 +20,19 @@ else ``$STL_SHARED/models/caffe/ilsvrc_2012_mean.npy``), subtracted as its centr
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
 
-from . import build_caffe_classifier, register_model
 from .base import ModelError
-from ..paths import shared_dir
+from .. import resources
+from ..paths import cache_dir, shared_dir, weights_dir
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
 BVLC_NAMES = {"caffenet": "bvlc_reference_caffenet", "alexnet": "bvlc_alexnet"}
 RANDOM_WEIGHTS_VERSION = 2
-
-
-def models_dir() -> Path:
-    return REPO / "models"
-
-
-def weights_dir() -> Path:
-    """Where ``make models`` puts downloaded weights (``$STL_WEIGHTS`` overrides)."""
-    return Path(os.environ.get("STL_WEIGHTS") or (models_dir() / "weights"))
-
-
-def cache_dir() -> Path:
-    """Derived model files (``$STL_CACHE`` overrides ``.cache/models``)."""
-    return Path(os.environ.get("STL_CACHE") or (REPO / ".cache" / "models"))
 
 
 def mean_file() -> Optional[Path]:
@@ -73,7 +58,7 @@ def default_mean():
 def bvlc_paths(name: str) -> Tuple[Path, Path]:
     """(prototxt, caffemodel) of ``caffenet`` / ``alexnet``; ModelError if the weights are missing."""
     bvlc = BVLC_NAMES[name]
-    prototxt = models_dir() / bvlc / "deploy.prototxt"
+    prototxt = resources.deploy_prototxt(bvlc)
     caffemodel = weights_dir() / f"{bvlc}.caffemodel"
     if not prototxt.is_file():
         raise ModelError(f"{name}: prototxt {prototxt} is missing; run `make models` to write it")
@@ -122,9 +107,9 @@ def random_weights(prototxt, seed: int = 0, input_scale: float = 64.0):
 
 def caffenet_random_paths(seed: int = 0) -> Tuple[Path, Path]:
     """(prototxt, caffemodel) of CaffeNet with seeded random weights (written once, ~233 MB)."""
-    from .caffe_proto import write_caffemodel
+    from ..models.caffe.io import write_caffemodel
 
-    prototxt = models_dir() / BVLC_NAMES["caffenet"] / "deploy.prototxt"
+    prototxt = resources.deploy_prototxt(BVLC_NAMES["caffenet"])
     if not prototxt.is_file():
         raise ModelError(f"caffenet_random: prototxt {prototxt} is missing; run `make models` to write it")
     out = cache_dir() / f"caffenet_random_v{RANDOM_WEIGHTS_VERSION}_seed{seed}.caffemodel"
@@ -132,34 +117,3 @@ def caffenet_random_paths(seed: int = 0) -> Tuple[Path, Path]:
         log.info("writing random CaffeNet weights to %s", out)
         write_caffemodel(out, prototxt, random_weights(prototxt, seed))
     return prototxt, out
-
-
-def _build(name, paths, engine, device, precision, kw):
-    kw = dict(kw)
-    if kw.get("mean") is None:
-        kw["mean"] = default_mean()
-    kw.setdefault("mean_mode", "image")
-    clf = build_caffe_classifier(str(paths[0]), str(paths[1]), engine=engine, device=device,
-                                 precision=precision, **kw)
-    clf.name = name
-    return clf
-
-
-@register_model("caffenet")
-def _build_caffenet(engine="torch", device="cpu", precision="fp32", **kw):
-    return _build("caffenet", bvlc_paths("caffenet"), engine, device, precision, kw)
-
-
-@register_model("alexnet")
-def _build_alexnet(engine="torch", device="cpu", precision="fp32", **kw):
-    return _build("alexnet", bvlc_paths("alexnet"), engine, device, precision, kw)
-
-
-@register_model("squeezenet")
-def _build_squeezenet(engine="torch", device="cpu", precision="fp32", **kw):
-    return _build("squeezenet", squeezenet_paths(), engine, device, precision, kw)
-
-
-@register_model("caffenet_random")
-def _build_caffenet_random(engine="torch", device="cpu", precision="fp32", seed: int = 0, **kw):
-    return _build("caffenet_random", caffenet_random_paths(seed), engine, device, precision, kw)

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from . import caffe_proto
+from ..models.caffe import io as caffe_io
 from .base import ModelError
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def decode(net_file: PathLike, prototxt: PathLike) -> Dict[str, List[np.ndarray]
 def convert(net_file: PathLike, prototxt: PathLike, out_caffemodel: PathLike) -> Path:
     """Decode ``net_file`` and write a standard ``.caffemodel`` (atomically)."""
     weights = decode(net_file, prototxt)
-    return caffe_proto.write_caffemodel(out_caffemodel, caffe_proto.load_net(prototxt), weights)
+    return caffe_io.write_caffemodel(out_caffemodel, caffe_io.load_net(prototxt), weights)
 
 
 def _sha1(path: Path) -> str:

@@ -79,51 +79,18 @@ class _State:
 
 
 def _layer_kind(layer) -> str:
-    from .torch_caffe import (BatchNormLayer, ConcatLayer, ConvolutionLayer, EltwiseLayer, IdentityLayer,
-                              LRNLayer, PoolingLayer, ReLULayer, ScaleLayer, SigmoidLayer, SplitLayer,
-                              TanHLayer)
-
-    if isinstance(layer, ConvolutionLayer):
-        return "window"
-    if isinstance(layer, PoolingLayer):
-        if layer.global_pooling:
-            return "other"
-        if layer.method == "MAX":
-            return "window"
-        # AVE: Caffe divides border windows by their clipped size; only windows that never clip are local
-        return "window" if layer.pad == (0, 0) and getattr(layer, "_never_clips", False) else "other"
-    if isinstance(layer, LRNLayer):
-        return "pointwise" if layer.region == "ACROSS_CHANNELS" else "other"
-    if isinstance(layer, ScaleLayer):
-        return "pointwise" if layer.axis == 1 and all(v == 1 for v in layer.view_shape[2:]) else "other"
-    if isinstance(layer, (ReLULayer, IdentityLayer, SplitLayer, SigmoidLayer, TanHLayer, BatchNormLayer)):
-        return "pointwise"
-    if isinstance(layer, ConcatLayer):
-        return "merge" if layer.axis == 1 else "other"
-    if isinstance(layer, EltwiseLayer):
-        return "merge"
-    return "other"
+    """The layer's declared locality (``CaffeLayer.locality``: window / pointwise / merge / other)."""
+    return getattr(layer, "locality", "other")
 
 
 def _window_geometry(layer):
     """(kernel_eff, stride, pad, fill) per dimension for a "window" layer."""
-    from .torch_caffe import ConvolutionLayer
-
-    if isinstance(layer, ConvolutionLayer):
-        k = tuple(d * (kk - 1) + 1 for kk, d in zip(layer.kernel, layer.dilation))
-        return k, layer.stride, layer.pad, 0.0
-    return layer.kernel, layer.stride, layer.pad, float("-inf") if layer.method == "MAX" else 0.0
+    return layer.window_geometry()
 
 
 def _window_op(layer, x: torch.Tensor) -> torch.Tensor:
     """The layer on an explicitly padded window (no padding, floor rounding)."""
-    from .torch_caffe import ConvolutionLayer
-
-    if isinstance(layer, ConvolutionLayer):
-        return F.conv2d(x, layer.weight, layer.bias, layer.stride, 0, layer.dilation, layer.group)
-    if layer.method == "MAX":
-        return F.max_pool2d(x, layer.kernel, layer.stride)
-    return F.avg_pool2d(x, layer.kernel, layer.stride)
+    return layer.window_op(x)
 
 
 def local_layer_count(net) -> int:
@@ -271,7 +238,7 @@ def masked_forward(net, fill: torch.Tensor, boxes: np.ndarray, records: Sequence
     index = np.asarray(index, np.int64)
     outputs = tuple(outputs)
     n_local = local_layer_count(net)
-    end, _ = net._plan(outputs)
+    end, _ = net.plan(outputs)
     prefix = min(n_local, end)
     # blobs produced by the local prefix that later layers or the caller read
     needed = {b for l in net.layers[prefix:end] for b in l.bottoms} | set(outputs)

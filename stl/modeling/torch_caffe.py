@@ -1,7 +1,7 @@
 """Caffe networks run in PyTorch with Caffe's exact layer semantics (no pycaffe needed).
 
 :class:`CaffeNetModule` builds a ``torch.nn.Module`` from a deploy NetParameter
-(:mod:`stl.modeling.caffe_proto`) and loads ``.caffemodel`` weights. Supported
+(:mod:`stl.models.caffe.io`) and loads ``.caffemodel`` weights. Supported
 layer types: Input, Convolution (group, pad, stride, dilation, bias_term),
 Pooling (MAX/AVE, Caffe's ceil rounding including its "last window must
 start inside the image + padding" rule, round_mode FLOOR, global_pooling;
@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import caffe_proto, incremental
+from . import incremental
+from ..models.caffe import io as caffe_io
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
 from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
 from .torch_runtime import TorchRuntime
@@ -121,9 +122,30 @@ def caffe_pool2d(x: torch.Tensor, method: str, kernel: Tuple[int, int], stride: 
 # Layers
 # ---------------------------------------------------------------------------
 class CaffeLayer(nn.Module):
-    """One Caffe layer: ``setup`` infers top shapes (and parameter shapes) like Caffe's Reshape."""
+    """One Caffe layer: ``setup`` infers top shapes (and parameter shapes) like Caffe's Reshape.
+
+    Each layer also declares its *locality* for incremental masking
+    (:mod:`stl.modeling.incremental`, which imports only this protocol):
+
+    * ``"window"`` -- an output pixel depends on a kernel window of the input
+      (convolution, pooling that never divides by a clipped window); such a
+      layer gives :meth:`window_geometry` and :meth:`window_op`;
+    * ``"pointwise"`` -- an output pixel depends on the same input pixel only;
+    * ``"merge"`` -- pixel-aligned merge of several bottoms (channel concat, eltwise);
+    * ``"other"`` -- anything else (the masked rectangle stops being local here).
+    """
 
     num_params = 0
+    #: see the class docstring; subclasses override (a property where it depends on parameters)
+    locality = "other"
+
+    def window_geometry(self):
+        """(effective kernel, stride, pad, fill value) per dimension of a ``"window"`` layer."""
+        raise NotImplementedError(f"{self.layer_type} is not a window layer")
+
+    def window_op(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer on an explicitly padded window (no padding, floor rounding)."""
+        raise NotImplementedError(f"{self.layer_type} is not a window layer")
 
     def __init__(self, lp):
         super().__init__()
@@ -159,6 +181,15 @@ def _param(shape: Shape) -> nn.Parameter:
 
 
 class ConvolutionLayer(CaffeLayer):
+    locality = "window"
+
+    def window_geometry(self):
+        k = tuple(d * (kk - 1) + 1 for kk, d in zip(self.kernel, self.dilation))
+        return k, self.stride, self.pad, 0.0
+
+    def window_op(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.group)
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.convolution_param
@@ -230,10 +261,30 @@ class InnerProductLayer(CaffeLayer):
 
 
 class PoolingLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        if self.global_pooling:
+            return "other"
+        if self.method == "MAX":
+            return "window"
+        # AVE: Caffe divides border windows by their clipped size; only windows that never clip are local
+        return "window" if self.pad == (0, 0) and self.never_clips else "other"
+
+    #: set by ``setup``: every AVE window lies inside the image (no clipped divisors)
+    never_clips = False
+
+    def window_geometry(self):
+        return self.kernel, self.stride, self.pad, float("-inf") if self.method == "MAX" else 0.0
+
+    def window_op(self, x):
+        if self.method == "MAX":
+            return F.max_pool2d(x, self.kernel, self.stride)
+        return F.avg_pool2d(x, self.kernel, self.stride)
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.pooling_param
-        self.method = caffe_proto.PoolingParameter.PoolMethod.Name(p.pool)
+        self.method = caffe_io.PoolingParameter.PoolMethod.Name(p.pool)
         if self.method not in ("MAX", "AVE"):
             raise self.error(f"pooling method {self.method} is not supported (MAX and AVE are)")
         self.global_pooling = bool(p.global_pooling)
@@ -267,7 +318,7 @@ class PoolingLayer(CaffeLayer):
             if min(self.out_hw) <= 0:
                 raise self.error(f"output would be empty (input {h}x{w})")
         # every AVE window lies inside the image: no clipped divisors (see stl.modeling.incremental)
-        self._never_clips = (not self.global_pooling and self.pad == (0, 0)
+        self.never_clips = (not self.global_pooling and self.pad == (0, 0)
                              and all((o - 1) * st + k <= size for o, st, k, size
                                      in zip(self.out_hw, self.stride, self.kernel, (h, w))))
         return [(n, c) + self.out_hw] * len(self.tops)
@@ -286,6 +337,10 @@ class PoolingLayer(CaffeLayer):
 
 
 class LRNLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        return "pointwise" if self.region == "ACROSS_CHANNELS" else "other"
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.lrn_param
@@ -293,7 +348,7 @@ class LRNLayer(CaffeLayer):
         if self.size % 2 == 0:
             raise self.error("LRN only supports odd values for local_size")
         self.alpha, self.beta, self.k = float(p.alpha), float(p.beta), float(p.k)
-        self.region = caffe_proto.LRNParameter.NormRegion.Name(p.norm_region)
+        self.region = caffe_io.LRNParameter.NormRegion.Name(p.norm_region)
 
     def forward(self, x):
         # Always in float32: under fp16 autocast x^2 of conv activations (hundreds) would overflow.
@@ -322,6 +377,8 @@ class LRNLayer(CaffeLayer):
 
 
 class ReLULayer(CaffeLayer):
+    locality = "pointwise"
+
     def __init__(self, lp):
         super().__init__(lp)
         self.slope = float(lp.relu_param.negative_slope)
@@ -331,6 +388,8 @@ class ReLULayer(CaffeLayer):
 
 
 class IdentityLayer(CaffeLayer):  # Dropout at test time
+    locality = "pointwise"
+
     def forward(self, x):
         return x
 
@@ -345,6 +404,10 @@ class SoftmaxLayer(CaffeLayer):
 
 
 class ConcatLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        return "merge" if self.axis == 1 else "other"
+
     def setup(self, bottom_shapes):
         p = self.lp.concat_param
         if p.HasField("axis") and p.HasField("concat_dim"):
@@ -363,6 +426,8 @@ class ConcatLayer(CaffeLayer):
 
 
 class SplitLayer(CaffeLayer):
+    locality = "pointwise"
+
     def forward(self, x):
         return tuple(x for _ in self.tops) if len(self.tops) > 1 else x
 
@@ -388,6 +453,8 @@ class FlattenLayer(CaffeLayer):
 
 
 class EltwiseLayer(CaffeLayer):
+    locality = "merge"
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.eltwise_param
@@ -414,16 +481,22 @@ class EltwiseLayer(CaffeLayer):
 
 
 class SigmoidLayer(CaffeLayer):
+    locality = "pointwise"
+
     def forward(self, x):
         return torch.sigmoid(x)
 
 
 class TanHLayer(CaffeLayer):
+    locality = "pointwise"
+
     def forward(self, x):
         return torch.tanh(x)
 
 
 class BatchNormLayer(CaffeLayer):
+    locality = "pointwise"
+
     def __init__(self, lp):
         super().__init__(lp)
         p = lp.batch_norm_param
@@ -449,6 +522,10 @@ class BatchNormLayer(CaffeLayer):
 
 
 class ScaleLayer(CaffeLayer):
+    @property
+    def locality(self) -> str:
+        return "pointwise" if self.axis == 1 and all(v == 1 for v in self.view_shape[2:]) else "other"
+
     def setup(self, bottom_shapes):
         if len(self.bottoms) != 1:
             raise self.error("only the one-bottom form (learned scale) is supported")
@@ -489,7 +566,7 @@ class CaffeNetModule(nn.Module):
     Parameters
     ----------
     net : prototxt path or NetParameter.
-    weights : ``{layer name: [arrays]}`` (as :func:`caffe_proto.load_weights` returns), a
+    weights : ``{layer name: [arrays]}`` (as :func:`caffe_io.load_weights` returns), a
         ``.caffemodel`` path, or None (all parameters zero; fill them with :meth:`load_caffe_weights`).
     input_shapes : ``{blob: shape}`` overriding the declared inputs (batch size is free at run time).
     strict : a parameterised layer without weights in the caffemodel is an error (pycaffe would
@@ -502,8 +579,8 @@ class CaffeNetModule(nn.Module):
     def __init__(self, net, weights=None, input_shapes: Optional[Mapping[str, Shape]] = None,
                  strict: bool = True):
         super().__init__()
-        self.net_param = caffe_proto.load_net(net)
-        declared = caffe_proto.input_shapes(self.net_param)
+        self.net_param = caffe_io.load_net(net)
+        declared = caffe_io.input_shapes(self.net_param)
         if input_shapes:
             declared.update({k: tuple(v) for k, v in input_shapes.items()})
         if not declared:
@@ -555,7 +632,7 @@ class CaffeNetModule(nn.Module):
 
     def load_caffe_weights(self, weights, strict: bool = True) -> None:
         if isinstance(weights, (str, Path)):
-            weights = caffe_proto.load_weights(weights)
+            weights = caffe_io.load_weights(weights)
         for layer in self.layers:
             params = layer.caffe_params()
             if not params:
@@ -580,7 +657,8 @@ class CaffeNetModule(nn.Module):
                     p.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
 
     # -- forward ---------------------------------------------------------------
-    def _plan(self, outputs: Tuple[str, ...]):
+    def plan(self, outputs: Tuple[str, ...]):
+        """(number of layers to run, blobs to free after each layer) for the requested outputs."""
         plan = self._plans.get(outputs)
         if plan is not None:
             return plan
@@ -610,14 +688,14 @@ class CaffeNetModule(nn.Module):
             if name not in blobs:
                 raise ModelError(f"missing network input {name!r}")
         outputs = tuple(outputs) if outputs is not None else tuple(self.outputs)
-        end, _ = self._plan(outputs)
+        end, _ = self.plan(outputs)
         self.run_layers(blobs, 0, end, outputs)
         return {o: blobs[o] for o in outputs}
 
     def run_layers(self, blobs: Dict[str, torch.Tensor], start: int, end: int, outputs: Tuple[str, ...]) -> None:
         """Layers ``[start, end)`` on ``blobs`` (updated in place), dropping every blob that no
         later layer up to the end of ``outputs``' plan reads and that is not an output."""
-        _, free_after = self._plan(outputs)
+        _, free_after = self.plan(outputs)
         for i in range(start, end):
             layer = self.layers[i]
             for t, v in zip(layer.tops, layer.run(*[blobs[b] for b in layer.bottoms])):
@@ -691,7 +769,7 @@ class TorchCaffeClassifier(Classifier):
         self._records: "OrderedDict[bytes, incremental.BaseRecord]" = OrderedDict()
         self._mask_fill = None  # (colour bytes, preprocessed masked-pixel tensor)
         if isinstance(caffemodel, (str, Path)):
-            weights = caffe_proto.load_weights(caffemodel)
+            weights = caffe_io.load_weights(caffemodel)
         elif isinstance(caffemodel, Mapping):
             weights = caffemodel
         else:
@@ -706,7 +784,7 @@ class TorchCaffeClassifier(Classifier):
                 if isinstance(layer, (ConvolutionLayer, InnerProductLayer)):
                     for p in layer.caffe_params():
                         p.data = p.data.to(dtype)
-        self.name = name or (str(prototxt) if not isinstance(prototxt, caffe_proto.NetParameter) else "caffe")
+        self.name = name or (str(prototxt) if not isinstance(prototxt, caffe_io.NetParameter) else "caffe")
         self.device = str(self.runtime.device)
         self.preferred_batch_size = 128 if self.runtime.device.type == "cuda" else 32
         self.precision = precision

@@ -9,13 +9,16 @@ images (STL batches classifier forwards across them).
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..boxes import sort_by_score
+from ..registry import Registry
 
-_METHODS: Dict[str, Callable[..., "ProposalMethod"]] = {}
+#: method name -> factory(**options) -> ProposalMethod
+METHODS: Registry = Registry("proposal method", builtin=tuple(
+    f"{__name__}.{m}" for m in ("stl_methods", "opencv_methods", "cnn_baselines", "precomputed", "fusion")))
 
 
 class ProposalMethod:
@@ -40,29 +43,19 @@ class ProposalMethod:
 
 
 def register_method(name: str):
-    def deco(factory):
-        if name in _METHODS:
-            raise KeyError(f"proposal method {name!r} registered twice")
-        _METHODS[name] = factory
-        return factory
-
-    return deco
+    """Decorator (or ``register_method(name)(factory)``): add a method to :data:`METHODS`."""
+    return METHODS.register(name)
 
 
 def available_methods() -> List[str]:
-    _load_builtin()
-    return sorted(_METHODS)
+    return METHODS.names()
 
 
 def build_method(name: str, **options) -> ProposalMethod:
     """Build a registered method. Common options: ``classifier`` (a
     :class:`stl.modeling.Classifier`, for STL and the CNN baselines), ``config``
     (an :class:`stl.config.STLConfig`)."""
-    _load_builtin()
-    key = name.upper()
-    if key not in _METHODS:
-        raise KeyError(f"unknown proposal method {name!r}; known: {', '.join(sorted(_METHODS))}")
-    return _METHODS[key](**options)
+    return METHODS.get(name)(**options)
 
 
 def ranked(boxes, scores) -> Tuple[np.ndarray, np.ndarray]:
@@ -72,20 +65,3 @@ def ranked(boxes, scores) -> Tuple[np.ndarray, np.ndarray]:
     order = sort_by_score(scores)
     return boxes[order], scores[order]
 
-
-_LOADED = False
-
-
-def _load_builtin():
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    import importlib
-
-    for mod in ("stl_methods", "opencv_methods", "cnn_baselines", "precomputed", "fusion"):
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{mod}":
-                raise

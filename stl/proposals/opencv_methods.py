@@ -43,22 +43,13 @@ import numpy as np
 from ..boxes import clip_boxes, scale_boxes
 from ..io import as_rgb_uint8
 from . import ProposalMethod, ranked, register_method
-from ..paths import shared_dir
+from ..paths import shared_dir, weights_dir
 
 log = logging.getLogger(__name__)
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class MissingModelError(FileNotFoundError):
     """A proposal method's model file is not installed (run ``make models``)."""
-
-
-# -- where model files live (same variables as stl.modeling.caffe_models) -----------------
-
-def weights_dir() -> Path:
-    """``$STL_WEIGHTS`` or ``models/weights`` (written by ``make models``)."""
-    return Path(os.environ.get("STL_WEIGHTS") or (REPO / "models" / "weights"))
 
 
 def _xywh_to_inclusive(rects, one_based: bool = False) -> np.ndarray:

@@ -1,11 +1,12 @@
-"""Read and write Caffe model files without pycaffe.
+"""Read and write Caffe model files without pycaffe, with the protobuf classes generated from
+BVLC's ``caffe.proto``.
 
-The subset of BVLC Caffe's ``src/caffe/proto/caffe.proto`` that deploy
-networks use is declared below in proto2 syntax (field numbers, types and
-defaults copied from upstream, so binary ``.caffemodel`` files parse) and
-compiled at import time with ``google.protobuf`` (descriptor_pb2 +
-message_factory) into a private descriptor pool, so it never clashes with a
-``caffe_pb2`` that pycaffe registers in the default pool.
+``caffe.proto`` (vendored beside this module, BSD-2 licence header kept) is compiled once by
+``make proto`` (``grpcio-tools``' protoc, pinned in requirements.txt) into ``caffe_pb2.py``;
+a test checks that the committed file is the generator's output. ``raw.proto`` /
+``raw_pb2.py`` is a small wire-compatible view whose float blobs parse as bytes, for the fast
+``np.frombuffer`` weight path. Both live in protobuf's default pool under the packages
+``stl.caffe`` / ``stl.caffe_raw``, so they never clash with pycaffe's ``caffe`` package.
 
 Public API
 ----------
@@ -20,7 +21,7 @@ Public API
     A standard binary NetParameter with ``layer { name type bottom top blobs }``.
 ``read_blobproto(path) -> ndarray``
     A mean ``.binaryproto`` (``(C, H, W)`` for a 4-D blob with num == 1).
-``NetParameter``, ``LayerParameter``, ``BlobProto``, ... message classes.
+``NetParameter``, ``LayerParameter``, ``BlobProto``, ... message classes (``caffe_pb2``).
 
 Errors (missing file, not a protobuf, prototxt syntax error with its line)
 raise :class:`stl.modeling.base.ModelError`.
@@ -32,282 +33,16 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from .base import ModelError
+from ...modeling.base import ModelError
+from . import caffe_pb2, raw_pb2
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------
-# The caffe.proto subset (BVLC/caffe master, field numbers verbatim).
-# ---------------------------------------------------------------------------
-CAFFE_PROTO_SUBSET = r"""
-message BlobShape {
-  repeated int64 dim = 1 [packed = true];
-}
-message BlobProto {
-  optional BlobShape shape = 7;
-  repeated float data = 5 [packed = true];
-  repeated float diff = 6 [packed = true];
-  repeated double double_data = 8 [packed = true];
-  repeated double double_diff = 9 [packed = true];
-  optional int32 num = 1 [default = 0];
-  optional int32 channels = 2 [default = 0];
-  optional int32 height = 3 [default = 0];
-  optional int32 width = 4 [default = 0];
-}
-message BlobProtoVector {
-  repeated BlobProto blobs = 1;
-}
-message FillerParameter {
-  optional string type = 1 [default = "constant"];
-  optional float value = 2 [default = 0];
-  optional float min = 3 [default = 0];
-  optional float max = 4 [default = 1];
-  optional float mean = 5 [default = 0];
-  optional float std = 6 [default = 1];
-  optional int32 sparse = 7 [default = -1];
-  enum VarianceNorm { FAN_IN = 0; FAN_OUT = 1; AVERAGE = 2; }
-  optional VarianceNorm variance_norm = 8 [default = FAN_IN];
-}
-message NetParameter {
-  optional string name = 1;
-  repeated string input = 3;
-  repeated BlobShape input_shape = 8;
-  repeated int32 input_dim = 4;
-  optional bool force_backward = 5 [default = false];
-  optional NetState state = 6;
-  optional bool debug_info = 7 [default = false];
-  repeated LayerParameter layer = 100;
-  repeated V1LayerParameter layers = 2;
-}
-enum Phase { TRAIN = 0; TEST = 1; }
-message NetState {
-  optional Phase phase = 1 [default = TEST];
-  optional int32 level = 2 [default = 0];
-  repeated string stage = 3;
-}
-message NetStateRule {
-  optional Phase phase = 1;
-  optional int32 min_level = 2;
-  optional int32 max_level = 3;
-  repeated string stage = 4;
-  repeated string not_stage = 5;
-}
-message ParamSpec {
-  optional string name = 1;
-  optional DimCheckMode share_mode = 2;
-  enum DimCheckMode { STRICT = 0; PERMISSIVE = 1; }
-  optional float lr_mult = 3 [default = 1.0];
-  optional float decay_mult = 4 [default = 1.0];
-}
-message LayerParameter {
-  optional string name = 1;
-  optional string type = 2;
-  repeated string bottom = 3;
-  repeated string top = 4;
-  optional Phase phase = 10;
-  repeated float loss_weight = 5;
-  repeated ParamSpec param = 6;
-  repeated BlobProto blobs = 7;
-  repeated bool propagate_down = 11;
-  repeated NetStateRule include = 8;
-  repeated NetStateRule exclude = 9;
-  optional TransformationParameter transform_param = 100;
-  optional LossParameter loss_param = 101;
-  optional AccuracyParameter accuracy_param = 102;
-  optional BatchNormParameter batch_norm_param = 139;
-  optional ConcatParameter concat_param = 104;
-  optional ConvolutionParameter convolution_param = 106;
-  optional DropoutParameter dropout_param = 108;
-  optional EltwiseParameter eltwise_param = 110;
-  optional FlattenParameter flatten_param = 135;
-  optional InnerProductParameter inner_product_param = 117;
-  optional InputParameter input_param = 143;
-  optional LRNParameter lrn_param = 118;
-  optional PoolingParameter pooling_param = 121;
-  optional ReLUParameter relu_param = 123;
-  optional ScaleParameter scale_param = 142;
-  optional SigmoidParameter sigmoid_param = 124;
-  optional SoftmaxParameter softmax_param = 125;
-  optional TanHParameter tanh_param = 127;
-}
-message TransformationParameter {
-  optional float scale = 1 [default = 1];
-  optional bool mirror = 2 [default = false];
-  optional uint32 crop_size = 3 [default = 0];
-  optional string mean_file = 4;
-  repeated float mean_value = 5;
-  optional bool force_color = 6 [default = false];
-  optional bool force_gray = 7 [default = false];
-}
-message LossParameter {
-  optional int32 ignore_label = 1;
-  enum NormalizationMode { FULL = 0; VALID = 1; BATCH_SIZE = 2; NONE = 3; }
-  optional NormalizationMode normalization = 3 [default = VALID];
-  optional bool normalize = 2;
-}
-message AccuracyParameter {
-  optional uint32 top_k = 1 [default = 1];
-  optional int32 axis = 2 [default = 1];
-  optional int32 ignore_label = 3;
-}
-message ConcatParameter {
-  optional int32 axis = 2 [default = 1];
-  optional uint32 concat_dim = 1 [default = 1];
-}
-message BatchNormParameter {
-  optional bool use_global_stats = 1;
-  optional float moving_average_fraction = 2 [default = .999];
-  optional float eps = 3 [default = 1e-5];
-}
-message ConvolutionParameter {
-  optional uint32 num_output = 1;
-  optional bool bias_term = 2 [default = true];
-  repeated uint32 pad = 3;
-  repeated uint32 kernel_size = 4;
-  repeated uint32 stride = 6;
-  repeated uint32 dilation = 18;
-  optional uint32 pad_h = 9 [default = 0];
-  optional uint32 pad_w = 10 [default = 0];
-  optional uint32 kernel_h = 11;
-  optional uint32 kernel_w = 12;
-  optional uint32 stride_h = 13;
-  optional uint32 stride_w = 14;
-  optional uint32 group = 5 [default = 1];
-  optional FillerParameter weight_filler = 7;
-  optional FillerParameter bias_filler = 8;
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 15 [default = DEFAULT];
-  optional int32 axis = 16 [default = 1];
-  optional bool force_nd_im2col = 17 [default = false];
-}
-message DropoutParameter {
-  optional float dropout_ratio = 1 [default = 0.5];
-}
-message EltwiseParameter {
-  enum EltwiseOp { PROD = 0; SUM = 1; MAX = 2; }
-  optional EltwiseOp operation = 1 [default = SUM];
-  repeated float coeff = 2;
-  optional bool stable_prod_grad = 3 [default = true];
-}
-message FlattenParameter {
-  optional int32 axis = 1 [default = 1];
-  optional int32 end_axis = 2 [default = -1];
-}
-message InnerProductParameter {
-  optional uint32 num_output = 1;
-  optional bool bias_term = 2 [default = true];
-  optional FillerParameter weight_filler = 3;
-  optional FillerParameter bias_filler = 4;
-  optional int32 axis = 5 [default = 1];
-  optional bool transpose = 6 [default = false];
-}
-message InputParameter {
-  repeated BlobShape shape = 1;
-}
-message LRNParameter {
-  optional uint32 local_size = 1 [default = 5];
-  optional float alpha = 2 [default = 1.];
-  optional float beta = 3 [default = 0.75];
-  enum NormRegion { ACROSS_CHANNELS = 0; WITHIN_CHANNEL = 1; }
-  optional NormRegion norm_region = 4 [default = ACROSS_CHANNELS];
-  optional float k = 5 [default = 1.];
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 6 [default = DEFAULT];
-}
-message PoolingParameter {
-  enum PoolMethod { MAX = 0; AVE = 1; STOCHASTIC = 2; }
-  optional PoolMethod pool = 1 [default = MAX];
-  optional uint32 pad = 4 [default = 0];
-  optional uint32 pad_h = 9 [default = 0];
-  optional uint32 pad_w = 10 [default = 0];
-  optional uint32 kernel_size = 2;
-  optional uint32 kernel_h = 5;
-  optional uint32 kernel_w = 6;
-  optional uint32 stride = 3 [default = 1];
-  optional uint32 stride_h = 7;
-  optional uint32 stride_w = 8;
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 11 [default = DEFAULT];
-  optional bool global_pooling = 12 [default = false];
-  enum RoundMode { CEIL = 0; FLOOR = 1; }
-  optional RoundMode round_mode = 13 [default = CEIL];
-}
-message ReLUParameter {
-  optional float negative_slope = 1 [default = 0];
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 2 [default = DEFAULT];
-}
-message ScaleParameter {
-  optional int32 axis = 1 [default = 1];
-  optional int32 num_axes = 2 [default = 1];
-  optional FillerParameter filler = 3;
-  optional bool bias_term = 4 [default = false];
-  optional FillerParameter bias_filler = 5;
-}
-message SigmoidParameter {
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 1 [default = DEFAULT];
-}
-message SoftmaxParameter {
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 1 [default = DEFAULT];
-  optional int32 axis = 2 [default = 1];
-}
-message TanHParameter {
-  enum Engine { DEFAULT = 0; CAFFE = 1; CUDNN = 2; }
-  optional Engine engine = 1 [default = DEFAULT];
-}
-message V1LayerParameter {
-  repeated string bottom = 2;
-  repeated string top = 3;
-  optional string name = 4;
-  repeated NetStateRule include = 32;
-  repeated NetStateRule exclude = 33;
-  enum LayerType {
-    NONE = 0; ABSVAL = 35; ACCURACY = 1; ARGMAX = 30; BNLL = 2; CONCAT = 3;
-    CONTRASTIVE_LOSS = 37; CONVOLUTION = 4; DATA = 5; DECONVOLUTION = 39;
-    DROPOUT = 6; DUMMY_DATA = 32; EUCLIDEAN_LOSS = 7; ELTWISE = 25; EXP = 38;
-    FLATTEN = 8; HDF5_DATA = 9; HDF5_OUTPUT = 10; HINGE_LOSS = 28; IM2COL = 11;
-    IMAGE_DATA = 12; INFOGAIN_LOSS = 13; INNER_PRODUCT = 14; LRN = 15;
-    MEMORY_DATA = 29; MULTINOMIAL_LOGISTIC_LOSS = 16; MVN = 34; POOLING = 17;
-    POWER = 26; RELU = 18; SIGMOID = 19; SIGMOID_CROSS_ENTROPY_LOSS = 27;
-    SILENCE = 36; SOFTMAX = 20; SOFTMAX_LOSS = 21; SPLIT = 22; SLICE = 33;
-    TANH = 23; WINDOW_DATA = 24; THRESHOLD = 31;
-  }
-  optional LayerType type = 5;
-  repeated BlobProto blobs = 6;
-  repeated string param = 1001;
-  repeated float blobs_lr = 7;
-  repeated float weight_decay = 8;
-  repeated float loss_weight = 35;
-  optional AccuracyParameter accuracy_param = 27;
-  optional ConcatParameter concat_param = 9;
-  optional ConvolutionParameter convolution_param = 10;
-  optional DropoutParameter dropout_param = 12;
-  optional EltwiseParameter eltwise_param = 24;
-  optional InnerProductParameter inner_product_param = 17;
-  optional LRNParameter lrn_param = 18;
-  optional PoolingParameter pooling_param = 19;
-  optional ReLUParameter relu_param = 30;
-  optional SigmoidParameter sigmoid_param = 38;
-  optional SoftmaxParameter softmax_param = 39;
-  optional TanHParameter tanh_param = 37;
-  optional TransformationParameter transform_param = 36;
-  optional LossParameter loss_param = 42;
-  optional V0LayerParameter layer = 1;
-}
-message V0LayerParameter {
-  optional string name = 1;
-  optional string type = 2;
-  repeated BlobProto blobs = 50;
-}
-"""
 
 # V1 enum name -> LayerParameter type string (caffe/util/upgrade_proto.cpp UpgradeV1LayerType).
 V1_TYPE_NAMES = {
@@ -324,121 +59,16 @@ V1_TYPE_NAMES = {
     "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold",
 }
 
-_SCALARS = {
-    "double": descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE,
-    "float": descriptor_pb2.FieldDescriptorProto.TYPE_FLOAT,
-    "int64": descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
-    "uint64": descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
-    "int32": descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
-    "uint32": descriptor_pb2.FieldDescriptorProto.TYPE_UINT32,
-    "bool": descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
-    "string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-    "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
-}
-_LABELS = {
-    "optional": descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
-    "repeated": descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
-}
-_FIELD_RE = re.compile(r"^(optional|repeated)\s+([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*(?:\[(.*)\])?\s*;$")
-_ENUM_RE = re.compile(r"enum\s+(\w+)\s*\{([^}]*)\}")
-
-
-def _compile_proto(source: str, file_name: str):
-    """Compile the proto2 subset above (messages with scalar/message/enum fields and nested enums)."""
-    source = re.sub(r"//[^\n]*", "", source)
-    fdp = descriptor_pb2.FileDescriptorProto(name=file_name, package="caffe", syntax="proto2")
-    top_level_enums = {}
-    messages = []
-    pos = 0
-    token = re.compile(r"\s*(message|enum)\s+(\w+)\s*\{")
-    while True:
-        m = token.match(source, pos)
-        if not m:
-            if source[pos:].strip():
-                raise RuntimeError(f"caffe_proto: cannot compile near {source[pos:pos + 60]!r}")
-            break
-        kind, name = m.groups()
-        depth, i = 1, m.end()
-        while depth:
-            depth += {"{": 1, "}": -1}.get(source[i], 0)
-            i += 1
-        body = source[m.end():i - 1]
-        if kind == "enum":
-            top_level_enums[name] = body
-        else:
-            messages.append((name, body))
-        pos = i
-
-    def add_enum(container, name, body):
-        e = container.add(name=name)
-        for item in filter(None, (s.strip() for s in body.split(";"))):
-            k, v = (s.strip() for s in item.split("="))
-            e.value.add(name=k, number=int(v))
-
-    for name, body in top_level_enums.items():
-        add_enum(fdp.enum_type, name, body)
-    message_names = {n for n, _ in messages}
-    for name, body in messages:
-        msg = fdp.message_type.add(name=name)
-        nested = {}
-        for em in _ENUM_RE.finditer(body):
-            nested[em.group(1)] = em.group(2)
-            add_enum(msg.enum_type, em.group(1), em.group(2))
-        body = _ENUM_RE.sub("", body)
-        for stmt in filter(None, (s.strip() for s in body.split(";"))):
-            fm = _FIELD_RE.match(" ".join(stmt.split()) + ";")
-            if not fm:
-                raise RuntimeError(f"caffe_proto: cannot compile field {stmt!r} of {name}")
-            label, ftype, fname, number, opts = fm.groups()
-            f = msg.field.add(name=fname, number=int(number), label=_LABELS[label])
-            if ftype in _SCALARS:
-                f.type = _SCALARS[ftype]
-            elif ftype in nested:
-                f.type = descriptor_pb2.FieldDescriptorProto.TYPE_ENUM
-                f.type_name = f".caffe.{name}.{ftype}"
-            elif ftype in top_level_enums:
-                f.type = descriptor_pb2.FieldDescriptorProto.TYPE_ENUM
-                f.type_name = f".caffe.{ftype}"
-            elif ftype in message_names:
-                f.type = descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE
-                f.type_name = f".caffe.{ftype}"
-            else:
-                raise RuntimeError(f"caffe_proto: unknown type {ftype} in {name}.{fname}")
-            for opt in filter(None, (o.strip() for o in (opts or "").split(","))):
-                key, val = (s.strip() for s in opt.split("=", 1))
-                if key == "packed":
-                    f.options.packed = val == "true"
-                elif key == "default":
-                    val = val.strip("\"'")
-                    if f.type in (descriptor_pb2.FieldDescriptorProto.TYPE_FLOAT,
-                                  descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE):
-                        val = repr(float(val))
-                    f.default_value = val
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return {n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"caffe.{n}")) for n in message_names}
-
-
-_CLASSES = _compile_proto(CAFFE_PROTO_SUBSET, "stl_caffe_subset.proto")
-# A wire-compatible twin whose float blobs are read as raw bytes (a packed repeated float is a
-# length-delimited field, exactly like ``bytes``): np.frombuffer instead of a 60M-element Python list.
-_RAW_CLASSES = _compile_proto(
-    CAFFE_PROTO_SUBSET.replace("repeated float data = 5 [packed = true];", "repeated bytes data = 5;")
-    .replace("repeated double double_data = 8 [packed = true];", "repeated bytes double_data = 8;")
-    .replace("repeated float diff = 6 [packed = true];", "")
-    .replace("repeated double double_diff = 9 [packed = true];", ""),
-    "stl_caffe_subset_raw.proto")
-
-NetParameter = _CLASSES["NetParameter"]
-LayerParameter = _CLASSES["LayerParameter"]
-V1LayerParameter = _CLASSES["V1LayerParameter"]
-BlobProto = _CLASSES["BlobProto"]
-BlobShape = _CLASSES["BlobShape"]
-NetStateRule = _CLASSES["NetStateRule"]
-ConvolutionParameter = _CLASSES["ConvolutionParameter"]
-PoolingParameter = _CLASSES["PoolingParameter"]
-LRNParameter = _CLASSES["LRNParameter"]
-InnerProductParameter = _CLASSES["InnerProductParameter"]
+NetParameter = caffe_pb2.NetParameter
+LayerParameter = caffe_pb2.LayerParameter
+V1LayerParameter = caffe_pb2.V1LayerParameter
+BlobProto = caffe_pb2.BlobProto
+BlobShape = caffe_pb2.BlobShape
+NetStateRule = caffe_pb2.NetStateRule
+ConvolutionParameter = caffe_pb2.ConvolutionParameter
+PoolingParameter = caffe_pb2.PoolingParameter
+LRNParameter = caffe_pb2.LRNParameter
+InnerProductParameter = caffe_pb2.InnerProductParameter
 
 TRAIN, TEST = 0, 1
 
@@ -617,7 +247,7 @@ def _looks_like_text(data: bytes) -> bool:
 
 
 def _parse_net_binary(data: bytes, path, raw: bool):
-    net = (_RAW_CLASSES if raw else _CLASSES)["NetParameter"]()
+    net = (raw_pb2 if raw else caffe_pb2).NetParameter()
     try:
         net.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:

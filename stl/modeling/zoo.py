@@ -1,0 +1,98 @@
+"""The model registry and its registrations (``efficientnet_lite0``, ``caffenet``, ``alexnet``,
+``squeezenet``, ``caffenet_random``) and the one factory :func:`build_classifier`.
+
+Nothing in :mod:`stl.modeling` imports this module back: engines and model files
+(:mod:`.caffe_models`, :mod:`.torch_caffe`, :mod:`.pycaffe_engine`, :mod:`.efficientnet`)
+know nothing of the registry. Add a model with ``@register_model("name")``.
+"""
+from __future__ import annotations
+
+from ..registry import Registry
+from . import caffe_models as _files
+from .base import Classifier, ModelError
+
+ENGINES = ("torch", "caffe")
+
+#: model name -> ``build(engine, device, precision, **kw) -> Classifier``
+MODELS: Registry = Registry("model")
+
+
+def register_model(name: str):
+    """Decorator: ``@register_model("mynet") def build(engine, device, precision, **kw) -> Classifier``."""
+    return MODELS.register(name)
+
+
+def available_models():
+    return MODELS.names()
+
+
+@register_model("efficientnet_lite0")
+def _build_lite0(engine="torch", device="cpu", precision="fp32", channels_last=True, **kw):
+    if engine != "torch":
+        raise ModelError("efficientnet_lite0 is a PyTorch model; use --engine torch")
+    from .efficientnet import EfficientNetLite0
+
+    return EfficientNetLite0(device=device, precision=precision, channels_last=channels_last)
+
+
+def build_classifier(name="efficientnet_lite0", engine: str = "torch", device: str = "cpu",
+                     precision: str = "fp32", **kwargs) -> Classifier:
+    """Build a classifier by registry name or from ``prototxt:caffemodel``."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if isinstance(name, (tuple, list)):
+        prototxt, caffemodel = name
+        return build_caffe_classifier(prototxt, caffemodel, engine=engine, device=device, precision=precision,
+                                      **kwargs)
+    if name in MODELS:
+        return MODELS.get(name)(engine=engine, device=device, precision=precision, **kwargs)
+    if ":" in str(name) and str(name).split(":")[0].endswith(".prototxt"):
+        prototxt, caffemodel = str(name).split(":", 1)
+        return build_caffe_classifier(prototxt, caffemodel, engine=engine, device=device, precision=precision,
+                                      **kwargs)
+    raise ModelError(f"unknown model {name!r}; known: {', '.join(available_models())}, "
+                     "or PROTOTXT:CAFFEMODEL")
+
+
+def build_caffe_classifier(prototxt, caffemodel, engine="torch", device="cpu", precision="fp32", **kwargs):
+    """A Caffe model (deploy prototxt + caffemodel) in the pycaffe or the torch engine."""
+    if engine == "caffe":
+        from .pycaffe_engine import PyCaffeClassifier
+
+        if precision != "fp32":
+            raise ValueError("the caffe engine runs fp32 only")
+        return PyCaffeClassifier(prototxt, caffemodel, device=device, **kwargs)
+    from .torch_caffe import TorchCaffeClassifier
+
+    return TorchCaffeClassifier(prototxt, caffemodel, device=device, precision=precision, **kwargs)
+
+
+def _build(name, paths, engine, device, precision, kw):
+    kw = dict(kw)
+    if kw.get("mean") is None:
+        kw["mean"] = _files.default_mean()
+    kw.setdefault("mean_mode", "image")
+    clf = build_caffe_classifier(str(paths[0]), str(paths[1]), engine=engine, device=device,
+                                 precision=precision, **kw)
+    clf.name = name
+    return clf
+
+
+@register_model("caffenet")
+def _build_caffenet(engine="torch", device="cpu", precision="fp32", **kw):
+    return _build("caffenet", _files.bvlc_paths("caffenet"), engine, device, precision, kw)
+
+
+@register_model("alexnet")
+def _build_alexnet(engine="torch", device="cpu", precision="fp32", **kw):
+    return _build("alexnet", _files.bvlc_paths("alexnet"), engine, device, precision, kw)
+
+
+@register_model("squeezenet")
+def _build_squeezenet(engine="torch", device="cpu", precision="fp32", **kw):
+    return _build("squeezenet", _files.squeezenet_paths(), engine, device, precision, kw)
+
+
+@register_model("caffenet_random")
+def _build_caffenet_random(engine="torch", device="cpu", precision="fp32", seed: int = 0, **kw):
+    return _build("caffenet_random", _files.caffenet_random_paths(seed), engine, device, precision, kw)

@@ -1,0 +1,1 @@
+"""Whole-image classifiers (being moved here from :mod:`stl.modeling`)."""
