@@ -26,9 +26,9 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .boxes import iou_matrix
-from .config import DEFAULT, STLConfig
-from .localization import localize_batch
+from .core.boxes import iou_matrix
+from .core.config import DEFAULT, STLConfig
+from .core.localization import localize_batch
 from .modeling.base import FEATURE, PROB
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from stl.bench import _TimedClassifier, peak_throughput, windows_agree
-from stl.localization import localize_batch
+from stl.core.localization import localize_batch
 
 from test_localization import StubClassifier, three_block_context
 

@@ -155,9 +155,9 @@ def test_real_squeezenet_incremental_equals_full(ilsvrc_dir, shared_dir):
 
 @pytest.mark.slow
 def test_stl_windows_identical_with_and_without_incremental(ilsvrc_dir, shared_dir):
-    from stl.config import DEFAULT, SegmentationConfig
+    from stl.core.config import DEFAULT, SegmentationConfig
     from stl.io import read_image
-    from stl.localization import localize
+    from stl.core.localization import localize
     from stl.modeling import build_classifier
 
     config = DEFAULT.replace(segmentation=SegmentationConfig(color_spaces=("lab",), ks=(100,)))

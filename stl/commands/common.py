@@ -23,7 +23,7 @@ def add_model_arguments(p, default_model="efficientnet_lite0"):
 
 def stl_config_from_args(args, **changes):
     """The STLConfig of ``--profile`` (default "authors"), then ``changes``."""
-    from ..config import STLConfig
+    from ..core.config import STLConfig
 
     return STLConfig.for_profile(getattr(args, "profile", None) or "authors", **changes)
 

@@ -27,9 +27,9 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..boxes import iou_matrix
+    from ..core.boxes import iou_matrix
     from ..io import ImageError, write_json_atomic
-    from ..localization import ImageContext, localize_batch
+    from ..core.localization import ImageContext, localize_batch
     from ..visualize import draw_windows
 
     import matplotlib

@@ -46,7 +46,7 @@ def config_from_args(args):
 
 def main(args) -> int:
     from ..io import ImageError, read_image, write_json_atomic
-    from ..localization import localize
+    from ..core.localization import localize
     from ..modeling import ModelError
     from ..visualize import draw_windows
 
