@@ -230,7 +230,7 @@ def main(argv=None) -> int:
 
     def get_classifier():
         if "clf" not in cache:
-            from stl.modeling import build_classifier
+            from stl.models import build_classifier
 
             cache["clf"] = build_classifier(args.model, engine=args.engine, device=args.device,
                                             precision=args.precision)

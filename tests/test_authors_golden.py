@@ -17,7 +17,7 @@ import pytest
 
 from stl.core.config import STLConfig
 from stl.core.localization import ForwardScheduler, ImageContext, cluster_hierarchy, localize, pool_and_suppress
-from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList, center_square
+from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList, center_square
 
 
 class AuthorsFakeNet(Classifier):

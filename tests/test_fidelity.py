@@ -8,8 +8,8 @@ import pytest
 from stl.core.boxes import iou_authors, iou_matrix, nms_authors, normalized_exclusive
 from stl.core.config import DEFAULT, PROFILES, STLConfig
 from stl.core.localization import ImageContext, pool_and_suppress, resize_to_input
-from stl.modeling.base import PROB, FEATURE, Classifier, ClassList, center_square, crop_to_input
-from stl.modeling.preprocessing import CaffePreprocessing
+from stl.models.base import PROB, FEATURE, Classifier, ClassList, center_square, crop_to_input
+from stl.models.preprocessing import CaffePreprocessing
 from stl.core.segmentation import segmentation_from_labels
 from stl.core.similarity import drop_for_classes, drop_wl, top_classes
 

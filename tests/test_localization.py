@@ -5,7 +5,7 @@ import pytest
 
 from stl.core.config import DEFAULT, SegmentationConfig
 from stl.core.localization import ImageContext, localize, localize_batch
-from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList
+from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList
 from stl.core.segmentation import Segmentation, region_boxes_and_sizes
 
 A_RGB, B_RGB, C_RGB = (200, 10, 10), (10, 200, 10), (10, 180, 30)

@@ -22,7 +22,7 @@ SWAP_TOLERANCE = 1e-5
 def test_squeezenet_caffe_and_torch_engines_give_the_same_windows(ilsvrc_dir, require_pycaffe, capsys):
     from stl.io import read_image
     from stl.core.localization import localize_batch, neighbour_swaps
-    from stl.modeling import build_classifier
+    from stl.models import build_classifier
 
     images = [read_image(ilsvrc_dir / "val" / f) for f in IMAGES]
     labels = [None, None]

@@ -47,7 +47,7 @@ def config_from_args(args):
 def main(args) -> int:
     from ..io import ImageError, read_image, write_json_atomic
     from ..core.localization import localize
-    from ..modeling import ModelError
+    from ..models import ModelError
     from ..visualize import draw_windows
 
     config = config_from_args(args)

@@ -59,7 +59,7 @@ def file_size(path: Path) -> Optional[Tuple[int, int]]:
 
 
 def imagenet_wnids() -> List[str]:
-    from ..modeling.base import ClassList
+    from ..models.base import ClassList
 
     return ClassList.imagenet().wnids
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..core.boxes import nms, scale_boxes, sort_by_score
 from ..io import as_rgb_uint8
 from ..core.localization import resize_to_input
-from ..modeling.base import PROB
+from ..models.base import PROB
 from ..core.similarity import drop_for_classes, top_classes
 from . import ProposalMethod, register_method
 
