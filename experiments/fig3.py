@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     from stl.evaluation.runs import evaluate_run
     from stl.io import atomic_path, write_json_atomic
     from stl.runner import run_method, run_path
-    from stl.commands.run import build_run_method
+    from stl.cli.run import build_run_method
 
     out = Path(args.out)
     runs_dir = Path(args.runs) if args.runs else out / "runs"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .common import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger("stl.demo")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import add_model_arguments, build_from_args
+from .args import add_model_arguments, build_from_args
 
 log = logging.getLogger("stl.localize")
 
@@ -31,7 +31,7 @@ def add_arguments(p):
 def config_from_args(args):
     import dataclasses
 
-    from .common import stl_config_from_args
+    from .args import stl_config_from_args
 
     base = stl_config_from_args(args)
     seg = base.segmentation
