@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     from stl.evaluation.runs import evaluate_run
     from stl.io import atomic_path, write_json_atomic
     from stl.runner import run_method, run_path
-    from stl.commands.run import build_run_method
+    from stl.cli.run import build_run_method
 
     out = Path(args.out)
     runs_dir = Path(args.runs) if args.runs else out / "runs"
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
 
     def get_classifier():
         if "clf" not in cache:
-            from stl.modeling import build_classifier
+            from stl.models import build_classifier
 
             cache["clf"] = build_classifier(args.model, engine=args.engine, device=args.device,
                                             precision=args.precision)

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     from stl.data import get_dataset, shared_dir
     from stl.evaluation import evaluate
     from stl.io import write_json_atomic
-    from stl.modeling import build_classifier
+    from stl.models import build_classifier
     from stl.proposals import build_method
     from stl.runner import load_run, run_method, run_path
 

@@ -26,10 +26,10 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .boxes import iou_matrix
-from .config import DEFAULT, STLConfig
-from .localization import localize_batch
-from .modeling.base import FEATURE, PROB
+from .core.boxes import iou_matrix
+from .core.config import DEFAULT, STLConfig
+from .core.localization import localize_batch
+from .models.base import FEATURE, PROB
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def run_benchmark(model="efficientnet_lite0", device="cpu", precision="fp32", nu
                   images_per_chunk=16, batch_size=None, reference_images=2, shared=None,
                   engine="torch", config: STLConfig = DEFAULT, channels_last=True, incremental=True
                   ) -> BenchResult:
-    from .modeling import build_classifier
+    from .models import build_classifier
 
     clf = build_classifier(model, engine=engine, device=device, precision=precision,
                            **({"channels_last": channels_last} if engine == "torch" else {}))

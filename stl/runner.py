@@ -46,7 +46,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from .config import EVAL_NUM_WINDOWS
+from .core.config import EVAL_NUM_WINDOWS
 from .io import atomic_path
 from .store import Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, quote_id, write_h5_attrs
 

@@ -60,7 +60,7 @@ def require_pycaffe():
 
 @pytest.fixture(scope="session")
 def lite0():
-    from stl.modeling import build_classifier
+    from stl.models import build_classifier
 
     return build_classifier("efficientnet_lite0")
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stl.modeling import PROB, build_classifier
+from stl.models import PROB, build_classifier
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 

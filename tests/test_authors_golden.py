@@ -15,9 +15,9 @@ import json
 import numpy as np
 import pytest
 
-from stl.config import STLConfig
-from stl.localization import ForwardScheduler, ImageContext, cluster_hierarchy, localize, pool_and_suppress
-from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList, center_square
+from stl.core.config import STLConfig
+from stl.core.localization import ForwardScheduler, ImageContext, cluster_hierarchy, localize, pool_and_suppress
+from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList, center_square
 
 
 class AuthorsFakeNet(Classifier):
@@ -97,7 +97,7 @@ def test_every_window_of_every_hierarchy(golden, variant):
     g, z, net, cfg, ctx, label = _variant(golden, variant)
     sched = ForwardScheduler(net, cfg)
     sched.full_image_probs([ctx])
-    from stl.similarity import top_classes
+    from stl.core.similarity import top_classes
 
     classes = np.array([label]) if label is not None else top_classes(ctx.prob_full, 5, cfg.drop_rule)
     if label is None:
@@ -139,7 +139,7 @@ def test_pooled_sorted_order(golden):
         pooled_boxes.append(b)
         pooled_drops.append(d)
     drops = np.concatenate(pooled_drops)
-    from stl.boxes import sort_by_score
+    from stl.core.boxes import sort_by_score
 
     np.testing.assert_array_equal(sort_by_score(drops), g["WL"]["pooled_sorted_order"])
     boxes = np.concatenate(pooled_boxes) - [0, 0, 1, 1]
@@ -149,7 +149,7 @@ def test_pooled_sorted_order(golden):
 
 def test_nms_boundary_pairs_follow_float_iou(golden):
     """Exact IoU 1/2 computed as 0.5000000000000002 suppresses, as in the authors' code."""
-    from stl.boxes import iou_authors, normalized_exclusive
+    from stl.core.boxes import iou_authors, normalized_exclusive
 
     g, _ = golden
     for pair in g["WL"]["robustness"]["nms_boundary_pairs"]:

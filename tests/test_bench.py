@@ -2,7 +2,7 @@
 import numpy as np
 
 from stl.bench import _TimedClassifier, peak_throughput, windows_agree
-from stl.localization import localize_batch
+from stl.core.localization import localize_batch
 
 from test_localization import StubClassifier, three_block_context
 
@@ -24,7 +24,7 @@ def test_peak_throughput_reports_every_batch_size():
 
 
 def test_bench_csv_gains_new_columns_without_losing_rows(tmp_path):
-    from stl.commands.bench import append_row
+    from stl.cli.bench import append_row
 
     path = tmp_path / "bench.csv"
     append_row(path, {"model": "a", "seconds": 1.0})

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stl.boxes import box_area, iou_matrix, nms, scale_boxes, sort_by_score
+from stl.core.boxes import box_area, iou_matrix, nms, scale_boxes, sort_by_score
 
 
 def test_area_and_iou_pascal_inclusive():

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from stl.modeling import FEATURE, LOGITS, PROB
+from stl.models import FEATURE, LOGITS, PROB
 from stl.models.caffe import io as cp
-from stl.modeling.torch_caffe import CaffeNetModule, TorchCaffeClassifier
+from stl.models.caffe.net import CaffeNetModule, TorchCaffeClassifier
 
 pytestmark = pytest.mark.caffe
 
@@ -32,7 +32,7 @@ def rel_diff(a, b):
 def pycaffe_classifier(prototxt, caffemodel, **kw):
     # our own module: an ImportError here is a bug, never a skip (only pycaffe itself may be missing,
     # and the require_pycaffe fixture turns that into a failure under STL_REQUIRE_ALL=1)
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier
 
     return PyCaffeClassifier(str(prototxt), str(caffemodel), device="cpu", **kw)
 
@@ -174,7 +174,7 @@ def compare(torch_clf, caffe_clf, images):
 
 
 def test_random_caffenet_parity(require_pycaffe, shared_dir, rng):
-    from stl.modeling import caffe_models
+    from stl.models.caffe import model_files as caffe_models
 
     prototxt, model = caffe_models.caffenet_random_paths()
     mean = caffe_models.default_mean()
@@ -190,7 +190,7 @@ def test_random_caffenet_parity(require_pycaffe, shared_dir, rng):
 
 
 def test_squeezenet_parity(require_pycaffe, shared_dir, monkeypatch):
-    from stl.modeling import build_classifier
+    from stl.models import build_classifier
 
     monkeypatch.setenv("STL_SHARED", str(shared_dir))
     images = load_images(shared_dir, 16)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from stl import resources
-from stl.modeling import ModelError
+from stl.models import ModelError
 from stl.models.caffe import io as cp
-from stl.modeling.preprocessing import load_mean
+from stl.models.preprocessing import load_mean
 
 REPO = Path(__file__).resolve().parents[1]
 

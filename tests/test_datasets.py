@@ -25,7 +25,7 @@ def test_200rnd_list_matches_reference():
 
     ref = resources.read_json(*resources.PAPER_REFERENCE)
     assert list(CLASSES_200RND) == ref["ilsvrc2012_200rnd_classes"]
-    from stl.modeling.base import ClassList
+    from stl.models.base import ClassList
 
     assert set(CLASSES_200RND) <= set(ClassList.imagenet().wnids)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stl.modeling import ModelError
+from stl.models import ModelError
 from stl.models.caffe import io as cp
-from stl.modeling import deep_compression as dc
+from stl.models.caffe import deep_compression as dc
 
 NET = """
 name: "small"
@@ -137,7 +137,7 @@ def test_real_squeezenet_decode(shared_dir):
 
 
 def test_real_squeezenet_cached_caffemodel(shared_dir, tmp_path, monkeypatch):
-    from stl.modeling import caffe_models
+    from stl.models.caffe import model_files as caffe_models
 
     monkeypatch.setenv("STL_SHARED", str(shared_dir))
     prototxt, model = caffe_models.squeezenet_paths()

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from stl.config import EVAL_NUM_WINDOWS
+from stl.core.config import EVAL_NUM_WINDOWS
 from stl.data import make_record
 from stl.evaluation import FP, IGNORED, TP, evaluate, match_windows, paper_curves, paper_value
 from stl.evaluation.report import comparison_markdown, comparison_rows, methods_markdown, methods_rows, to_csv

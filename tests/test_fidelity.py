@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stl.boxes import iou_authors, iou_matrix, nms_authors, normalized_exclusive
-from stl.config import DEFAULT, PROFILES, STLConfig
-from stl.localization import ImageContext, pool_and_suppress, resize_to_input
-from stl.modeling.base import PROB, FEATURE, Classifier, ClassList, center_square, crop_to_input
-from stl.modeling.preprocessing import CaffePreprocessing
-from stl.segmentation import segmentation_from_labels
-from stl.similarity import drop_for_classes, drop_wl, top_classes
+from stl.core.boxes import iou_authors, iou_matrix, nms_authors, normalized_exclusive
+from stl.core.config import DEFAULT, PROFILES, STLConfig
+from stl.core.localization import ImageContext, pool_and_suppress, resize_to_input
+from stl.models.base import PROB, FEATURE, Classifier, ClassList, center_square, crop_to_input
+from stl.models.preprocessing import CaffePreprocessing
+from stl.core.segmentation import segmentation_from_labels
+from stl.core.similarity import drop_for_classes, drop_wl, top_classes
 
 AUTHORS = STLConfig.for_profile("authors")
 CORRECTED = STLConfig.for_profile("corrected")
@@ -67,7 +67,7 @@ def test_item2_exact_drops_rank_windows():
 
 # -- item 3: segmentation order --------------------------------------------------------------------
 def test_item3_k_outer_colour_inner(rng):
-    from stl.segmentation import initial_segmentations
+    from stl.core.segmentation import initial_segmentations
 
     img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
     names = [s.name for s in initial_segmentations(img, DEFAULT.segmentation)]

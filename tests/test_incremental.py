@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stl.modeling import LOGITS, PROB
-from stl.modeling import incremental
-from stl.modeling.base import mask_boxes
-from stl.modeling.torch_caffe import CaffeNetModule, TorchCaffeClassifier
+from stl.models import LOGITS, PROB
+from stl.models.caffe import incremental
+from stl.models.base import mask_boxes
+from stl.models.caffe.net import CaffeNetModule, TorchCaffeClassifier
 
 # Every layer kind the incremental pass handles, and two it must fall back on.
 NET = """
@@ -136,7 +136,7 @@ def test_base_record_cache_is_bounded(every_layer_classifier):
 @pytest.mark.slow
 def test_real_squeezenet_incremental_equals_full(ilsvrc_dir, shared_dir):
     from stl.io import read_image
-    from stl.modeling import build_classifier
+    from stl.models import build_classifier
 
     clf = build_classifier("squeezenet")
     files = sorted((ilsvrc_dir / "val").glob("*.JPEG"))[:2]
@@ -155,10 +155,10 @@ def test_real_squeezenet_incremental_equals_full(ilsvrc_dir, shared_dir):
 
 @pytest.mark.slow
 def test_stl_windows_identical_with_and_without_incremental(ilsvrc_dir, shared_dir):
-    from stl.config import DEFAULT, SegmentationConfig
+    from stl.core.config import DEFAULT, SegmentationConfig
     from stl.io import read_image
-    from stl.localization import localize
-    from stl.modeling import build_classifier
+    from stl.core.localization import localize
+    from stl.models import build_classifier
 
     config = DEFAULT.replace(segmentation=SegmentationConfig(color_spaces=("lab",), ks=(100,)))
     image = read_image(ilsvrc_dir / "val" / "ILSVRC2012_val_00000347.JPEG")

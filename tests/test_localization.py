@@ -3,10 +3,10 @@ batching independence and bad inputs."""
 import numpy as np
 import pytest
 
-from stl.config import DEFAULT, SegmentationConfig
-from stl.localization import ImageContext, localize, localize_batch
-from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList
-from stl.segmentation import Segmentation, region_boxes_and_sizes
+from stl.core.config import DEFAULT, SegmentationConfig
+from stl.core.localization import ImageContext, localize, localize_batch
+from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList
+from stl.core.segmentation import Segmentation, region_boxes_and_sizes
 
 A_RGB, B_RGB, C_RGB = (200, 10, 10), (10, 200, 10), (10, 180, 30)
 
@@ -62,8 +62,8 @@ def test_hand_computed_hierarchy():
 
 
 def test_first_merge_similarities_match_eq4():
-    from stl.localization import _similarity_row
-    from stl.similarity import l1_normalize
+    from stl.core.localization import _similarity_row
+    from stl.core.similarity import l1_normalize
 
     clf = StubClassifier()
     ctx = three_block_context(clf)

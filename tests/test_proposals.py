@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 from skimage import data
 
-from stl.modeling.base import FEATURE, LOGITS, PROB, Classifier, ClassList
+from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList
 from stl.proposals import ProposalMethod, available_methods, build_method
 from stl.proposals.cnn_baselines import occluder_boxes, sliding_window_boxes
 from stl.proposals.fusion import FusionMethod

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import missing, shared_path
 from stl import resources
-from stl.modeling.base import FEATURE, LOGITS, PROB, ModelError, softmax
+from stl.models.base import FEATURE, LOGITS, PROB, ModelError, softmax
 
 pytestmark = pytest.mark.caffe
 
@@ -79,8 +79,8 @@ def _images(n, size, seed=0):
 
 
 def test_caffenet_matches_manual_pycaffe(caffe, caffenet):
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier
-    from stl.modeling.preprocessing import ILSVRC_MEAN_BGR
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier
+    from stl.models.preprocessing import ILSVRC_MEAN_BGR
 
     prototxt, weights = caffenet
     clf = PyCaffeClassifier(prototxt, weights)
@@ -115,7 +115,7 @@ def test_caffenet_matches_manual_pycaffe(caffe, caffenet):
 
 
 def test_tiny_net_options(tiny):
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier
 
     prototxt, weights = tiny
     images = _images(4, 12, seed=1)
@@ -138,7 +138,7 @@ def test_tiny_net_options(tiny):
 
 
 def test_missing_model_file(tiny, tmp_path):
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier
 
     prototxt, weights = tiny
     with pytest.raises(ModelError, match="caffemodel not found"):
@@ -148,7 +148,7 @@ def test_missing_model_file(tiny, tmp_path):
 
 
 def test_corrupt_model_file(tiny, tmp_path):
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier
 
     prototxt, weights = tiny
     bad = tmp_path / "random.caffemodel"
@@ -167,7 +167,7 @@ def test_corrupt_model_file(tiny, tmp_path):
 
 def test_weights_of_another_net(caffe, tiny, tmp_path):
     """Shape mismatches and unknown layer types are ModelErrors, not Caffe aborts."""
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier
 
     prototxt, weights = tiny
     other = tmp_path / "other.prototxt"
@@ -181,7 +181,7 @@ def test_weights_of_another_net(caffe, tiny, tmp_path):
 
 
 def test_missing_pycaffe_message(monkeypatch, tmp_path):
-    from stl.modeling import pycaffe_engine
+    from stl.models.caffe import pycaffe_engine
 
     monkeypatch.setitem(sys.modules, "caffe", None)  # makes `import caffe` raise ImportError
     with pytest.raises(ModelError, match="make caffe"):
@@ -189,7 +189,7 @@ def test_missing_pycaffe_message(monkeypatch, tmp_path):
 
 
 def test_cuda_on_cpu_only_build(tiny):
-    from stl.modeling.pycaffe_engine import PyCaffeClassifier, _probe_gpu
+    from stl.models.caffe.pycaffe_engine import PyCaffeClassifier, _probe_gpu
 
     if _probe_gpu(0) is None:
         pytest.skip("this pycaffe runs on a GPU")

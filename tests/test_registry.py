@@ -33,7 +33,7 @@ def test_builtin_modules_load_on_first_lookup():
 
 def test_the_three_registries_share_the_rule():
     from stl.data import DATASETS, get_dataset
-    from stl.modeling import MODELS
+    from stl.models import MODELS
     from stl.proposals import METHODS, build_method
 
     for reg in (DATASETS, MODELS, METHODS):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from stl import similarity as S
+from stl.core import similarity as S
 
 
 def test_drop_vector_is_clipped_difference_eq1():

@@ -8,7 +8,7 @@ number of swaps (README / docs/fidelity.md quote it)."""
 import numpy as np
 import pytest
 
-from stl.config import STLConfig, SegmentationConfig
+from stl.core.config import STLConfig, SegmentationConfig
 
 # One segmentation keeps the test at a few hundred forwards per image and engine.
 CONFIG = STLConfig.for_profile("authors").replace(
@@ -21,8 +21,8 @@ SWAP_TOLERANCE = 1e-5
 @pytest.mark.slow
 def test_squeezenet_caffe_and_torch_engines_give_the_same_windows(ilsvrc_dir, require_pycaffe, capsys):
     from stl.io import read_image
-    from stl.localization import localize_batch, neighbour_swaps
-    from stl.modeling import build_classifier
+    from stl.core.localization import localize_batch, neighbour_swaps
+    from stl.models import build_classifier
 
     images = [read_image(ilsvrc_dir / "val" / f) for f in IMAGES]
     labels = [None, None]
@@ -47,7 +47,7 @@ def test_squeezenet_caffe_and_torch_engines_give_the_same_windows(ilsvrc_dir, re
 
 
 def test_neighbour_swaps_counts_inversions_of_near_ties():
-    from stl.localization import Windows, neighbour_swaps
+    from stl.core.localization import Windows, neighbour_swaps
 
     def wins(boxes, scores):
         boxes = np.array(boxes, float)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from stl.modeling import FEATURE, LOGITS, PROB, ModelError, build_classifier
+from stl.models import FEATURE, LOGITS, PROB, ModelError, build_classifier
 from stl.models.caffe import io as cp
-from stl.modeling.torch_caffe import (ILSVRC_MEAN_BGR, CaffeNetModule, TorchCaffeClassifier,
+from stl.models.caffe.net import (ILSVRC_MEAN_BGR, CaffeNetModule, TorchCaffeClassifier,
                                       caffe_pool_output_size)
 
 
@@ -419,7 +419,7 @@ def test_registry_messages_without_model_files(tmp_path, monkeypatch):
 
 
 def test_default_mean_falls_back_to_channel_mean(tmp_path, monkeypatch, caplog):
-    from stl.modeling import caffe_models
+    from stl.models.caffe import model_files as caffe_models
 
     monkeypatch.setenv("STL_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("STL_SHARED", str(tmp_path / "no_shared"))

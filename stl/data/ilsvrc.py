@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..boxes import clip_boxes, scale_boxes
+from ..core.boxes import clip_boxes, scale_boxes
 from . import Dataset, DatasetError, make_record, register_dataset, resolve_root
 from .ilsvrc2012_200rnd import CLASSES_200RND
 
@@ -59,7 +59,7 @@ def file_size(path: Path) -> Optional[Tuple[int, int]]:
 
 
 def imagenet_wnids() -> List[str]:
-    from ..modeling.base import ClassList
+    from ..models.base import ClassList
 
     return ClassList.imagenet().wnids
 

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from ..boxes import clip_boxes, scale_boxes
+from ..core.boxes import clip_boxes, scale_boxes
 from .. import resources
 from . import Dataset, DatasetError, make_record, register_dataset
 from .ilsvrc import file_size

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..boxes import clip_boxes
+from ..core.boxes import clip_boxes
 from . import Dataset, DatasetError, make_record, register_dataset, resolve_root
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",

@@ -91,7 +91,7 @@ def project(cfg, feat_rate: float, svm_fit_s: float, dim: int, windows_by_method
 
 
 def main(argv=None) -> int:
-    from ..commands.common import add_model_arguments, build_from_args
+    from ..cli.args import add_model_arguments, build_from_args
     from ..data import get_dataset, shared_dir
     from .config import DetectionConfig
 

@@ -42,7 +42,7 @@ SMALL_RUN_NOTE = ("**SMALL REAL RUN on the ILSVRC-2012 val images in ../shared**
 
 
 def parse_args(which: str, argv=None, default_pairs: Sequence[str] = ()):
-    from ..commands.common import add_model_arguments
+    from ..cli.args import add_model_arguments
 
     p = argparse.ArgumentParser(prog=f"experiments/{which}.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -195,7 +195,7 @@ class Setup:
 
     def classifier(self):
         if self._clf is None:
-            from ..commands.common import build_from_args
+            from ..cli.args import build_from_args
 
             self._clf = build_from_args(self.args)
             print(f"classifier: {self._clf.describe()}; window feature: {self._clf.feature_name}", flush=True)

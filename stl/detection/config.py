@@ -216,7 +216,7 @@ class DetectionConfig:
 
     def stl_config(self):
         """The :class:`stl.config.STLConfig` for the STL runs."""
-        from ..config import DEFAULT, SegmentationConfig
+        from ..core.config import DEFAULT, SegmentationConfig
 
         if self.stl_ks is None:
             return DEFAULT

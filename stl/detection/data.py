@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..boxes import clip_boxes, scale_boxes
+from ..core.boxes import clip_boxes, scale_boxes
 from ..data import (Dataset, DatasetError, available_datasets, get_dataset, make_record, register_dataset,
                     resolve_root)
 from .config import DataConfig

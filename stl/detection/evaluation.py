@@ -19,7 +19,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..boxes import sort_by_score
+from ..core.boxes import sort_by_score
 from ..evaluation.matching import IGNORED, TP, match_windows
 
 

@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..modeling.base import FEATURE
+from ..models.base import FEATURE
 from ..store import Store
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..boxes import iou_matrix, nms
+from ..core.boxes import iou_matrix, nms
 from ..io import atomic_path, write_json_atomic
 from .config import DetectionConfig
 from .data import DetectionSplit

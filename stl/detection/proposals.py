@@ -39,7 +39,7 @@ class ProposalProvider:
 
     def __init__(self, runs_dir, get_classifier: Callable, model=None, stl_config=None, progress: bool = True,
                  chunk_size: int = 8):
-        from ..config import DEFAULT
+        from ..core.config import DEFAULT
 
         self.runs_dir = Path(runs_dir)
         self.get_classifier = get_classifier
@@ -51,7 +51,7 @@ class ProposalProvider:
         self._cache: Dict[Tuple[str, str], Windows] = {}
 
     def stl_runs_dir(self) -> Path:
-        from ..config import DEFAULT
+        from ..core.config import DEFAULT
 
         if self.stl_config == DEFAULT:
             return self.runs_dir

@@ -44,7 +44,7 @@ def class_name(ref: dict, wnid: str) -> str:
     try:
         return ref["descriptions"][ref["classes"].index(wnid)].split(",")[0].strip()
     except (ValueError, KeyError, IndexError):
-        from ..modeling.base import ClassList
+        from ..models.base import ClassList
 
         cl = ClassList.imagenet()
         try:

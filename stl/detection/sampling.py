@@ -21,7 +21,7 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Set
 
 import numpy as np
 
-from ..boxes import iou_matrix, nms
+from ..core.boxes import iou_matrix, nms
 
 
 def stable_seed(*parts) -> int:

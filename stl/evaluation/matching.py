@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..boxes import iou_matrix
-from ..config import EVAL_IOU
+from ..core.boxes import iou_matrix
+from ..core.config import EVAL_IOU
 
 #: per-window status codes returned by :func:`match_windows`
 TP, FP, IGNORED = 1, 0, -1

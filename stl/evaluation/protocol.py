@@ -29,7 +29,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..config import EVAL_IOU, EVAL_NUM_WINDOWS
+from ..core.config import EVAL_IOU, EVAL_NUM_WINDOWS
 from .matching import IGNORED, TP, hits_any, match_windows
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..config import EVAL_IOU, EVAL_NUM_WINDOWS
+from ..core.config import EVAL_IOU, EVAL_NUM_WINDOWS
 from .protocol import EvalResult, evaluate
 
 

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..boxes import sort_by_score
+from ..core.boxes import sort_by_score
 from ..registry import Registry
 
 #: method name -> factory(**options) -> ProposalMethod

@@ -22,11 +22,11 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..boxes import nms, scale_boxes, sort_by_score
+from ..core.boxes import nms, scale_boxes, sort_by_score
 from ..io import as_rgb_uint8
-from ..localization import resize_to_input
-from ..modeling.base import PROB
-from ..similarity import drop_for_classes, top_classes
+from ..core.localization import resize_to_input
+from ..models.base import PROB
+from ..core.similarity import drop_for_classes, top_classes
 from . import ProposalMethod, register_method
 
 #: SLIDING-WINDOW grid: window side as a fraction of the image side ...

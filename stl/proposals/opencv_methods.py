@@ -40,7 +40,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..boxes import clip_boxes, scale_boxes
+from ..core.boxes import clip_boxes, scale_boxes
 from ..io import as_rgb_uint8
 from . import ProposalMethod, ranked, register_method
 from ..paths import shared_dir, weights_dir

@@ -47,7 +47,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import ProposalMethod, ranked, register_method
-from ..boxes import clip_boxes
+from ..core.boxes import clip_boxes
 
 EXTENSIONS = (".mat", ".npz")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import DEFAULT
-from ..localization import localize_batch
+from ..core.config import DEFAULT
+from ..core.localization import localize_batch
 from . import ProposalMethod, register_method
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from ...modeling.base import ModelError
+from ..base import ModelError
 from . import caffe_pb2, raw_pb2
 
 log = logging.getLogger(__name__)

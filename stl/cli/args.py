@@ -23,7 +23,7 @@ def add_model_arguments(p, default_model="efficientnet_lite0"):
 
 def stl_config_from_args(args, **changes):
     """The STLConfig of ``--profile`` (default "authors"), then ``changes``."""
-    from ..config import STLConfig
+    from ..core.config import STLConfig
 
     return STLConfig.for_profile(getattr(args, "profile", None) or "authors", **changes)
 
@@ -31,7 +31,7 @@ def stl_config_from_args(args, **changes):
 def build_from_args(args, config=None):
     """The classifier of ``--model/--engine/--device/--precision``. Caffe models subtract the
     mean as ``config.caffe_mean`` says (default: the ``--profile``'s)."""
-    from ..modeling import build_classifier
+    from ..models import build_classifier
 
     config = config or stl_config_from_args(args)
     model = args.model

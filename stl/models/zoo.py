@@ -8,7 +8,7 @@ know nothing of the registry. Add a model with ``@register_model("name")``.
 from __future__ import annotations
 
 from ..registry import Registry
-from . import caffe_models as _files
+from .caffe import model_files as _files
 from .base import Classifier, ModelError
 
 ENGINES = ("torch", "caffe")
@@ -57,12 +57,12 @@ def build_classifier(name="efficientnet_lite0", engine: str = "torch", device: s
 def build_caffe_classifier(prototxt, caffemodel, engine="torch", device="cpu", precision="fp32", **kwargs):
     """A Caffe model (deploy prototxt + caffemodel) in the pycaffe or the torch engine."""
     if engine == "caffe":
-        from .pycaffe_engine import PyCaffeClassifier
+        from .caffe.pycaffe_engine import PyCaffeClassifier
 
         if precision != "fp32":
             raise ValueError("the caffe engine runs fp32 only")
         return PyCaffeClassifier(prototxt, caffemodel, device=device, **kwargs)
-    from .torch_caffe import TorchCaffeClassifier
+    from .caffe.net import TorchCaffeClassifier
 
     return TorchCaffeClassifier(prototxt, caffemodel, device=device, precision=precision, **kwargs)
 

@@ -27,8 +27,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError, softmax
-from .preprocessing import CaffePreprocessing, resolve_mean
+from ..base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError, softmax
+from ..preprocessing import CaffePreprocessing, resolve_mean
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from ..models.caffe import io as caffe_io
-from .base import ModelError
+from . import io as caffe_io
+from ..base import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ PathLike = Union[str, os.PathLike]
 
 def compressed_layers(prototxt) -> Dict[str, list]:
     """``{layer: [weight shape, bias shape]}`` of the layers stored in the file, in file order."""
-    from .torch_caffe import CaffeNetModule  # shape inference only (weights stay zero)
+    from .net import CaffeNetModule  # shape inference only (weights stay zero)
 
     net = CaffeNetModule(prototxt)
     shapes = net.param_shapes()

@@ -44,7 +44,7 @@ def print_evaluation(ev, ns=None):
 
 
 def main(args) -> int:
-    from ..config import EVAL_NUM_WINDOWS
+    from ..core.config import EVAL_NUM_WINDOWS
     from ..evaluation.report import COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows, to_csv
     from ..evaluation.runs import evaluate_run
     from ..io import atomic_path, write_json_atomic

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .common import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ import numpy as np
 
 from .boxes import nms, nms_authors, scale_boxes
 from .config import DEFAULT, STLConfig
-from .io import as_rgb_uint8
-from .modeling.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
+from ..io import as_rgb_uint8
+from ..models.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
 from .segmentation import (Segmentation, initial_segmentations, pixels_in_box, region_adjacency,
                            segmentation_from_labels)
 from .similarity import (drop_for_classes, l1_normalize, s_app, s_drop, s_drop_authors, s_fill, s_size,
@@ -203,7 +203,7 @@ class ImageContext:
 
     def crop_image(self, key: tuple) -> np.ndarray:
         """x[b] as a network input under ``STLConfig.crop_mode`` (for inspection)."""
-        from .modeling.base import crop_to_input
+        from ..models.base import crop_to_input
 
         return crop_to_input(self.crop_pixels(key), self.input_size, self.config.crop_mode)
 

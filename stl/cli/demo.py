@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .common import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger("stl.demo")
 
@@ -27,9 +27,9 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..boxes import iou_matrix
+    from ..core.boxes import iou_matrix
     from ..io import ImageError, write_json_atomic
-    from ..localization import ImageContext, localize_batch
+    from ..core.localization import ImageContext, localize_batch
     from ..visualize import draw_windows
 
     import matplotlib

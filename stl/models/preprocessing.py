@@ -110,6 +110,6 @@ def load_mean(path) -> np.ndarray:
             return np.load(path)
         except Exception as e:  # noqa: BLE001
             raise ModelError(f"cannot read mean file {path}: {e}") from e
-    from ..models.caffe.io import read_blobproto  # binaryproto
+    from .caffe.io import read_blobproto  # binaryproto
 
     return read_blobproto(path)

@@ -33,10 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import incremental
-from ..models.caffe import io as caffe_io
-from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
-from .preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
-from .torch_runtime import TorchRuntime
+from . import io as caffe_io
+from ..base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError
+from ..preprocessing import ILSVRC_MEAN_BGR, CaffePreprocessing, resolve_mean  # noqa: F401  (re-exported)
+from ..torch_runtime import TorchRuntime
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .base import ModelError
-from .. import resources
-from ..paths import cache_dir, shared_dir, weights_dir
+from ..base import ModelError
+from ... import resources
+from ...paths import cache_dir, shared_dir, weights_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def default_mean():
     p = mean_file()
     if p is not None:
         return np.load(p).astype(np.float32)
-    from .preprocessing import ILSVRC_MEAN_BGR
+    from ..preprocessing import ILSVRC_MEAN_BGR
 
     log.warning("ILSVRC mean image not found (run `make models`, or set STL_SHARED); "
                 "subtracting the per-channel mean %s instead", ILSVRC_MEAN_BGR.tolist())
@@ -87,7 +87,7 @@ def random_weights(prototxt, seed: int = 0, input_scale: float = 64.0):
     so that activations stay O(1) and the softmax is not saturated -- the random net then gives
     graded probabilities, which makes it a meaningful parity / benchmark model.
     """
-    from .torch_caffe import CaffeNetModule
+    from .net import CaffeNetModule
 
     rng = np.random.default_rng(seed)
     weights = {}
@@ -107,7 +107,7 @@ def random_weights(prototxt, seed: int = 0, input_scale: float = 64.0):
 
 def caffenet_random_paths(seed: int = 0) -> Tuple[Path, Path]:
     """(prototxt, caffemodel) of CaffeNet with seeded random weights (written once, ~233 MB)."""
-    from ..models.caffe.io import write_caffemodel
+    from .io import write_caffemodel
 
     prototxt = resources.deploy_prototxt(BVLC_NAMES["caffenet"])
     if not prototxt.is_file():

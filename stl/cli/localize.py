@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .common import add_model_arguments, build_from_args
+from .args import add_model_arguments, build_from_args
 
 log = logging.getLogger("stl.localize")
 
@@ -31,7 +31,7 @@ def add_arguments(p):
 def config_from_args(args):
     import dataclasses
 
-    from .common import stl_config_from_args
+    from .args import stl_config_from_args
 
     base = stl_config_from_args(args)
     seg = base.segmentation
@@ -46,8 +46,8 @@ def config_from_args(args):
 
 def main(args) -> int:
     from ..io import ImageError, read_image, write_json_atomic
-    from ..localization import localize
-    from ..modeling import ModelError
+    from ..core.localization import localize
+    from ..models import ModelError
     from ..visualize import draw_windows
 
     config = config_from_args(args)

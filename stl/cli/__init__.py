@@ -1,4 +1,4 @@
-"""The ``stl`` command line. Each subcommand lives in ``stl/commands/<name>.py``
+"""The ``stl`` command line. Each subcommand lives in ``stl/cli/<name>.py``
 and provides ``add_arguments(parser)`` and ``main(args) -> int``."""
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     modules = {}
     for name, help_text in COMMANDS.items():
         try:
-            mod = importlib.import_module(f"stl.commands.{name}")
+            mod = importlib.import_module(f"stl.cli.{name}")
         except ModuleNotFoundError as e:
-            if e.name != f"stl.commands.{name}":
+            if e.name != f"stl.cli.{name}":
                 raise
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -1,0 +1,6 @@
+"""``python -m stl.cli`` = the ``stl`` command."""
+import sys
+
+from . import main
+
+sys.exit(main())
