@@ -9,7 +9,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..boxes import iou_matrix
+from ..core.boxes import iou_matrix
 
 
 def matched_windows(boxes_a: np.ndarray, boxes_b: np.ndarray, top: int = 10, iou: float = 0.9) -> int:
