@@ -214,16 +214,3 @@ def test_item8_row255_mean(shared_dir):
     diff = np.abs(bug - good)
     assert diff.mean() == pytest.approx(4.7, abs=0.1)
     assert diff.max() == pytest.approx(14, abs=1.0)
-
-
-@pytest.mark.parametrize("shape,size", [((5, 53, 3), (227, 227)), ((300, 200, 3), (227, 227)), ((2, 2, 3), (8, 8)),
-                                        ((227, 227, 3), (8, 8)), ((7, 7, 3), (224, 224))])
-def test_item7_bilinear_equals_skimage_resize(shape, size, rng):
-    from skimage.transform import resize
-
-    from stl.models.base import skimage_bilinear
-
-    img = rng.integers(0, 256, shape).astype(np.float32)
-    ref = np.clip(resize(img.astype(np.float64) / 255, size, order=1, mode="constant", cval=0, clip=False,
-                         preserve_range=False, anti_aliasing=False), 0, 1) * 255
-    np.testing.assert_allclose(skimage_bilinear(img, size), ref.astype(np.float32), rtol=0, atol=1e-4)
