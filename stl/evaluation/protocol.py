@@ -87,9 +87,11 @@ class EvalProtocol:
         is taken, as a false positive. ``"stable"`` -- match and take in
         decreasing score, ties in the given rank order.
     iou : ``"normalised"`` -- the authors' ``BBox.jaccard_similarity``
-        (``bbox.py``) on boxes normalised by the image size;
-        ``"pixel"`` -- exact integer arithmetic with the PASCAL "+1" areas
-        (:func:`stl.evaluation.matching.iou_matrix_normalised`).
+        (``bbox.py``) on boxes normalised by the image size, in floating point
+        (:func:`stl.evaluation.matching.iou_matrix_normalised`); ``"pixel"`` --
+        exact integer arithmetic with the PASCAL "+1" areas
+        (:func:`stl.boxes.iou_matrix`). Same ratio; they differ only at IoU
+        exactly 1/2, which the authors' rounding puts on either side of 0.5.
     """
 
     difficult: str = "remove"
@@ -149,9 +151,10 @@ def window_orders(scores: Optional[np.ndarray], n: int, tie_order: str, max_n: O
     = the match order re-sorted by ``argsort(s[match])[::-1]``
     (``Stats.aggregate_results``), both argsorts stable. Equal scores are thus
     matched last-first and taken first-first. Their NumPy's default argsort was
-    quicksort (introsort), which is not stable: what order their runs gave to
-    tied windows depended on the array; this emulation is the deterministic
-    reading of the same code (the one ``authors_eval_cases.json`` was made with).
+    a quicksort, stable only on partitions of at most 16 elements: what order
+    their runs gave to longer runs of ties depended on the values around them;
+    this emulation is the deterministic reading of the same code (the one
+    ``authors_eval_cases.json`` was made with).
     """
     key = -np.arange(n, dtype=np.float64) if scores is None else np.asarray(scores, np.float64).reshape(-1)
     if len(key) != n:
