@@ -255,3 +255,28 @@ def test_real_voc_difficult_only_classes(voc_dir):
     ia, ic = a.classes.index("horse"), c.classes.index("horse")
     assert a.tp[ia, -1] == c.tp[ic, -1] == 1
     assert (a.considered[ia, -1], c.considered[ic, -1]) == (6, 5)
+
+
+def test_eval_profiles_experiment(tmp_path, voc_dir, capsys):
+    """experiments/eval_profiles.py: both profiles and each single-field switch on a stored run."""
+    import importlib.util
+    from pathlib import Path
+
+    from stl.cli import main
+
+    assert main(["run", "--dataset", "voc2007_test", "--root", str(voc_dir), "--method", "WHOLE-IMAGE",
+                 "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
+    path = tmp_path / "runs" / "voc2007_test" / "WHOLE-IMAGE.h5"
+    spec = importlib.util.spec_from_file_location(
+        "eval_profiles", Path(__file__).resolve().parents[1] / "experiments" / "eval_profiles.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main([str(path), "--n", "1", "10", "--md", str(tmp_path / "t.md")]) == 0
+    table = (tmp_path / "t.md").read_text()
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| authors")
+            or line.startswith("| corrected")}
+    assert set(rows) == {"authors", "corrected", "authors, difficult=ignore", "authors, empty_images=count",
+                         "authors, tie_order=stable", "authors, iou=pixel"}
+    # one window per image: only the difficult-only class (bicycle) changes anything: 11 vs 12 classes
+    assert "| authors | 11 | 0 | 11 |" in rows["authors"] and "| 11 | 0 | 12 |" in rows["corrected"]
+    assert "11 windows: 0 share their score" in table
