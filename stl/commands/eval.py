@@ -39,10 +39,10 @@ def header(ev) -> str:
     ds = ev.dataset
     text = (f"{ev.label} on {ds.key} -- {len(r.image_ids)} images evaluated, {ev.num_failures} failed, "
             f"{len(r.classes)} classes, {int(r.n_gt.sum())} GT boxes; data: {ds.root}")
-    if r.empty:
-        text += f"\n{len(r.empty)} images without windows skipped (their boxes do not count), e.g. {r.empty[0]}"
     if ev.num_partial_chunks:
         text += f" (includes {ev.num_partial_chunks} chunk files of an unfinished run)"
+    if r.empty:
+        text += f"\n{len(r.empty)} images without windows skipped (their boxes do not count), e.g. {r.empty[0]}"
     text += (f"\npaper curves: {ev.paper_key or 'none for this dataset'}; matching {r.matching}, "
              f"IoU >= {r.iou_threshold}; {r.protocol.describe()}")
     return text
