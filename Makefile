@@ -30,7 +30,7 @@ help:
 	@echo "make proto   -- regenerate the Caffe protobuf module from stl/models/caffe/*.proto"
 	@echo "make models  -- download CaffeNet/AlexNet weights (sha1-checked), BING + EdgeBoxes models"
 	@echo "make data    -- download PASCAL VOC 2007; explains ILSVRC-2012"
-	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet]   -- Figure 3 with the paper's curves overlaid"
+	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet PROFILE=authors|corrected] -- Figure 3 with the paper's curves overlaid"
 	@echo "make table1 | table2 | fig6                   -- detector experiments (Sec. 4)"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 
@@ -69,7 +69,8 @@ demo: setup
 fig3: setup
 	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
 		$(if $(ILSVRC),--ilsvrc $(ILSVRC)) --ilsvrc-subset $(ILSVRC_SUBSET) $(if $(VOC),--voc $(VOC)) \
-		$(if $(LIMIT),--limit $(LIMIT)) $(if $(METHODS),--methods $(METHODS)) --out results/fig3
+		$(if $(LIMIT),--limit $(LIMIT)) $(if $(METHODS),--methods $(METHODS)) $(if $(PROFILE),--profile $(PROFILE)) \
+		--out results/fig3
 
 # CI-sized Fig. 3 (STL costs minutes per image on a 2-core CPU)
 fig3-ci: setup

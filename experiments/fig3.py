@@ -4,7 +4,7 @@ ILSVRC-2012 val and PASCAL VOC 2007 test, with the published curves overlaid.
 
     python experiments/fig3.py [--model efficientnet_lite0] [--engine torch] [--device cpu]
                                [--ilsvrc ROOT] [--voc ROOT] [--limit N] [--methods A,B,...]
-                               [--out results/fig3]
+                               [--profile authors|corrected] [--out results/fig3]
 
 Data: ``--ilsvrc`` / ``--voc`` (or $STL_ILSVRC / $STL_VOC, or the data/ilsvrc and
 data/VOCdevkit links). With none of them configured it uses the real sample in
@@ -21,6 +21,12 @@ Outputs in ``--out``: ``fig3_<dataset>.png/.pdf`` (recall and precision panels;
 ours solid, the paper's dashed in the same colour), ``fig3_table.md/.csv`` (ours
 vs paper at N = 1, 3, 10, 100, 1000), ``fig3_methods.md/.csv`` (every method at
 N = 1..10, with WHOLE-IMAGE and CENTER) and ``fig3_curves.json``.
+
+The evaluation follows ``--profile``: ``authors`` (default; the authors' own
+evaluation code, which made the published curves: difficult VOC boxes removed,
+images without windows skipped, their tie order) or ``corrected`` (VOC devkit
+conventions); see stl/evaluation/protocol.py and docs/fidelity.md. The tables
+and fig3_curves.json say which.
 
 A method that cannot be built (e.g. EdgeBoxes without its model file) is
 skipped with a loud warning; nothing is substituted for it.
@@ -197,6 +203,10 @@ def parse_args(argv=None):
                    help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)} + other registered "
                         "methods of the paper)")
     p.add_argument("--limit", type=int, default=None, help="first N images of each dataset (CI: a handful)")
+    p.add_argument("--profile", choices=["authors", "corrected"], default="authors",
+                   help="evaluation protocol: authors = the authors' evaluation code (default); corrected = "
+                        "VOC devkit conventions (difficult boxes ignored, images without windows counted, ties in "
+                        "rank order)")
     p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call")
     p.add_argument("--out", default="results/fig3")
     p.add_argument("--runs", default=None, help="run store (default <out>/runs)")
@@ -207,7 +217,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from stl.data import get_dataset
-    from stl.evaluation import paper_curves
+    from stl.evaluation import eval_protocol, paper_curves
     from stl.evaluation.report import (COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows,
                                        methods_markdown, methods_rows, to_csv)
     from stl.evaluation.runs import evaluate_run
@@ -223,8 +233,10 @@ def main(argv=None) -> int:
     print("fig3: data used:")
     for d in data:
         print(f"  - {d.description}")
+    protocol = eval_protocol(args.profile)
     print(f"fig3: methods: {', '.join(methods)}; model {args.model} ({args.engine}, {args.device})"
           + (f"; first {args.limit} images per dataset" if args.limit is not None else ""))
+    print(f"fig3: evaluation {protocol.describe()}")
 
     cache = {}
 
@@ -265,7 +277,10 @@ def main(argv=None) -> int:
             if summary.failures:
                 warn(f"{name} failed on {len(summary.failures)} image(s) of {ds.key}, e.g. "
                      f"{next(iter(summary.failures.items()))}")
-            ev = evaluate_run(path, dataset=ds)
+            ev = evaluate_run(path, dataset=ds, protocol=protocol)
+            if ev.result.empty:
+                warn(f"{name}: {len(ev.result.empty)} image(s) of {ds.key} have no window and are left out of "
+                     f"the evaluation (profile {protocol.name}), e.g. {ev.result.empty[0]}")
             if not ev.result.image_ids:
                 warn(f"{name}: no image of {ds.key} has windows; left out of the figure")
                 continue
@@ -288,7 +303,8 @@ def main(argv=None) -> int:
         rows = []
         for m, ev in results.items():
             for row in comparison_rows(ev.result, m, paper_key, COMPARE_N):
-                row.update(dataset=ds.key, images=len(ev.result.image_ids), model=ev.model or "-")
+                row.update(dataset=ds.key, images=len(ev.result.image_ids), model=ev.model or "-",
+                           profile=protocol.name)
                 rows.append(row)
         compare_rows += rows
         md_parts.append(f"### {header}\n\nPaper curves: {paper_key or 'none'}. Ours: model {args.model}; "
@@ -303,16 +319,20 @@ def main(argv=None) -> int:
                               "methods": {m: ev.result.to_dict() for m, ev in results.items()}}
 
     note = ("Data used: " + "; ".join(d.description for d in data) + "."
+            + f" Evaluation: {protocol.describe()}."
             + (f" First {args.limit} images per dataset." if args.limit is not None else "")
             + (" Skipped (could not be built): " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
                if skipped else ""))
     _write(out / "fig3_table.md", f"# Fig. 3: ours vs the paper\n\n{note}\n\n" + "\n".join(md_parts))
-    _write(out / "fig3_table.csv", to_csv(compare_rows, ["dataset", "images", "model"] + COMPARISON_COLUMNS))
+    _write(out / "fig3_table.csv", to_csv(compare_rows, ["profile", "dataset", "images", "model"] + COMPARISON_COLUMNS))
     _write(out / "fig3_methods.md", f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
-    cols = ["dataset", "method", "images", "top1_hit_rate"] + [f"R@{n}" for n in range(1, 11)] + \
+    for row in table_rows:
+        row["profile"] = protocol.name
+    cols = ["profile", "dataset", "method", "images", "top1_hit_rate"] + [f"R@{n}" for n in range(1, 11)] + \
            [f"P@{n}" for n in range(1, 11)]
     _write(out / "fig3_methods.csv", to_csv(table_rows, cols))
-    write_json_atomic(out / "fig3_curves.json", {"note": note, "model": args.model, "datasets": all_curves})
+    write_json_atomic(out / "fig3_curves.json", {"note": note, "model": args.model, "profile": protocol.name,
+                                                 "datasets": all_curves})
     os.chmod(out / "fig3_curves.json", 0o644)
     print(f"\nfig3: {note}\nfig3: tables in {out}/fig3_table.md, fig3_methods.md (+ .csv), curves in fig3_curves.json")
     return 0

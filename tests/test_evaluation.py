@@ -70,7 +70,7 @@ def _rec(image_id, boxes, labels, difficult=None, image_labels=None, size=(100, 
     return make_record(image_id, None, size, boxes, labels, difficult, image_labels)
 
 
-def test_evaluate_hand_computed():
+def _hand_case():
     # class "a": image 1 has two a-boxes; image 2 has one a-box (+ one difficult a-box)
     r1 = _rec("1", [A, B], ["a", "a"])
     r2 = _rec("2", [A, [50, 50, 59, 59], B], ["a", "a", "b"], difficult=[False, True, False])
@@ -79,7 +79,13 @@ def test_evaluate_hand_computed():
         "1": (np.array([A, A, far, B], float), np.array([4, 3, 2, 1.0])),  # TP, dup FP, FP, TP
         "2": (np.array([[50, 50, 59, 59]], float), np.array([1.0])),  # only one window: on the difficult box
     }
-    res = evaluate([r1, r2], props, num_windows=[1, 2, 4, 10], mode="box")
+    return [r1, r2], props
+
+
+def test_evaluate_hand_computed_corrected_profile():
+    """VOC devkit conventions: the window on the difficult box is ignored."""
+    recs, props = _hand_case()
+    res = evaluate(recs, props, num_windows=[1, 2, 4, 10], mode="box", protocol="corrected")
     ia, ib = res.classes.index("a"), res.classes.index("b")
     # class a: #GT = 2 + 1 (the difficult box does not count) = 3
     assert res.n_gt[ia] == 3
@@ -96,6 +102,23 @@ def test_evaluate_hand_computed():
     assert (res.top1_hits, res.top1_images) == (1, 2)
 
 
+def test_evaluate_hand_computed_authors_profile():
+    """The default (the authors' exp19.py): the difficult box is removed, so the window on it is a FP."""
+    recs, props = _hand_case()
+    res = evaluate(recs, props, num_windows=[1, 2, 4, 10], mode="box")
+    assert res.protocol.name == "authors"
+    ia, ib = res.classes.index("a"), res.classes.index("b")
+    assert res.n_gt[ia] == 3
+    # N=1: image1 TP, image2 FP -> TP 1 of 2; N=2: image1 TP,FP + image2 FP -> 1 of 3;
+    # N=4 and 10: image1 TP,FP,FP,TP + image2 FP -> 2 of 5
+    assert res.tp[ia].tolist() == [1, 1, 2, 2]
+    assert res.considered[ia].tolist() == [2, 3, 5, 5]
+    assert res.tp[ib].tolist() == [0, 0, 0, 0] and res.considered[ib].tolist() == [1, 1, 1, 1]
+    np.testing.assert_allclose(res.mean_recall, [(1 / 3) / 2, (1 / 3) / 2, (2 / 3) / 2, (2 / 3) / 2])
+    np.testing.assert_allclose(res.mean_precision, [(1 / 2) / 2, (1 / 3) / 2, (2 / 5) / 2, (2 / 5) / 2])
+    assert (res.top1_hits, res.top1_images) == (1, 2)
+
+
 def test_evaluate_image_mode_all_boxes_count():
     # ILSVRC mode: the image's label owns every box, whatever the box labels say
     r = _rec("1", [A, B], ["x", "y"], image_labels=["x"])
@@ -107,8 +130,9 @@ def test_evaluate_image_mode_all_boxes_count():
 
 def test_missing_images_are_reported_not_scored():
     r1, r2 = _rec("1", [A], ["a"]), _rec("2", [A], ["a"])
-    res = evaluate([r1, r2], {"1": np.array([A], float)}, num_windows=[1])
-    assert res.missing == ["2"] and res.image_ids == ["1"] and res.n_gt.tolist() == [1]
+    for profile in ("authors", "corrected"):
+        res = evaluate([r1, r2], {"1": np.array([A], float)}, num_windows=[1], protocol=profile)
+        assert res.missing == ["2"] and res.image_ids == ["1"] and res.n_gt.tolist() == [1]
 
 
 def test_paper_reference_carried_verbatim(shared_dir):
@@ -146,8 +170,9 @@ def test_paper_curves_and_tables():
 def test_trivial_baselines_hit_rates_on_650_images(ilsvrc_dir):
     """WHOLE-IMAGE / CENTER top-1 hit rate on the 650 real ILSVRC images.
 
-    Under the project's convention (pixel-inclusive boxes, PASCAL +1 IoU) these
-    are 314/650 = 48.3% and 394/650 = 60.6%. The issue's 47.7% for WHOLE-IMAGE
+    Pixel-inclusive boxes, PASCAL +1 IoU (profile "corrected"): 314/650 = 48.3%
+    and 394/650 = 60.6%; the authors' IoU on normalised boxes (the default
+    profile) decides every one of these images the same way. The issue's 47.7% for WHOLE-IMAGE
     is what continuous coordinates give (whole image [0, 0, W, H], IoU without
     +1): 4 images sit within 0.004 of IoU 0.5 (ILSVRC2012_val_00016305, 28836,
     29685, 31872; inclusive IoU 0.500-0.503, continuous 0.4975-0.4996).
@@ -157,10 +182,11 @@ def test_trivial_baselines_hit_rates_on_650_images(ilsvrc_dir):
 
     ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir)
     assert len(ds) == 650
-    rates = {}
-    for name in ("WHOLE-IMAGE", "CENTER"):
-        m = build_method(name)
-        props = {r.image_id: m.propose(np.zeros(r.size + (3,), np.uint8)) for r in ds}
-        res = evaluate(ds, props)
-        rates[name] = (res.top1_hits, res.top1_images)
-    assert rates == {"WHOLE-IMAGE": (314, 650), "CENTER": (394, 650)}
+    for profile in ("authors", "corrected"):
+        rates = {}
+        for name in ("WHOLE-IMAGE", "CENTER"):
+            m = build_method(name)
+            props = {r.image_id: m.propose(np.zeros(r.size + (3,), np.uint8)) for r in ds}
+            res = evaluate(ds, props, protocol=profile)
+            rates[name] = (res.top1_hits, res.top1_images)
+        assert rates == {"WHOLE-IMAGE": (314, 650), "CENTER": (394, 650)}, profile

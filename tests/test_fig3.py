@@ -102,13 +102,19 @@ def test_fig3_small_run_on_shared_data(fig3, shared_dir, tmp_path, capsys):
     assert "NO-SUCH-METHOD" in table  # listed as skipped
     assert "| CENTER | 1000 |" in table
     methods = (out / "fig3_methods.csv").read_text().splitlines()
-    assert methods[0].startswith("dataset,method,images,top1_hit_rate,R@1")
+    assert methods[0].startswith("profile,dataset,method,images,top1_hit_rate,R@1")
+    assert all(line.startswith("authors,") for line in methods[1:])  # the default evaluation profile
     assert len(methods) == 1 + 2 * 2
     curves = json.loads((out / "fig3_curves.json").read_text())
     assert curves["datasets"]["voc2007_test"]["methods"]["CENTER"]["num_images"] == 6
-    # rerun: everything is already stored
+    assert curves["profile"] == "authors" and "Evaluation: profile authors" in table
+    # rerun: everything is already stored; the other evaluation profile reuses the stored windows
     assert fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "CENTER",
-                      "--limit", "6", "--out", str(out), "--no-progress"]) == 0
+                      "--limit", "6", "--out", str(out), "--no-progress", "--profile", "corrected"]) == 0
+    curves = json.loads((out / "fig3_curves.json").read_text())
+    assert curves["profile"] == "corrected"
+    assert curves["datasets"]["ilsvrc2012_val_200rnd"]["methods"]["CENTER"]["protocol"]["difficult"] == "ignore"
+    assert "Evaluation: profile corrected" in (out / "fig3_table.md").read_text()
 
 
 @pytest.mark.slow

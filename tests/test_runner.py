@@ -196,9 +196,14 @@ def test_cli_run_and_eval(tmp_path, ilsvrc_dir, capsys):
     text = capsys.readouterr().out
     assert "CENTER on ilsvrc2012_val_200rnd -- 20 images evaluated" in text
     assert "ILSVRC2012_200rnd_VAL" in text and "top-1 hit rate" in text
-    assert csv.read_text().splitlines()[0].startswith("dataset,model,images,method,N,recall")
+    assert "profile authors (difficult remove" in text  # the default evaluation protocol, stated
+    assert csv.read_text().splitlines()[0].startswith("profile,dataset,model,images,method,N,recall")
+    assert csv.read_text().splitlines()[1].startswith("authors,ilsvrc2012_val_200rnd,")
     curves = json.loads((tmp_path / "t.json").read_text())
-    assert curves[str(p)]["num_images"] == 20
+    assert curves[str(p)]["num_images"] == 20 and curves[str(p)]["profile"] == "authors"
+    assert main(["eval", str(p), "--profile", "corrected", "--json", str(tmp_path / "c.json")]) == 0
+    assert "profile corrected (difficult ignore" in capsys.readouterr().out
+    assert json.loads((tmp_path / "c.json").read_text())[str(p)]["protocol"]["tie_order"] == "stable"
 
 
 def test_cli_eval_rebuilds_voc_dataset(tmp_path, voc_dir, capsys):

@@ -5,6 +5,11 @@
 For each run: ours vs the paper at N = 1, 3, 10, 100, 1000 (the paper's
 numbers are for the full dataset the run's dataset stands for: ILSVRC-2012 val
 with 200 or 1000 classes, VOC 2007 test/trainval), and the top-1 hit rate.
+
+``--profile authors`` (default) evaluates as the authors' code did (difficult
+VOC boxes removed, images without windows skipped, their tie order, IoU on
+normalised boxes); ``--profile corrected`` with the VOC devkit's conventions.
+See :mod:`stl.evaluation.protocol` and docs/fidelity.md.
 """
 from __future__ import annotations
 
@@ -12,8 +17,14 @@ from pathlib import Path
 
 
 def add_arguments(p):
+    from ..evaluation.protocol import DEFAULT_EVAL_PROFILE, EVAL_PROFILES
+
     p.add_argument("runs", nargs="+", metavar="RUN.h5", help="run files written by `stl run`")
     p.add_argument("--root", default=None, help="dataset root, if it moved since the run")
+    p.add_argument("--profile", choices=sorted(EVAL_PROFILES), default=DEFAULT_EVAL_PROFILE,
+                   help="evaluation protocol: authors = the authors' evaluation code (default: difficult VOC boxes "
+                        "removed, images without windows skipped, their tie order); corrected = VOC devkit "
+                        "conventions (difficult ignored, every image counts, ties in rank order)")
     p.add_argument("--matching", choices=["pascal", "unmatched"], default="pascal",
                    help="pascal: the authors' / VOC devkit rule (default); unmatched: best still-free box")
     p.add_argument("--n", nargs="+", type=int, default=None, metavar="N",
@@ -30,7 +41,10 @@ def header(ev) -> str:
             f"{len(r.classes)} classes, {int(r.n_gt.sum())} GT boxes; data: {ds.root}")
     if ev.num_partial_chunks:
         text += f" (includes {ev.num_partial_chunks} per-image entries of an unfinished run)"
-    text += f"\npaper curves: {ev.paper_key or 'none for this dataset'}; matching {r.matching}, IoU >= {r.iou_threshold}"
+    if r.empty:
+        text += f"\n{len(r.empty)} images without windows skipped (their boxes do not count), e.g. {r.empty[0]}"
+    text += (f"\npaper curves: {ev.paper_key or 'none for this dataset'}; matching {r.matching}, "
+             f"IoU >= {r.iou_threshold}; {r.protocol.describe()}")
     return text
 
 
@@ -52,11 +66,12 @@ def main(args) -> int:
     ns = tuple(args.n) if args.n else COMPARE_N
     rows, md, curves = [], [], {}
     for path in args.runs:
-        ev = evaluate_run(path, root=args.root, matching=args.matching,
+        ev = evaluate_run(path, root=args.root, matching=args.matching, protocol=args.profile,
                           num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)))
         print_evaluation(ev, ns)
         rr = comparison_rows(ev.result, ev.method, ev.paper_key, ns)
         for row in rr:
+            row["profile"] = args.profile
             row["dataset"] = ev.dataset.key
             row["model"] = ev.model
             row["images"] = len(ev.result.image_ids)
@@ -67,7 +82,7 @@ def main(args) -> int:
                              "paper_key": ev.paper_key, **ev.result.to_dict()}
     if args.csv:
         with atomic_path(args.csv) as tmp:
-            Path(tmp).write_text(to_csv(rows, ["dataset", "model", "images"] + COMPARISON_COLUMNS))
+            Path(tmp).write_text(to_csv(rows, ["profile", "dataset", "model", "images"] + COMPARISON_COLUMNS))
     if args.md:
         with atomic_path(args.md) as tmp:
             Path(tmp).write_text("\n".join(md))

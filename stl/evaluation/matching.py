@@ -17,11 +17,23 @@ still free; a duplicate only when no free box overlaps it enough.
 
 The two differ only for a window overlapping two boxes by >= 0.5 each.
 
-``difficult`` boxes (VOC) follow the devkit: they are never taken, and a
-window whose chosen box is difficult is IGNORED -- neither true nor false
-positive; it does not count among the windows considered for precision.
-Under ``"unmatched"`` the candidate set is {free non-difficult boxes} U
-{difficult boxes}, best overlap wins.
+``difficult`` boxes (VOC) given here follow the devkit: they are never
+taken, and a window whose chosen box is difficult is IGNORED -- neither true
+nor false positive; it does not count among the windows considered for
+precision. Under ``"unmatched"`` the candidate set is {free non-difficult
+boxes} U {difficult boxes}, best overlap wins. (The authors instead removed
+difficult boxes before matching; :func:`stl.evaluation.protocol.evaluate`
+does that under its default ``"authors"`` profile, so no box reaches this
+function flagged difficult.)
+
+IoU (``iou=``): ``"pixel"`` (default) is :func:`stl.boxes.iou_matrix`, exact
+integer arithmetic on pixel-inclusive boxes with the PASCAL "+1" areas.
+``"normalised"`` is the authors' ``BBox.jaccard_similarity`` (``bbox.py``) on
+boxes normalised to [0, 1] by the image size, as their loaders store them
+(``exp19.py``: ``BBox(xmin-1, ymin-1, xmax, ymax).normalize_to_outer_box``):
+the same ratio in exact arithmetic, but computed in floating point on
+fractions, so an IoU of exactly 1/2 can land on either side of 0.5
+(:func:`iou_matrix_normalised`).
 """
 from __future__ import annotations
 
@@ -33,11 +45,61 @@ from ..core.config import EVAL_IOU
 #: per-window status codes returned by :func:`match_windows`
 TP, FP, IGNORED = 1, 0, -1
 RULES = ("pascal", "unmatched")
+#: IoU conventions of :func:`match_windows`
+IOU_MODES = ("pixel", "normalised")
 
 
-def match_windows(boxes, gt_boxes, difficult=None, iou_threshold: float = EVAL_IOU, rule: str = "pascal"
-                  ) -> np.ndarray:
+def iou_matrix_normalised(a, b, image_size) -> np.ndarray:
+    """IoU as the authors compute it, shape (len(a), len(b)).
+
+    ``a``, ``b``: pixel-inclusive boxes on an image of ``image_size`` = (H, W).
+    Each box becomes the continuous span ``[x0, x1 + 1) x [y0, y1 + 1)`` divided
+    by (W, H) (for a VOC box: ``BBox(xmin-1, ymin-1, xmax, ymax)`` normalised,
+    ``exp19.py``); then, as ``BBox.jaccard_similarity`` (``bbox.py``) does with
+    ``a`` as ``self``: intersection = ``|x1 - x0| * |y1 - y0|`` of the clipped box
+    (zero when empty), union = area(a) + area(b) - intersection, IoU =
+    intersection / union, every step in float64. An undefined IoU (two empty
+    boxes) is 0.
+    """
+    h, w = float(image_size[0]), float(image_size[1])
+
+    def norm(x):
+        x = np.asarray(x, np.float64).reshape(-1, 4)
+        return np.stack([x[:, 0] / w, x[:, 1] / h, (x[:, 2] + 1) / w, (x[:, 3] + 1) / h], axis=1)
+
+    pa, pb = norm(a), norm(b)
+    ix0 = np.maximum(pb[None, :, 0], pa[:, None, 0])
+    iy0 = np.maximum(pb[None, :, 1], pa[:, None, 1])
+    ix1 = np.minimum(pb[None, :, 2], pa[:, None, 2])
+    iy1 = np.minimum(pb[None, :, 3], pa[:, None, 3])
+    empty = (ix0 > ix1) | (iy0 > iy1)
+    inter = np.where(empty, 0.0, np.abs(ix1 - ix0) * np.abs(iy1 - iy0))
+
+    def area(p):
+        return np.abs(p[:, 2] - p[:, 0]) * np.abs(p[:, 3] - p[:, 1])
+
+    union = area(pa)[:, None] + area(pb)[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = inter / union
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def pairwise_iou(a, b, iou: str = "pixel", image_size=None) -> np.ndarray:
+    """IoU matrix under one of :data:`IOU_MODES` (``"normalised"`` needs ``image_size``)."""
+    if iou == "pixel":
+        return iou_matrix(a, b)
+    if iou == "normalised":
+        if image_size is None:
+            raise ValueError("iou='normalised' needs the image size (H, W)")
+        return iou_matrix_normalised(a, b, image_size)
+    raise ValueError(f"iou must be one of {IOU_MODES}, not {iou!r}")
+
+
+def match_windows(boxes, gt_boxes, difficult=None, iou_threshold: float = EVAL_IOU, rule: str = "pascal",
+                  iou: str = "pixel", image_size=None) -> np.ndarray:
     """Status of every window (``TP``, ``FP`` or ``IGNORED``), int8, in the given order.
+
+    ``iou``: ``"pixel"`` or ``"normalised"`` (the authors'; needs ``image_size`` = (H, W)).
 
     Greedy in order, so the status of the first N windows does not depend on
     the windows after them: cumulative sums give the counts for every N.
@@ -52,7 +114,7 @@ def match_windows(boxes, gt_boxes, difficult=None, iou_threshold: float = EVAL_I
     diff = np.zeros(len(gt), bool) if difficult is None else np.asarray(difficult, bool).reshape(-1)
     if len(diff) != len(gt):
         raise ValueError("difficult must have one flag per ground-truth box")
-    ov = iou_matrix(boxes, gt)
+    ov = pairwise_iou(boxes, gt, iou, image_size)
     cand = ov >= iou_threshold
     rows = np.flatnonzero(cand.any(axis=1))
     if len(rows) == 0:
@@ -84,9 +146,10 @@ def match_windows(boxes, gt_boxes, difficult=None, iou_threshold: float = EVAL_I
     return status
 
 
-def hits_any(box, gt_boxes, iou_threshold: float = EVAL_IOU) -> bool:
+def hits_any(box, gt_boxes, iou_threshold: float = EVAL_IOU, iou: str = "pixel", image_size=None) -> bool:
     """Does one window overlap any of the boxes by at least ``iou_threshold``?"""
     gt = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
     if len(gt) == 0:
         return False
-    return bool((iou_matrix(np.asarray(box, np.float64).reshape(1, 4), gt) >= iou_threshold).any())
+    ov = pairwise_iou(np.asarray(box, np.float64).reshape(1, 4), gt, iou, image_size)
+    return bool((ov >= iou_threshold).any())

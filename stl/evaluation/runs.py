@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from ..core.config import EVAL_IOU, EVAL_NUM_WINDOWS
-from .protocol import EvalResult, evaluate
+from .protocol import AUTHORS_MAX_SUBWIN, EvalProtocol, EvalResult, eval_protocol, evaluate
 
 
 @dataclass
@@ -44,12 +44,16 @@ def dataset_of_run(meta: dict, root=None):
 
 
 def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, iou_threshold: float = EVAL_IOU,
-                 matching: str = "pascal") -> RunEvaluation:
+                 matching: str = "pascal", protocol: Union[str, EvalProtocol, None] = None) -> RunEvaluation:
     """Evaluate one run file: on the images it holds, or on ``dataset`` 's images if given
-    (images of the dataset not in the run end up in ``result.missing``)."""
+    (images of the dataset not in the run end up in ``result.missing``). ``protocol``: an
+    :class:`~stl.evaluation.protocol.EvalProtocol` or a preset name (default ``"authors"``)."""
     from ..runner import load_run
 
-    run = load_run(path, max_windows=max(num_windows))
+    proto = eval_protocol(protocol)
+    # the authors' tie order looks at up to 5000 windows whatever N is (a tie group cut by N)
+    cap = max(max(num_windows), AUTHORS_MAX_SUBWIN) if proto.tie_order == "authors" else max(num_windows)
+    run = load_run(path, max_windows=cap)
     if dataset is None:
         ds = dataset_of_run(run.meta, root)
         unknown = [i for i in run.image_ids if i not in ds]
@@ -60,6 +64,7 @@ def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, io
     else:  # evaluate on the given dataset's images; those the run lacks are listed as missing
         ds = dataset
         records = list(ds)
-    res = evaluate(records, run.proposals(), num_windows, iou_threshold, mode=ds.eval_mode, matching=matching)
+    res = evaluate(records, run.proposals(), num_windows, iou_threshold, mode=ds.eval_mode, matching=matching,
+                   protocol=proto)
     return RunEvaluation(Path(path), str(run.meta.get("method", "?")), str(run.meta.get("model", "")), ds, res,
                          len(run.failures), run.num_partial_chunks)
