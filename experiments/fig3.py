@@ -204,9 +204,9 @@ def parse_args(argv=None):
                         "methods of the paper)")
     p.add_argument("--limit", type=int, default=None, help="first N images of each dataset (CI: a handful)")
     p.add_argument("--profile", choices=["authors", "corrected"], default="authors",
-                   help="evaluation protocol: authors = the authors' evaluation code (default); corrected = "
-                        "VOC devkit conventions (difficult boxes ignored, images without windows counted, ties in "
-                        "rank order)")
+                   help="authors (default): the authors' STL code and evaluation code, bug for bug; corrected: "
+                        "the paper's text and clean conventions for STL, VOC devkit conventions for the "
+                        "evaluation (difficult boxes ignored, images without windows counted, ties in rank order)")
     p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call")
     p.add_argument("--out", default="results/fig3")
     p.add_argument("--runs", default=None, help="run store (default <out>/runs)")
@@ -234,6 +234,9 @@ def main(argv=None) -> int:
     for d in data:
         print(f"  - {d.description}")
     protocol = eval_protocol(args.profile)
+    from stl.core.config import STLConfig
+
+    stl_config = STLConfig.for_profile(args.profile)  # --profile selects the method's profile too
     print(f"fig3: methods: {', '.join(methods)}; model {args.model} ({args.engine}, {args.device})"
           + (f"; first {args.limit} images per dataset" if args.limit is not None else ""))
     print(f"fig3: evaluation {protocol.describe()}")
@@ -244,7 +247,8 @@ def main(argv=None) -> int:
         if "clf" not in cache:
             from stl.models import build_classifier
 
-            cache["clf"] = build_classifier(args.model, engine=args.engine, device=args.device,
+            kw = {} if args.model == "efficientnet_lite0" else {"mean_mode": stl_config.caffe_mean}
+            cache["clf"] = build_classifier(args.model, engine=args.engine, device=args.device, **kw,
                                             precision=args.precision)
             print(f"fig3: classifier {cache['clf'].describe()}")
         return cache["clf"]
@@ -263,7 +267,7 @@ def main(argv=None) -> int:
                 continue
             if name not in built and name not in skipped:
                 try:
-                    built[name] = build_run_method(name, get_classifier)
+                    built[name] = build_run_method(name, get_classifier, stl_config)
                 except Exception as e:  # missing model file, unknown method, ...
                     skipped[name] = f"{type(e).__name__}: {e}"
                     warn(f"method {name} cannot be built and is SKIPPED (not substituted): {skipped[name]}")
@@ -271,7 +275,7 @@ def main(argv=None) -> int:
                 continue
             method = built[name]
             uses = bool(getattr(method, "uses_classifier", False))
-            path = run_path(runs_dir, ds.key, name, args.model if uses else None, uses)
+            path = run_path(runs_dir, ds.key, name, args.model if uses else None, uses, stl_config.profile)
             summary = run_method(ds, method, path, method_name=name, model=args.model if uses else None,
                                  chunk_size=args.chunk, progress=not args.no_progress)
             if summary.failures:
