@@ -14,7 +14,11 @@ COMMANDS = {
     "demo": "STL-WL and STL-CL with the bundled EfficientNet-Lite0 on the bundled sample images",
     "run": "compute a proposal method over a dataset (HDF5, resumable)",
     "eval": "recall/precision table of stored runs, against the paper's numbers",
-    "bench": "speed benchmark of the STL engine",
+    "bench": "speed benchmark of the STL engine (--detection: of the detector experiments)",
+    "fig3": "Figure 3: recall/precision vs number of windows, ours and the paper's",
+    "table": "Table 1 or 2: mAP of detectors trained on each method's boxes (stl table 1|2)",
+    "fig6": "Figure 6: per-class AP, STL-CL-trained vs ground-truth-trained detectors",
+    "stl650": "STL-CL/STL-WL vs WHOLE-IMAGE and CENTER on the 650 real ILSVRC images of ../shared",
 }
 
 

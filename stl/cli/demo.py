@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .args import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_common_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger("stl.demo")
 
 def add_arguments(p):
-    add_model_arguments(p)
+    add_common_arguments(p)
     p.add_argument("--out", default="results/demo")
     p.add_argument("--images", nargs="*", default=None, help="ids of sample images (default: all)")
     p.add_argument("--top", type=int, default=5)

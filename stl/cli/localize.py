@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .args import add_model_arguments, build_from_args
+from .args import add_common_arguments, build_from_args
 
 log = logging.getLogger("stl.localize")
 
@@ -15,7 +15,7 @@ def add_arguments(p):
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--label", nargs="+", default=None, metavar="WNID",
                    help="class(es) of the object: STL-CL (one hierarchy per class). Without: STL-WL (top-5)")
-    add_model_arguments(p)
+    add_common_arguments(p)
     p.add_argument("--top", type=int, default=10, help="windows to print and draw")
     p.add_argument("--out", default="results/localize", help="output directory (figure + JSON per image)")
     p.add_argument("--mask-mode", choices=["box", "segment"], default=None, help="override STLConfig.mask_mode")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .args import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_common_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def add_arguments(p):
                    help="dataset root (default: $STL_ILSVRC / $STL_VOC, else data/ilsvrc / data/VOCdevkit)")
     p.add_argument("--method", nargs="+", required=True, metavar="METHOD",
                    help="registered method(s): STL-WL, STL-CL, WHOLE-IMAGE, CENTER, SELSEARCH, ...")
-    add_model_arguments(p)
+    add_common_arguments(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the dataset")
     p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
     p.add_argument("--chunk", type=int, default=16,
@@ -34,24 +34,9 @@ def add_arguments(p):
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
 
 
-def build_run_method(name, get_classifier, config=None):
-    """Build a registered method; give it the classifier (and STL methods the STLConfig)
-    only if it needs one."""
-    from ..proposals import build_method
-
-    try:
-        m = build_method(name)
-        if not getattr(m, "uses_classifier", False):
-            return m
-    except (ValueError, TypeError):
-        pass
-    if config is not None and name.upper().startswith("STL"):
-        return build_method(name, classifier=get_classifier(), config=config)
-    return build_method(name, classifier=get_classifier())
-
-
 def main(args) -> int:
     from ..data import get_dataset
+    from ..proposals import build_run_method
     from ..runner import DEFAULT_MAX_WINDOWS, run_method, run_path
 
     ds = get_dataset(args.dataset, root=args.root, subset=args.subset)

@@ -58,6 +58,20 @@ def build_method(name: str, **options) -> ProposalMethod:
     return METHODS.get(name)(**options)
 
 
+def build_run_method(name, get_classifier, config=None):
+    """Build a registered method; give it the classifier (and STL methods the STLConfig)
+    only if it needs one."""
+    try:
+        m = build_method(name)
+        if not getattr(m, "uses_classifier", False):
+            return m
+    except (ValueError, TypeError):
+        pass
+    if config is not None and name.upper().startswith("STL"):
+        return build_method(name, classifier=get_classifier(), config=config)
+    return build_method(name, classifier=get_classifier())
+
+
 def ranked(boxes, scores) -> Tuple[np.ndarray, np.ndarray]:
     """Sort (boxes, scores) best first, deterministically."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
