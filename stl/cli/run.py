@@ -56,7 +56,7 @@ def main(args) -> int:
     rc = 0
     for name in args.method:
         method = build_run_method(name, get_classifier, config)
-        uses = bool(getattr(method, "uses_classifier", False))
+        uses = method.uses_classifier
         model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
         path = run_path(args.out, ds.key, name, model, uses, config.profile)
         print(f"{name}: -> {path}")

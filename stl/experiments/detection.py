@@ -129,10 +129,10 @@ class Setup:
 
     def __init__(self, which: str, opts: DetectionOptions, default_pairs: Sequence[str] = ()):
         from ..runner import model_tag
-        from .data import build_split
-        from .features import FeatureStore
-        from .pipeline import DetectionExperiment
-        from .proposals import ProposalProvider
+        from ..detection.data import build_split
+        from ..detection.features import FeatureStore
+        from ..detection.pipeline import DetectionExperiment
+        from ..detection.proposals import ProposalProvider
 
         self.opts = opts
         self.which = which
@@ -187,7 +187,7 @@ class Setup:
         return self._clf
 
     def run(self, pairs: Optional[Sequence[str]] = None):
-        from .pipeline import PairSpec
+        from ..detection.pipeline import PairSpec
 
         results = {}
         for p in (pairs or self.pairs):
