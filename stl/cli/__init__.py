@@ -22,22 +22,23 @@ COMMANDS = {
 }
 
 
-def main(argv=None) -> int:
-    os.environ.setdefault("GLOG_minloglevel", "2")
+def build_parser():
+    """The ``stl`` parser and ``{command: module}``."""
     parser = argparse.ArgumentParser(prog="stl", description="Self-Taught Object Localization")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, help_text in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"stl.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"stl.cli.{name}":
-                raise
-            continue
+        mod = importlib.import_module(f"stl.cli.{name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
         modules[name] = mod
+    return parser, modules
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    parser, modules = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

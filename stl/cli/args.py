@@ -63,8 +63,13 @@ def add_common_arguments(p, default_model: str = "efficientnet_lite0"):
 # ----------------------------------------------------------------------------- namespace -> typed values
 def model_spec(args) -> ModelSpec:
     """The :class:`ModelSpec` of ``--model/--engine/--device/--precision/--no-incremental``."""
-    return ModelSpec.from_words(args.model, engine=args.engine, device=args.device, precision=args.precision,
-                                incremental=not getattr(args, "no_incremental", False))
+    from ..models import ModelError
+
+    try:
+        return ModelSpec.from_words(args.model, engine=args.engine, device=args.device, precision=args.precision,
+                                    incremental=not getattr(args, "no_incremental", False))
+    except ModelError as e:
+        raise SystemExit(str(e))
 
 
 def parse_overrides(items) -> Dict[str, str]:
@@ -111,14 +116,8 @@ def stl_config_from_args(args, **changes) -> STLConfig:
 def build_from_args(args, config: Optional[STLConfig] = None):
     """The classifier of ``--model/--engine/--device/--precision/--no-incremental``. Caffe models
     subtract the mean as ``config.caffe_mean`` says (default: the ``--profile``'s)."""
-    from ..models import ModelError
-
     config = config or stl_config(args)
-    try:
-        spec = model_spec(args)
-    except ModelError as e:
-        raise SystemExit(str(e))
-    return spec.build(mean_mode=config.caffe_mean)
+    return model_spec(args).build(mean_mode=config.caffe_mean)
 
 
 # ----------------------------------------------------------------------------- typed overrides

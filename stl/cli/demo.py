@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .args import add_common_arguments, build_from_args, stl_config_from_args
+from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger("stl.demo")
 
@@ -41,8 +41,8 @@ def main(args) -> int:
 
     sample = get_dataset("sample")
     records = [r for r in sample if not args.images or r.image_id in args.images]
-    config = stl_config_from_args(args)
-    classifier = build_from_args(args, config)
+    model, config = model_spec(args), stl_config(args)
+    classifier = model.build(mean_mode=config.caffe_mean)
     log.info("classifier: %s", classifier.describe())
     out = Path(args.out)
     images, ok = [], []

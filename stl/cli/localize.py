@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .args import add_common_arguments, build_from_args
+from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger("stl.localize")
 
@@ -31,9 +31,7 @@ def add_arguments(p):
 def config_from_args(args):
     import dataclasses
 
-    from .args import stl_config_from_args
-
-    base = stl_config_from_args(args)
+    base = stl_config(args)
     seg = base.segmentation
     if args.ks:
         seg = dataclasses.replace(seg, ks=tuple(args.ks))
@@ -52,7 +50,7 @@ def main(args) -> int:
 
     config = config_from_args(args)
     try:
-        classifier = build_from_args(args, config)
+        classifier = model_spec(args).build(mean_mode=config.caffe_mean)
         labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
     except (ModelError, KeyError, ValueError, RuntimeError) as e:
         log.error("%s", e)

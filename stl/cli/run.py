@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .args import add_common_arguments, build_from_args, stl_config_from_args
+from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,11 @@ def main(args) -> int:
     ds.take(args.limit)
     print(f"dataset: {ds.describe()}")
     cache = {}
-    config = stl_config_from_args(args)
+    model, config = model_spec(args), stl_config(args)
 
     def get_classifier():
         if "clf" not in cache:
-            cache["clf"] = build_from_args(args, config)
+            cache["clf"] = model.build(mean_mode=config.caffe_mean)
             print(f"classifier: {cache['clf'].describe()}")
         return cache["clf"]
 
@@ -57,11 +57,11 @@ def main(args) -> int:
     for name in args.method:
         method = build_run_method(name, get_classifier, config)
         uses = method.uses_classifier
-        model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
-        path = run_path(args.out, ds.key, name, model, uses, config.profile)
+        key = model.name if uses else None
+        path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
         try:
-            summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
+            summary = run_method(ds, method, path, method_name=name, model=key, chunk_size=args.chunk,
                                  max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
         except KeyboardInterrupt:
             print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
