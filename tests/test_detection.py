@@ -147,6 +147,56 @@ def test_c_selection_picks_the_c_maximising_cross_validated_ap():
     assert s[y > 0].min() > s[y < 0].max()  # the refit model separates the training data
 
 
+def test_cv_ap_is_the_held_out_average_precision_of_stratified_folds():
+    """GridSearchCV's score per C = the mean over StratifiedKFold folds of sklearn's AP of the
+    held-out decision values, recomputed here by hand (a wrong scorer, e.g. accuracy, or
+    unstratified folds give other numbers on this noisy toy)."""
+    from sklearn.metrics import average_precision_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 5))
+    y = np.where(x[:, 0] + 0.8 * rng.standard_normal(40) > 0.6, 1, -1)
+    grid = (1e-3, 1e-1, 10.0)
+    sel = select_c(x, y, SVMConfig(c_grid=grid, folds=4), seed=7)
+    assert sel.folds == 4
+    for c in grid:
+        aps = []
+        for tr, te in StratifiedKFold(4, shuffle=True, random_state=7).split(x, y):
+            svm = LinearSVC(C=c, loss="hinge", dual=True, class_weight="balanced", max_iter=10000, tol=1e-4,
+                            random_state=7).fit(x[tr].astype(np.float32), y[tr])
+            aps.append(average_precision_score(y[te] > 0, svm.decision_function(x[te].astype(np.float32))))
+        assert sel.cv_ap[c] == pytest.approx(np.mean(aps), abs=1e-6), c
+    assert len(set(np.round(list(sel.cv_ap.values()), 6))) > 1  # the C values score differently here
+
+
+def test_l2_normalisation_is_part_of_the_pipeline_and_of_the_stored_model():
+    """Positives point along (1, 1), negatives along (1, -1), with magnitudes 0.1-100: after L2
+    normalisation a line separates them; the stored model scores new rows as the pipeline does."""
+    rng = np.random.default_rng(0)
+    mags = rng.uniform(0.1, 100, 40)[:, None]
+    pos = mags[:20] * (np.array([1.0, 1.0]) + 0.05 * rng.standard_normal((20, 2)))
+    neg = mags[20:] * (np.array([1.0, -1.0]) + 0.05 * rng.standard_normal((20, 2)))
+    x, y = np.concatenate([pos, neg]), np.r_[np.ones(20), -np.ones(20)].astype(int)
+    cfg = SVMConfig(c_grid=(0.1, 1.0, 10.0), normalize="l2")
+    m = train_svm(x, y, cfg)
+    s = m.score(x)
+    assert s[y > 0].min() > s[y < 0].max()
+    sel = select_c(x, y, cfg)
+    assert [n for n, _ in sel.estimator.steps] == ["normalize", "svm"] and sel.c == m.c
+    new = rng.uniform(-50, 50, (7, 2))
+    np.testing.assert_allclose(m.score(new), sel.estimator.decision_function(new.astype(np.float32)), rtol=1e-5,
+                               atol=1e-6)
+    assert np.allclose(np.linalg.norm(dcfg_normalize(new), axis=1), 1.0)
+
+
+def dcfg_normalize(x):
+    from stl.detection.svm import normalize_features
+
+    return normalize_features(x, "l2")
+
+
 def test_c_selection_without_enough_examples_uses_the_default():
     x = np.array([[0.0], [1.0], [2.0]])
     y = np.array([1, -1, -1])

@@ -58,7 +58,8 @@ def main(args) -> int:
     log.info("classifier: %s", classifier.describe())
     out = Path(args.out)
     failures = 0
-    for path in args.images:
+    images = tqdm(args.images, desc="images", unit="img", dynamic_ncols=True, disable=len(args.images) < 2)
+    for path in images:
         try:
             image = read_image(path)
         except ImageError as e:
