@@ -4,7 +4,7 @@ import numpy as np
 from stl.experiments.bench import _TimedClassifier, peak_throughput, windows_agree
 from stl.core.localization import localize_batch
 
-from test_localization import StubClassifier, three_block_context
+from stubs import StubClassifier, three_block_context
 
 
 def test_timed_classifier_counts_forward_time_and_engine_matches_reference_mode():

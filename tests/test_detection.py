@@ -411,27 +411,49 @@ def test_table1_small_real_run_on_shared_ilsvrc(ilsvrc_dir, tmp_path, capsys):
     """Table 1 layout from a real run: 3 classes of the paper's 200 present in ../shared,
     1 training + 1 test image each, reduced STL, EfficientNet-Lite0 window features.
     Proves only that the pipeline runs end to end on real data."""
-    sys.path.insert(0, str(REPO / "experiments"))
-    import table1
+    from stl.cli import main
 
     out = tmp_path / "table1"
-    rc = table1.main(["--model", "efficientnet_lite0", "--device", "cpu", "--fast", "--classes", "3",
-                      "--limit", "2", "--max-windows", "20", "--work", str(tmp_path / "work"), "--out", str(out),
-                      "--no-progress"])
+    rc = main(["table", "1", "--model", "efficientnet_lite0", "--device", "cpu", "--fast", "--classes", "3",
+               "--limit", "2", "--max-windows", "20", "--work", str(tmp_path / "work"), "--out", str(out),
+               "--no-progress"])
     assert rc == 0
     md = (out / "table1.md").read_text()
     assert "SMALL REAL RUN" in md and "NOT comparable" in md
     diff = json.loads((out / "table1_diff.json").read_text())
     assert list(diff) == ["BING+BING", "EDGEBOXES+EDGEBOXES", "MCG+MCG", "SELSEARCH+SELSEARCH", "STLCL+STLWL",
                           "GROUNDTRUTH+SELSEARCH"]
+    import csv
+
+    per_class = list(csv.DictReader((out / "table1_per_class.csv").open()))
+    run = json.loads((out / "table1_run.json").read_text())
+    grid = set(run["config"]["svm"]["c_grid"])
     for pair in ("BING+BING", "SELSEARCH+SELSEARCH", "STLCL+STLWL", "GROUNDTRUTH+SELSEARCH"):
-        assert diff[pair]["status"] == "ok", (pair, diff[pair]["reason"])
-        assert 0.0 <= diff[pair]["ours_mAP"] <= 1.0 and diff[pair]["classes"] == 3
-        assert diff[pair]["paper_mAP"] > 0
+        d = diff[pair]
+        assert d["status"] == "ok", (pair, d["reason"])
+        rows = [r for r in per_class if r["pair"] == pair]
+        assert d["classes"] == 3 and len(rows) == 3
+        # the table's mAP is the mean of the class APs the run stored, and each class's AP is the
+        # one of the pair's result (not a placeholder); differences are ours - paper
+        aps = {r["wnid"]: float(r["ours_AP"]) for r in rows}
+        assert d["ours_mAP"] == pytest.approx(np.mean(list(aps.values())), abs=1e-6)
+        stored = run["pairs"][pair]["aps"]
+        assert aps == pytest.approx({c: stored[c] for c in aps}, abs=1e-6)
+        assert d["diff_vs_paper"] == pytest.approx(d["ours_mAP"] - d["paper_mAP"])
+        assert d["paper_mAP"] == pytest.approx(run_paper_map(pair))
+        for r in rows:  # every class was trained (positives, negatives, a C of the grid) and tested
+            assert int(r["gt_boxes"]) >= 1 and int(r["positives"]) >= 1 and int(r["negatives"]) >= 1
+            assert float(r["C"]) in grid
     assert diff["MCG+MCG"]["status"] == "not run"  # MCG proposals are MATLAB-only files
     run = json.loads((out / "table1_run.json").read_text())
     assert run["mode"] == "shared" and run["split"]["classes"] == 3
     assert "NOT RUN" in md or all(d["status"] == "ok" for d in diff.values())
+
+
+def run_paper_map(pair):
+    from stl.detection import report
+
+    return report.table_rows({}, [pair], "table1_mAP", report.load_reference())[0]["paper_mAP"]
 
 
 def test_ilsvrc_train_adapter_reads_the_official_layout(tmp_path):
