@@ -19,6 +19,8 @@ BENCH_IMAGES ?= 16
 LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
+# extra pytest arguments (.ci/run passes --durations=15 so the slowest tests are listed)
+PYTEST_ARGS ?=
 
 .PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
 
@@ -59,13 +61,13 @@ data: setup
 	$(PYTHON) data/fetch_data.py
 
 test: setup caffe
-	$(PYTHON) -m pytest -q -ra
+	$(PYTHON) -m pytest -q -ra $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PYTHON) -m pytest -q -ra -m "not slow"
+	$(PYTHON) -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
-	$(BIN)/stl demo --out results/demo
+	$(BIN)/stl demo --out results/demo $(if $(LIMIT),--limit $(LIMIT))
 
 fig3: setup
 	$(BIN)/stl fig3 --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \

@@ -22,10 +22,20 @@ COMMANDS = {
 }
 
 
+def _version() -> str:
+    from pathlib import Path
+
+    import stl
+
+    return f"stl {stl.__version__} ({Path(stl.__file__).resolve().parent})"
+
+
 def build_parser():
     """The ``stl`` parser and ``{command: module}``."""
     parser = argparse.ArgumentParser(prog="stl", description="Self-Taught Object Localization")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print the version and where the package is installed")
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, help_text in COMMANDS.items():
