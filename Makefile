@@ -19,6 +19,8 @@ BENCH_IMAGES ?= 16
 LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
+# extra pytest arguments (.ci/run passes --durations=15 so the slowest tests are listed)
+PYTEST_ARGS ?=
 
 .PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
 
@@ -32,6 +34,7 @@ help:
 	@echo "make data    -- download PASCAL VOC 2007; explains ILSVRC-2012"
 	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet PROFILE=authors|corrected] -- Figure 3 with the paper's curves overlaid"
 	@echo "make table1 | table2 | fig6                   -- detector experiments (Sec. 4)"
+	@echo "make stl650 [LIMIT=8]                         -- STL vs WHOLE-IMAGE/CENTER on the ../shared ILSVRC images"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 
 setup: $(STAMP)
@@ -58,38 +61,41 @@ data: setup
 	$(PYTHON) data/fetch_data.py
 
 test: setup caffe
-	$(PYTHON) -m pytest -q -ra
+	$(PYTHON) -m pytest -q -ra $(PYTEST_ARGS)
 
 test-fast: setup
-	$(PYTHON) -m pytest -q -ra -m "not slow"
+	$(PYTHON) -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
-	$(BIN)/stl demo --out results/demo
+	$(BIN)/stl demo --out results/demo $(if $(LIMIT),--limit $(LIMIT))
 
 fig3: setup
-	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
+	$(BIN)/stl fig3 --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
 		$(if $(ILSVRC),--ilsvrc $(ILSVRC)) --ilsvrc-subset $(ILSVRC_SUBSET) $(if $(VOC),--voc $(VOC)) \
 		$(if $(LIMIT),--limit $(LIMIT)) $(if $(METHODS),--methods $(METHODS)) $(if $(PROFILE),--profile $(PROFILE)) \
 		--out results/fig3
 
 # CI-sized Fig. 3 (STL costs minutes per image on a 2-core CPU)
 fig3-ci: setup
-	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --limit 2 --out results/fig3-ci
+	$(BIN)/stl fig3 --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --limit 2 --out results/fig3-ci
 
 # All 650 ../shared ILSVRC images + the 11 VOC images: hours on a CPU, use DEVICE=cuda
 fig3-650: setup
-	$(PYTHON) experiments/fig3.py --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
+	$(BIN)/stl fig3 --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
 		--ilsvrc $(SHARED)/data/ilsvrc2012-val-227 --ilsvrc-subset all --voc $(SHARED)/data/voc2007-test-sample \
 		--out results/fig3-650
 
-table1 table2 fig6: setup
-	$(PYTHON) experiments/$@.py --model $(MODEL) --device $(DEVICE) $(if $(ILSVRC),--ilsvrc $(ILSVRC)) --out results/$@
+table1 table2: setup
+	$(BIN)/stl table $(subst table,,$@) --model $(MODEL) --device $(DEVICE) $(if $(ILSVRC),--ilsvrc $(ILSVRC)) --out results/$@
+
+fig6: setup
+	$(BIN)/stl fig6 --model $(MODEL) --device $(DEVICE) $(if $(ILSVRC),--ilsvrc $(ILSVRC)) --out results/$@
 
 bench: setup
 	$(BIN)/stl bench --model $(MODEL) --device $(DEVICE) --precision $(PRECISION) --images $(BENCH_IMAGES) --out results/bench
 
 stl650: setup
-	$(PYTHON) experiments/stl_vs_trivial.py --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650
+	$(BIN)/stl stl650 --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650
 
 clean:
 	rm -rf results .pytest_cache

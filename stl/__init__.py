@@ -1,15 +1,14 @@
-"""stl: Self-Taught Object Localization (Bazzani, Bergamo, Anguelov, Torresani).
+"""stl: Self-Taught Object Localization (Bazzani, Bergamo, Anguelov, Torresani, WACV 2016).
 
-Reference implementation. Layout (detectron2-style separation):
+Reference implementation. Layers (docs/architecture.md; imports point down only):
 
-- :mod:`stl.config`       -- the ONE place where every method parameter has its paper default.
-- :mod:`stl.modeling`     -- whole-image classifiers (pycaffe, Caffe-in-PyTorch, EfficientNet-Lite0).
-- :mod:`stl.segmentation` -- initial regions (Felzenszwalb, Selective Search "fast" set).
-- :mod:`stl.similarity`   -- Eq. 1-4 of the paper (drops and the four similarity terms).
-- :mod:`stl.localization` -- the agglomerative STL-CL / STL-WL procedure (Sec. 3).
-- :mod:`stl.boxes`        -- IoU and non-maximum suppression.
-- :mod:`stl.data`         -- datasets (one factory).
-- :mod:`stl.evaluation`   -- the paper's recall/precision protocol.
-- :mod:`stl.proposals`    -- registry of proposal methods compared in Fig. 3.
+- :mod:`stl.cli`          -- the ``stl`` command (one module per subcommand, one argument module).
+- :mod:`stl.experiments`  -- Fig. 3, Tables 1-2, Fig. 6, STL vs trivial references, benchmarks.
+- :mod:`stl.runner`, :mod:`stl.evaluation`, :mod:`stl.detection` -- resumable runs, the paper's
+  recall/precision protocol, the detector experiments of Sec. 4.
+- :mod:`stl.proposals`, :mod:`stl.data` -- the proposal methods of Fig. 3; datasets.
+- :mod:`stl.core`         -- the method: config (every default), boxes, segmentation, Eq. 1-4
+  (similarity), the agglomerative STL-CL / STL-WL procedure (localization, Sec. 3).
+- :mod:`stl.models`       -- whole-image classifiers (EfficientNet-Lite0, Caffe nets in PyTorch or pycaffe).
 """
 __version__ = "0.1.0"

@@ -346,7 +346,7 @@ def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
     cfg = (cfg.identity() if hasattr(cfg, "identity") else cfg.to_dict() if hasattr(cfg, "to_dict")
            else ({} if cfg is None else str(cfg)))
     clf = getattr(method, "classifier", None)
-    uses = bool(getattr(method, "uses_classifier", False))
+    uses = method.uses_classifier
     return {
         "method": (method_name or getattr(method, "name", "method")).upper(),
         "method_description": method.describe() if hasattr(method, "describe") else "",
@@ -509,10 +509,7 @@ def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
     if recs:
         labels = [r.labels for r in recs] if method.needs_label else None
         try:
-            if getattr(method, "needs_image_id", False):  # precomputed proposals (MCG, ...)
-                results = list(method.propose_batch(images, labels, image_ids=[r.image_id for r in recs]))
-            else:
-                results = list(method.propose_batch(images, labels))
+            results = list(method.propose_batch(images, labels, image_ids=[r.image_id for r in recs]))
             if len(results) != len(recs):
                 raise ValueError(f"propose_batch returned {len(results)} results for {len(recs)} images")
             results = [_validate(r, rec.image_id) for r, rec in zip(results, recs)]
@@ -523,8 +520,7 @@ def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
             for rec, im in zip(recs, images):
                 try:
                     lab = rec.labels if method.needs_label else None
-                    out = (method.propose(im, lab, image_id=rec.image_id) if getattr(method, "needs_image_id", False)
-                           else method.propose(im, lab))
+                    out = method.propose(im, lab, image_id=rec.image_id)
                     results.append(_validate(out, rec.image_id))
                 except Exception as e1:
                     fails[rec.image_id] = (type(e1).__name__, str(e1))

@@ -1,10 +1,10 @@
 """The benchmark's measuring parts on a stub classifier (timings themselves live in `make bench`)."""
 import numpy as np
 
-from stl.bench import _TimedClassifier, peak_throughput, windows_agree
+from stl.experiments.bench import _TimedClassifier, peak_throughput, windows_agree
 from stl.core.localization import localize_batch
 
-from test_localization import StubClassifier, three_block_context
+from stubs import StubClassifier, three_block_context
 
 
 def test_timed_classifier_counts_forward_time_and_engine_matches_reference_mode():
@@ -24,7 +24,7 @@ def test_peak_throughput_reports_every_batch_size():
 
 
 def test_bench_csv_gains_new_columns_without_losing_rows(tmp_path):
-    from stl.cli.bench import append_row
+    from stl.experiments.bench import append_row
 
     path = tmp_path / "bench.csv"
     append_row(path, {"model": "a", "seconds": 1.0})
@@ -37,7 +37,7 @@ def test_bench_csv_gains_new_columns_without_losing_rows(tmp_path):
 def test_top_window_matching_ignores_order_and_counts_matches():
     from types import SimpleNamespace
 
-    from stl.bench import top_windows_matched
+    from stl.experiments.bench import top_windows_matched
 
     a = SimpleNamespace(boxes=np.array([[0, 0, 99, 99], [10, 10, 49, 49], [200, 200, 220, 220]], float))
     b = SimpleNamespace(boxes=np.array([[10, 10, 49, 49], [0, 0, 99, 98]], float))  # IoU 0.99 with a[0]

@@ -1,26 +1,24 @@
-"""experiments/fig3.py: the plotted data is the data given (checked with the paper's own
+"""stl fig3 (stl.experiments.fig3): the plotted data is the data given (checked with the paper's own
 curves), data selection, tables, and a small run on the real shared data."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from stl.experiments import fig3 as fig3_module
 
 
 @pytest.fixture(scope="module")
 def fig3():
-    import sys
+    return fig3_module
 
-    spec = importlib.util.spec_from_file_location("experiments_fig3", REPO / "experiments" / "fig3.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+
+def stl_fig3(*argv) -> int:
+    from stl.cli import main
+
+    return main(["fig3", *argv])
 
 
 @pytest.mark.parametrize("key", ["ILSVRC2012_200rnd_VAL", "PASCAL2007_TEST"])
@@ -58,21 +56,20 @@ def test_choose_data_fallbacks(fig3, monkeypatch, tmp_path):
     for var in ("STL_ILSVRC", "STL_VOC"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(stl.data, "dataset_links", lambda links: [])  # no data/ilsvrc, data/VOCdevkit links
-    args = fig3.parse_args([])
     shared = tmp_path / "shared"
     (shared / "data" / "ilsvrc2012-val-227").mkdir(parents=True)
     (shared / "data" / "voc2007-test-sample").mkdir(parents=True)
     monkeypatch.setenv("STL_SHARED", str(shared))
-    got = fig3.choose_data(args)
+    got = fig3.choose_data()
     assert [d.name for d in got] == ["ilsvrc2012_val", "voc2007_test"]
     assert all("shared sample" in d.description and "NOT the full" in d.description for d in got)
     assert got[0].subset == "200rnd"
     monkeypatch.setenv("STL_SHARED", str(tmp_path / "none"))
-    got = fig3.choose_data(args)
+    got = fig3.choose_data()
     assert [d.name for d in got] == ["sample"] and "bundled sample" in got[0].description
     # a configured root wins, and only the configured datasets run
     monkeypatch.setenv("STL_VOC", str(shared / "data" / "voc2007-test-sample"))
-    got = fig3.choose_data(args)
+    got = fig3.choose_data()
     assert [d.name for d in got] == ["voc2007_test"] and "PASCAL VOC 2007 test at" in got[0].description
 
 
@@ -87,7 +84,7 @@ def test_default_methods(fig3):
 
 def test_fig3_small_run_on_shared_data(fig3, shared_dir, tmp_path, capsys):
     out = tmp_path / "fig3"
-    rc = fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"),
+    rc = stl_fig3(*["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"),
                     "--voc", str(shared_dir / "data" / "voc2007-test-sample"),
                     "--methods", "WHOLE-IMAGE,CENTER,NO-SUCH-METHOD", "--limit", "6", "--out", str(out),
                     "--no-progress"])
@@ -109,8 +106,8 @@ def test_fig3_small_run_on_shared_data(fig3, shared_dir, tmp_path, capsys):
     assert curves["datasets"]["voc2007_test"]["methods"]["CENTER"]["num_images"] == 6
     assert curves["profile"] == "authors" and "Evaluation: profile authors" in table
     # rerun: everything is already stored; the other evaluation profile reuses the stored windows
-    assert fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "CENTER",
-                      "--limit", "6", "--out", str(out), "--no-progress", "--profile", "corrected"]) == 0
+    assert stl_fig3("--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "CENTER",
+                    "--limit", "6", "--out", str(out), "--no-progress", "--profile", "corrected") == 0
     curves = json.loads((out / "fig3_curves.json").read_text())
     assert curves["profile"] == "corrected"
     assert curves["datasets"]["ilsvrc2012_val_200rnd"]["methods"]["CENTER"]["protocol"]["difficult"] == "ignore"
@@ -123,8 +120,8 @@ def test_fig3_stl_on_one_real_image(fig3, shared_dir, tmp_path):
     VOC image (minutes per image and method on a 2-core CPU: 3-6 min each when measured on a
     busy 2-core machine)."""
     out = tmp_path / "fig3"
-    assert fig3.main(["--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "STL-WL,STL-CL",
-                      "--limit", "1", "--out", str(out), "--no-progress"]) == 0
+    assert stl_fig3("--ilsvrc", str(shared_dir / "data" / "ilsvrc2012-val-227"), "--methods", "STL-WL,STL-CL",
+                    "--limit", "1", "--out", str(out), "--no-progress") == 0
     curves = json.loads((out / "fig3_curves.json").read_text())["datasets"]["ilsvrc2012_val_200rnd"]["methods"]
     for m in ("STL-WL", "STL-CL"):
         assert curves[m]["num_images"] == 1

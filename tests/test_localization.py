@@ -4,42 +4,10 @@ import numpy as np
 import pytest
 
 from stl.core.config import DEFAULT, SegmentationConfig
-from stl.core.localization import ImageContext, localize, localize_batch
-from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList
-from stl.core.segmentation import Segmentation, region_boxes_and_sizes
+from stl.core.localization import localize, localize_batch
 
-A_RGB, B_RGB, C_RGB = (200, 10, 10), (10, 200, 10), (10, 180, 30)
-
-
-class StubClassifier(Classifier):
-    """Two classes on 10x30 images. p0 = 0.1 + 0.8 * (unmasked pixels of columns 0-9) / 100,
-    so masking region A (columns 0-9) drops class 0 from 0.9 to 0.1. FEATURE = mean colour."""
-
-    def __init__(self):
-        self.name = "stub"
-        self.input_size = (10, 30)
-        self.classes = ClassList(["n0", "n1"], ["zero", "one"])
-        self.mask_color = np.zeros(3, np.float32)
-        self.calls = []
-
-    def forward(self, images, outputs=(PROB, FEATURE)):
-        images = np.asarray(images, np.float64)
-        self.calls.append(len(images))
-        visible = (images[:, :, :10].sum(axis=3) > 0).sum(axis=(1, 2)) / 100.0
-        p0 = 0.1 + 0.8 * visible
-        prob = np.stack([p0, 1 - p0], 1)
-        feat = images.mean(axis=(1, 2))
-        return {PROB: prob, FEATURE: feat, LOGITS: np.log(prob)}
-
-
-def three_block_context(clf, config=DEFAULT):
-    img = np.zeros((10, 30, 3), np.uint8)
-    img[:, :10], img[:, 10:20], img[:, 20:] = A_RGB, B_RGB, C_RGB
-    ctx = ImageContext(img, clf, config)
-    labels = np.repeat(np.array([[0] * 10 + [1] * 10 + [2] * 10]), 10, axis=0).astype(np.int32)
-    boxes, sizes = region_boxes_and_sizes(labels)
-    ctx.segmentations = [Segmentation("hand", labels, boxes, sizes, np.ones(3, bool))]
-    return ctx
+from stl.models.base import FEATURE, LOGITS, PROB
+from stubs import A_RGB, B_RGB, C_RGB, StubClassifier, three_block_context
 
 
 def test_hand_computed_hierarchy():
@@ -96,10 +64,40 @@ def test_adjacent_merge_option_runs_and_segment_mask_option():
 
 
 def test_several_labels_pool_hierarchies():
-    clf = StubClassifier()
+    """STL-CL with two labels: one hierarchy per class, pooled, then NMS (Sec. 3). Class 0
+    reacts to region A, class 1 to region C (TwoClassStub). Worked by hand:
+    class 0: windows A 0.8, E (whole image) 0.8, B, C, B+C 0 (test_hand_computed_hierarchy);
+    class 1: d_C = 0.8, d_A = d_B = 0; s(A,B) = 1/4 (1 + 0.1364 + 1/3 + 1) = 0.6174 beats
+    s(B,C) = 1/4 (0.2 + 0.9091 + 1/3 + 1) = 0.6106, so A+B merges first (drop 0), then the
+    whole image (0.8): windows C 0.8, E 0.8, A, B, A+B 0.
+    Pooled at drop 0.8: A (class 0), C (class 1) and E once (the two copies overlap fully).
+    A run whose second hierarchy contributed nothing would miss C at 0.8 with class 1."""
+    clf = TwoClassStub()
     ctx = three_block_context(clf)
     w = localize_batch([ctx], clf, [["n0", "n1"]])[0]
-    assert set(w.label.tolist()) <= {0, 1}
+    top = {tuple(b): int(lab) for b, s, lab in zip(w.input_boxes.tolist(), w.scores, w.label) if s > 0.7}
+    assert set(top) == {(0, 0, 9, 9), (20, 0, 29, 9), (0, 0, 29, 9)}
+    assert top[(0, 0, 9, 9)] == 0 and top[(20, 0, 29, 9)] == 1
+    np.testing.assert_allclose(np.sort(w.scores)[::-1][:3], [0.8, 0.8, 0.8], atol=1e-12)
+    assert (w.scores[3:] < 0.7).all()
+    # each pooled window comes from the single-label run of its class
+    single = {c: localize_batch([three_block_context(clf)], clf, [c])[0] for c in (0, 1)}
+    for b, s, lab in zip(w.input_boxes.tolist(), w.scores, w.label):
+        ref = single[int(lab)]
+        assert any(rb == b and abs(rs - s) < 1e-12 for rb, rs in zip(ref.input_boxes.tolist(), ref.scores)), (b, lab)
+    assert single[1].input_boxes[:2].tolist() in ([[20, 0, 29, 9], [0, 0, 29, 9]], [[0, 0, 29, 9], [20, 0, 29, 9]])
+
+
+class TwoClassStub(StubClassifier):
+    """p0 = 0.1 + 0.8 * (visible pixels of A) / 100 as StubClassifier; p1 likewise for C
+    (columns 20-29). (Not a distribution; STL only reads the two scores.)"""
+
+    def forward(self, images, outputs=(PROB, FEATURE)):
+        images = np.asarray(images, np.float64)
+        self.calls.append(len(images))
+        vis = [(images[:, :, cols].sum(axis=3) > 0).sum(axis=(1, 2)) / 100.0 for cols in (slice(0, 10), slice(20, 30))]
+        prob = np.stack([0.1 + 0.8 * vis[0], 0.1 + 0.8 * vis[1]], 1)
+        return {PROB: prob, FEATURE: images.mean(axis=(1, 2)), LOGITS: np.log(prob)}
 
 
 def test_real_model_deterministic_and_batch_independent(lite0):

@@ -344,7 +344,7 @@ class Fixed(ProposalMethod):
         self.name = name
         self.boxes = np.asarray(boxes, np.float64)
 
-    def propose(self, image, labels=None):
+    def propose(self, image, labels=None, image_id=None):
         return self.boxes, np.linspace(1, 0.5, len(self.boxes))
 
 
@@ -386,3 +386,69 @@ def test_stl_wl_plus_edgeboxes_needs_the_model(tmp_path, monkeypatch):
     monkeypatch.setenv("STL_SHARED", str(tmp_path))
     with pytest.raises(MissingModelError):
         build_method("STL-WL+EDGEBOXES", classifier=StubClassifier())
+
+
+# -- declared traits and options ----------------------------------------------------------------------
+
+def test_every_method_declares_its_traits_and_the_built_method_agrees(tmp_path):
+    from stl.proposals import TRAITS, method_traits
+
+    expected = {  # what the paper's methods need
+        "STL-CL": (True, True, False), "STL-WL": (True, False, False), "WHOLE-IMAGE": (False, False, False),
+        "CENTER": (False, False, False), "SELSEARCH": (False, False, False), "BING": (False, False, False),
+        "EDGEBOXES": (False, False, False), "SLIDING-WINDOW": (True, False, False),
+        "OCCLUSION-BOX": (True, False, False), "MCG": (False, False, True), "PRECOMPUTED": (False, False, True),
+        "STL-WL+MCG": (True, False, True), "STL-WL+EDGEBOXES": (True, False, False),
+    }
+    for name, traits in expected.items():
+        assert tuple(method_traits(name)[t] for t in TRAITS) == traits, name
+    clf = StubClassifier()
+    for name in ("STL-CL", "STL-WL", "WHOLE-IMAGE", "CENTER", "SELSEARCH", "SLIDING-WINDOW", "OCCLUSION-BOX"):
+        m = build_method(name, classifier=clf) if expected[name][0] else build_method(name)
+        assert tuple(getattr(m, t) for t in TRAITS) == expected[name], name
+    m = build_method("MCG", root=tmp_path)
+    assert (m.uses_classifier, m.needs_label, m.needs_image_id) == expected["MCG"]
+
+
+def test_a_misspelt_option_is_an_error_naming_the_valid_ones(tmp_path):
+    with pytest.raises(TypeError, match=r"'fractoin'.*valid: fraction"):
+        build_method("CENTER", fractoin=0.5)
+    with pytest.raises(TypeError, match=r"'classifier'.*valid: \(none\)"):
+        build_method("WHOLE-IMAGE", classifier=StubClassifier())
+    with pytest.raises(TypeError, match=r"'max_sde'.*max_side"):
+        build_method("SELSEARCH", max_sde=100)
+    with pytest.raises(TypeError, match=r"'configg'.*classifier, config, progress"):
+        build_method("STL-WL", classifier=StubClassifier(), configg=None)
+    with pytest.raises(TypeError, match=r"'rot'.*root"):
+        build_method("MCG", rot=tmp_path)
+    with pytest.raises(TypeError, match=r"'alpah'"):
+        build_method("STL-WL+EDGEBOXES", classifier=StubClassifier(), alpah=0.5)
+    assert build_method("CENTER", fraction=0.5).fraction == 0.5
+
+
+def test_a_factory_swallowing_options_cannot_register():
+    from stl.proposals import register_method
+
+    with pytest.raises(TypeError, match="takes \\*\\*kwargs"):
+        @register_method("SWALLOWS-TEST")
+        class Swallows(ProposalMethod):
+            def __init__(self, a=1, **_):
+                pass
+
+
+def test_build_run_method_builds_once_and_asks_for_the_classifier_only_when_declared():
+    from stl.core.config import STLConfig
+    from stl.proposals import build_run_method
+
+    asked = []
+
+    def get_classifier():
+        asked.append(1)
+        return StubClassifier()
+
+    assert build_run_method("CENTER", get_classifier).name == "CENTER" and not asked
+    cfg = STLConfig(nms_iou=0.3)
+    m = build_run_method("STL-CL", get_classifier, cfg)
+    assert m.needs_label and m.config is cfg and len(asked) == 1
+    sw = build_run_method("SLIDING-WINDOW", get_classifier, cfg)  # takes no config: not given one
+    assert sw.uses_classifier and len(asked) == 2

@@ -30,9 +30,9 @@ SLOW_CLI = textwrap.dedent("""
     @register_method("SLOW-TEST")
     class Slow(ProposalMethod):
         name = "SLOW-TEST"
-        def __init__(self, delay=float(sys.argv[1]), **_):
+        def __init__(self, delay=float(sys.argv[1])):
             self.delay = delay
-        def propose(self, image, labels=None):
+        def propose(self, image, labels=None, image_id=None):
             time.sleep(self.delay)
             h, w = image.shape[:2]
             m = image.reshape(-1, 3).mean(0)
@@ -109,11 +109,11 @@ class Counting(ProposalMethod):
     def __init__(self, fail_width=None, n=7):
         self.batches, self.fail_width, self.n = [], fail_width, n
 
-    def propose_batch(self, images, labels=None):
+    def propose_batch(self, images, labels=None, image_ids=None):
         self.batches.append(len(images))
         return super().propose_batch(images, labels)
 
-    def propose(self, image, labels=None):
+    def propose(self, image, labels=None, image_id=None):
         h, w = image.shape[:2]
         if w == self.fail_width:
             raise RuntimeError("boom")
@@ -222,7 +222,7 @@ def test_labels_reach_methods_that_need_them(tmp_path, ilsvrc_dir):
     class NeedsLabel(Counting):
         needs_label = True
 
-        def propose_batch(self, images, labels=None):
+        def propose_batch(self, images, labels=None, image_ids=None):
             self.labels = labels
             return super().propose_batch(images, labels)
 

@@ -14,27 +14,42 @@ COMMANDS = {
     "demo": "STL-WL and STL-CL with the bundled EfficientNet-Lite0 on the bundled sample images",
     "run": "compute a proposal method over a dataset (HDF5, resumable)",
     "eval": "recall/precision table of stored runs, against the paper's numbers",
-    "bench": "speed benchmark of the STL engine",
+    "bench": "speed benchmark of the STL engine (--detection: of the detector experiments)",
+    "fig3": "Figure 3: recall/precision vs number of windows, ours and the paper's",
+    "table": "Table 1 or 2: mAP of detectors trained on each method's boxes (stl table 1|2)",
+    "fig6": "Figure 6: per-class AP, STL-CL-trained vs ground-truth-trained detectors",
+    "stl650": "STL-CL/STL-WL vs WHOLE-IMAGE and CENTER on the 650 real ILSVRC images of ../shared",
     "diff": "how many top-N windows differ between two stored runs (e.g. the two profiles)",
 }
 
 
-def main(argv=None) -> int:
-    os.environ.setdefault("GLOG_minloglevel", "2")
+def _version() -> str:
+    from pathlib import Path
+
+    import stl
+
+    return f"stl {stl.__version__} ({Path(stl.__file__).resolve().parent})"
+
+
+def build_parser():
+    """The ``stl`` parser and ``{command: module}``."""
     parser = argparse.ArgumentParser(prog="stl", description="Self-Taught Object Localization")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print the version and where the package is installed")
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, help_text in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"stl.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"stl.cli.{name}":
-                raise
-            continue
+        mod = importlib.import_module(f"stl.cli.{name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
         modules[name] = mod
+    return parser, modules
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    parser, modules = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -1,47 +1,190 @@
-"""Arguments shared by subcommands that need a classifier."""
+"""The ONE argument module of the command line.
+
+Every command takes its classifier and STL settings from the same options, added
+here once, and turns the parsed namespace ONCE into typed values; only those travel
+down into :mod:`stl.experiments`, the runner and the library:
+
+* :func:`add_model_arguments` -> :func:`model_spec` (a :class:`stl.models.spec.ModelSpec`):
+  ``--model NAME | PROTOTXT CAFFEMODEL``, ``--engine``, ``--device``, ``--precision``,
+  ``--no-incremental``;
+* :func:`add_config_arguments` -> :func:`stl_config` (a :class:`stl.core.config.STLConfig`):
+  ``--profile {authors,corrected}`` then ``--set KEY=VALUE`` overrides of any STLConfig
+  field, typed by the field (``--set nms_iou=0.3``, ``--set segmentation.ks=50,100``,
+  ``--set batch_size=none``).
+
+Commands with a config of their own (the detector experiments' DetectionConfig) receive the
+``--set`` keys that are not STLConfig fields through :func:`split_overrides`.
+"""
 from __future__ import annotations
 
+import dataclasses
+import typing
+from typing import Dict, List, Optional, Tuple
 
-def add_model_arguments(p, default_model="efficientnet_lite0"):
-    p.add_argument("--model", nargs="+", default=[default_model], metavar="NAME|PROTOTXT CAFFEMODEL",
+from ..core.config import PROFILES, SegmentationConfig, STLConfig
+from ..models.spec import ModelSpec
+
+
+# ----------------------------------------------------------------------------- adding options
+def add_model_arguments(p, default_model: str = "efficientnet_lite0"):
+    g = p.add_argument_group("classifier")
+    g.add_argument("--model", nargs="+", default=[default_model], metavar="NAME|PROTOTXT CAFFEMODEL",
                    help="registry name (efficientnet_lite0, caffenet, alexnet, squeezenet, caffenet_random) "
                         "or a deploy prototxt and a caffemodel")
-    p.add_argument("--engine", choices=["torch", "caffe"], default="torch",
+    g.add_argument("--engine", choices=["torch", "caffe"], default="torch",
                    help="torch: PyTorch (CPU/CUDA, Caffe-exact for Caffe models); caffe: pycaffe")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster but change STL's "
                         "windows (top-10 agreement 20-50%% on real nets, docs/performance.md)")
-    p.add_argument("--profile", choices=["authors", "corrected"], default="authors",
-                   help="authors (default): the authors' public code bug for bug, which produced the "
-                        "published numbers; corrected: the paper's text with clean conventions "
-                        "(README: 'Where the paper's text and the authors' code differ')")
-    p.add_argument("--no-incremental", action="store_true",
+    g.add_argument("--no-incremental", action="store_true",
                    help="run masked images through the whole net (default for Caffe nets in the torch "
                         "engine: recompute only the layer outputs the masked box can change)")
 
 
-def stl_config_from_args(args, **changes):
-    """The STLConfig of ``--profile`` (default "authors"), then ``changes``."""
-    from ..core.config import STLConfig
+def add_config_arguments(p, extra_keys_help: str = ""):
+    g = p.add_argument_group("STL settings")
+    g.add_argument("--profile", choices=list(PROFILES), default="authors",
+                   help="authors (default): the authors' public code bug for bug, which produced the "
+                        "published numbers; corrected: the paper's text with clean conventions "
+                        "(README: 'Where the paper's text and the authors' code differ')")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override an STLConfig field after --profile, typed by the field: nms_iou=0.3, "
+                        "segmentation.ks=50,100, segmentation.color_spaces=hsv, batch_size=none"
+                        + (f"; {extra_keys_help}" if extra_keys_help else "") + " (repeatable)")
 
-    return STLConfig.for_profile(getattr(args, "profile", None) or "authors", **changes)
+
+def add_common_arguments(p, default_model: str = "efficientnet_lite0"):
+    """The classifier and the STL settings (every command that runs STL)."""
+    add_model_arguments(p, default_model)
+    add_config_arguments(p)
 
 
-def build_from_args(args, config=None):
-    """The classifier of ``--model/--engine/--device/--precision``. Caffe models subtract the
-    mean as ``config.caffe_mean`` says (default: the ``--profile``'s)."""
-    from ..models import build_classifier
+# ----------------------------------------------------------------------------- namespace -> typed values
+def model_spec(args) -> ModelSpec:
+    """The :class:`ModelSpec` of ``--model/--engine/--device/--precision/--no-incremental``."""
+    from ..models import ModelError
 
-    config = config or stl_config_from_args(args)
-    model = args.model
-    name = tuple(model) if len(model) == 2 else model[0]
-    if len(model) > 2:
-        raise SystemExit("--model takes a NAME or a PROTOTXT CAFFEMODEL pair")
-    kwargs = {}
-    if name != "efficientnet_lite0":  # every other model is a Caffe model
-        kwargs["mean_mode"] = config.caffe_mean
-    clf = build_classifier(name, engine=args.engine, device=args.device, precision=args.precision, **kwargs)
-    if getattr(args, "no_incremental", False) and hasattr(clf, "incremental_masking"):
-        clf.incremental_masking = False
-    return clf
+    try:
+        return ModelSpec.from_words(args.model, engine=args.engine, device=args.device, precision=args.precision,
+                                    incremental=not getattr(args, "no_incremental", False))
+    except ModelError as e:
+        raise SystemExit(str(e))
+
+
+def parse_overrides(items) -> Dict[str, str]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}`` (values still text)."""
+    out: Dict[str, str] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise SystemExit(f"--set takes KEY=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def split_overrides(items) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """(STLConfig overrides, the others) of ``--set`` items."""
+    stl_keys = {f.name for f in dataclasses.fields(STLConfig)}
+    mine, rest = {}, {}
+    for k, v in parse_overrides(items).items():
+        (mine if k.split(".", 1)[0] in stl_keys else rest)[k] = v
+    return mine, rest
+
+
+def stl_config(args, allow_other_keys: bool = False, **changes) -> STLConfig:
+    """The STLConfig of ``--profile`` (default "authors"), then ``--set`` overrides, then
+    ``changes``. Unknown ``--set`` keys are an error naming the valid ones (unless
+    ``allow_other_keys``: the command handles them, see :func:`split_overrides`)."""
+    config = STLConfig.for_profile(getattr(args, "profile", None) or "authors")
+    mine, rest = split_overrides(getattr(args, "overrides", None))
+    if rest and not allow_other_keys:
+        raise SystemExit(f"--set: unknown STLConfig field(s) {', '.join(sorted(rest))}; valid: "
+                         f"{', '.join(valid_keys())}")
+    try:
+        config = apply_overrides(config, mine)
+    except ValueError as e:
+        raise SystemExit(f"--set: {e}")
+    return config.replace(**changes) if changes else config
+
+
+def stl_config_from_args(args, **changes) -> STLConfig:
+    """Same as :func:`stl_config` (kept name)."""
+    return stl_config(args, **changes)
+
+
+def build_from_args(args, config: Optional[STLConfig] = None):
+    """The classifier of ``--model/--engine/--device/--precision/--no-incremental``. Caffe models
+    subtract the mean as ``config.caffe_mean`` says (default: the ``--profile``'s)."""
+    config = config or stl_config(args)
+    return model_spec(args).build(mean_mode=config.caffe_mean)
+
+
+# ----------------------------------------------------------------------------- typed overrides
+def valid_keys() -> List[str]:
+    """Every key ``--set`` accepts for the STLConfig (nested ones dotted)."""
+    keys = []
+    for f in dataclasses.fields(STLConfig):
+        if f.name == "segmentation":
+            keys += [f"segmentation.{g.name}" for g in dataclasses.fields(SegmentationConfig)]
+        elif f.name != "profile":
+            keys.append(f.name)
+    return keys
+
+
+def apply_overrides(config, overrides: Dict[str, str]):
+    """``config`` (a frozen dataclass) with ``{"a.b": "text"}`` applied, each value parsed with
+    the type of its field: ``int``/``float``/``str``, ``bool`` (true/false/1/0/yes/no),
+    ``Optional[...]`` (``none``), tuples (comma-separated). Nested dataclasses by dotted key."""
+    for key, text in overrides.items():
+        config = _set(config, key.split("."), text, key)
+    return config
+
+
+def _set(obj, parts, text, key):
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    name = parts[0]
+    if name == "profile" and isinstance(obj, STLConfig):
+        raise ValueError("the profile is chosen with --profile (it sets several fields), not --set")
+    if name not in fields:
+        valid = valid_keys() if isinstance(obj, STLConfig) else sorted(fields)
+        raise ValueError(f"unknown field {key!r}; valid: {', '.join(valid)}")
+    hint = typing.get_type_hints(type(obj))[name]
+    current = getattr(obj, name)
+    if dataclasses.is_dataclass(current):
+        if len(parts) == 1:
+            raise ValueError(f"{key!r} is a group; set one of its fields ({key}.<field>)")
+        return dataclasses.replace(obj, **{name: _set(current, parts[1:], text, key)})
+    if len(parts) > 1:
+        raise ValueError(f"{key!r}: {name} has no fields")
+    return dataclasses.replace(obj, **{name: parse_value(text, hint, key)})
+
+
+def parse_value(text: str, hint, key: str = "value"):
+    """Text -> a value of type ``hint`` (see :func:`apply_overrides`)."""
+    origin, targs = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        inner = [a for a in targs if a is not type(None)]
+        if text.strip().lower() in ("none", "null", ""):
+            return None
+        return parse_value(text, inner[0], key)
+    if origin in (tuple, Tuple):
+        parts = [t.strip() for t in text.split(",") if t.strip()]
+        if len(targs) == 2 and targs[1] is Ellipsis:
+            return tuple(parse_value(t, targs[0], key) for t in parts)
+        if len(parts) != len(targs):
+            raise ValueError(f"{key}: expected {len(targs)} comma-separated values, got {text!r}")
+        return tuple(parse_value(t, a, key) for t, a in zip(parts, targs))
+    if hint is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{key}: expected true or false, got {text!r}")
+    if hint in (int, float, str):
+        try:
+            return hint(text)
+        except ValueError:
+            raise ValueError(f"{key}: expected {hint.__name__}, got {text!r}") from None
+    raise ValueError(f"{key}: cannot parse a {hint!r} from the command line")

@@ -15,14 +15,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .args import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger("stl.demo")
 
 def add_arguments(p):
-    add_model_arguments(p)
+    add_common_arguments(p)
     p.add_argument("--out", default="results/demo")
     p.add_argument("--images", nargs="*", default=None, help="ids of sample images (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N sample images")
     p.add_argument("--top", type=int, default=5)
 
 
@@ -40,9 +41,9 @@ def main(args) -> int:
     from ..data import get_dataset
 
     sample = get_dataset("sample")
-    records = [r for r in sample if not args.images or r.image_id in args.images]
-    config = stl_config_from_args(args)
-    classifier = build_from_args(args, config)
+    records = [r for r in sample if not args.images or r.image_id in args.images][:args.limit]
+    model, config = model_spec(args), stl_config(args)
+    classifier = model.build(mean_mode=config.caffe_mean)
     log.info("classifier: %s", classifier.describe())
     out = Path(args.out)
     images, ok = [], []
@@ -55,11 +56,15 @@ def main(args) -> int:
     contexts = [ImageContext(im, classifier, config) for im in images]
     t0 = time.time()
     summary = []
-    results = {}
-    with tqdm(desc="STL forwards (all images, WL+CL)", unit="fwd") as bar:
-        for mode in ("wl", "cl"):
-            labels = [None] * len(ok) if mode == "wl" else [r.labels for r in ok]
-            results[mode] = localize_batch(contexts, classifier, labels, config, progress=bar)
+    results = {"wl": [], "cl": []}
+    # one image at a time (STL-WL and STL-CL share its forward cache): images done / total, rate, ETA
+    with tqdm(total=len(ok), desc="STL demo (WL+CL)", unit="img", dynamic_ncols=True) as bar:
+        for r, ctx in zip(ok, contexts):
+            with tqdm(desc=f"  {r.image_id} forwards", unit="fwd", leave=False, dynamic_ncols=True) as fwd:
+                for mode in ("wl", "cl"):
+                    labels = [None] if mode == "wl" else [r.labels]
+                    results[mode] += localize_batch([ctx], classifier, labels, config, progress=fwd)
+            bar.update(1)
     elapsed = time.time() - t0
     fig, axes = plt.subplots(2, len(ok), figsize=(4 * len(ok), 8.5), squeeze=False)
     for j, (r, im, ctx) in enumerate(zip(ok, images, contexts)):

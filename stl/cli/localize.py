@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .args import add_model_arguments, build_from_args
+from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger("stl.localize")
 
@@ -15,7 +15,7 @@ def add_arguments(p):
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--label", nargs="+", default=None, metavar="WNID",
                    help="class(es) of the object: STL-CL (one hierarchy per class). Without: STL-WL (top-5)")
-    add_model_arguments(p)
+    add_common_arguments(p)
     p.add_argument("--top", type=int, default=10, help="windows to print and draw")
     p.add_argument("--out", default="results/localize", help="output directory (figure + JSON per image)")
     p.add_argument("--mask-mode", choices=["box", "segment"], default=None, help="override STLConfig.mask_mode")
@@ -31,9 +31,7 @@ def add_arguments(p):
 def config_from_args(args):
     import dataclasses
 
-    from .args import stl_config_from_args
-
-    base = stl_config_from_args(args)
+    base = stl_config(args)
     seg = base.segmentation
     if args.ks:
         seg = dataclasses.replace(seg, ks=tuple(args.ks))
@@ -52,7 +50,7 @@ def main(args) -> int:
 
     config = config_from_args(args)
     try:
-        classifier = build_from_args(args, config)
+        classifier = model_spec(args).build(mean_mode=config.caffe_mean)
         labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
     except (ModelError, KeyError, ValueError, RuntimeError) as e:
         log.error("%s", e)
@@ -60,7 +58,8 @@ def main(args) -> int:
     log.info("classifier: %s", classifier.describe())
     out = Path(args.out)
     failures = 0
-    for path in args.images:
+    images = tqdm(args.images, desc="images", unit="img", dynamic_ncols=True, disable=len(args.images) < 2)
+    for path in images:
         try:
             image = read_image(path)
         except ImageError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from .args import add_model_arguments, build_from_args, stl_config_from_args
+from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def add_arguments(p):
                    help="dataset root (default: $STL_ILSVRC / $STL_VOC, else data/ilsvrc / data/VOCdevkit)")
     p.add_argument("--method", nargs="+", required=True, metavar="METHOD",
                    help="registered method(s): STL-WL, STL-CL, WHOLE-IMAGE, CENTER, SELSEARCH, ...")
-    add_model_arguments(p)
+    add_common_arguments(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the dataset")
     p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
     p.add_argument("--chunk", type=int, default=16,
@@ -34,24 +34,9 @@ def add_arguments(p):
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
 
 
-def build_run_method(name, get_classifier, config=None):
-    """Build a registered method; give it the classifier (and STL methods the STLConfig)
-    only if it needs one."""
-    from ..proposals import build_method
-
-    try:
-        m = build_method(name)
-        if not getattr(m, "uses_classifier", False):
-            return m
-    except (ValueError, TypeError):
-        pass
-    if config is not None and name.upper().startswith("STL"):
-        return build_method(name, classifier=get_classifier(), config=config)
-    return build_method(name, classifier=get_classifier())
-
-
 def main(args) -> int:
     from ..data import get_dataset
+    from ..proposals import build_run_method
     from ..runner import DEFAULT_MAX_WINDOWS, run_method, run_path
 
     ds = get_dataset(args.dataset, root=args.root, subset=args.subset)
@@ -60,23 +45,23 @@ def main(args) -> int:
     ds.take(args.limit)
     print(f"dataset: {ds.describe()}")
     cache = {}
-    config = stl_config_from_args(args)
+    model, config = model_spec(args), stl_config(args)
 
     def get_classifier():
         if "clf" not in cache:
-            cache["clf"] = build_from_args(args, config)
+            cache["clf"] = model.build(mean_mode=config.caffe_mean)
             print(f"classifier: {cache['clf'].describe()}")
         return cache["clf"]
 
     rc = 0
     for name in args.method:
         method = build_run_method(name, get_classifier, config)
-        uses = bool(getattr(method, "uses_classifier", False))
-        model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
-        path = run_path(args.out, ds.key, name, model, uses, config.profile)
+        uses = method.uses_classifier
+        key = model.name if uses else None
+        path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
         try:
-            summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
+            summary = run_method(ds, method, path, method_name=name, model=key, chunk_size=args.chunk,
                                  max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
         except KeyboardInterrupt:
             print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")

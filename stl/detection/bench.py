@@ -1,7 +1,7 @@
 """Measure the cost drivers of the detector experiments and project the full-size run time.
 
-    python -m stl.detection.bench [--model efficientnet_lite0] [--device cpu] [--windows 256]
-                                  [--svm-examples 5000] [--config stl/resources/configs/detection_ilsvrc200.json]
+    stl bench --detection [--model efficientnet_lite0] [--device cpu] [--windows 256]
+                          [--svm-examples 5000] [--config stl/resources/configs/detection_ilsvrc200.json]
 
 Measures (1) window-feature extraction -- crop + warp to the input size +
 classifier FEATURE -- in windows per second, on real images (../shared) with
@@ -13,11 +13,7 @@ is printed with them.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -88,50 +84,3 @@ def project(cfg, feat_rate: float, svm_fit_s: float, dim: int, windows_by_method
             "total_windows": total_windows, "feature_hours": round(total_windows / feat_rate / 3600, 1),
             "feature_disk_GB": round(total_windows * dim * (2 if cfg.features.dtype == "float16" else 4) / 1e9, 1),
             "svm_fits": pairs * n_cls * cfg.iterations * c_fits, "svm_hours": round(svm_s / 3600, 1)}
-
-
-def main(argv=None) -> int:
-    from ..cli.args import add_model_arguments, build_from_args
-    from ..data import get_dataset, shared_dir
-    from .config import DetectionConfig
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(p)
-    p.add_argument("--windows", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--svm-examples", type=int, default=5000)
-    from .. import resources
-
-    p.add_argument("--config", default=str(resources.config("detection_ilsvrc200")))
-    p.add_argument("--out", default=None, help="write the measurements as JSON here")
-    args = p.parse_args(argv)
-    clf = build_from_args(args)
-    root = shared_dir() / "data" / "ilsvrc2012-val-227"
-    ds = get_dataset("ilsvrc2012_val", root=root, limit=16)
-    images = [r.read() for r in ds]
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    feat = measure_features(clf, images, args.windows, args.batch_size)
-    dim = int(clf(np.zeros((1,) + tuple(clf.input_size) + (3,), np.float32), outputs=("feature",))["feature"].shape[1])
-    svm = measure_svm(args.svm_examples, dim)
-    fit_s = float(np.mean(list(svm["fit_seconds_by_C"].values())))
-    cfg = DetectionConfig.from_json(args.config)
-    proj = project(cfg, feat["windows_per_s"], fit_s, dim)
-    res = {"classifier": clf.describe(), "feature_dim": dim, "threads": _threads(), "load_average": load,
-           "features": feat, "svm": svm, "projection": proj}
-    print(json.dumps(res, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(res, indent=1))
-    return 0
-
-
-def _threads() -> int:
-    try:
-        import torch
-
-        return torch.get_num_threads()
-    except Exception:  # pragma: no cover
-        return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

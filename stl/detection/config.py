@@ -214,15 +214,17 @@ class DetectionConfig:
         if (self.stl_color_spaces is None) != (self.stl_ks is None):
             raise ValueError("give both stl_color_spaces and stl_ks, or neither")
 
-    def stl_config(self):
-        """The :class:`stl.config.STLConfig` for the STL runs."""
-        from ..core.config import DEFAULT, SegmentationConfig
+    def stl_config(self, base=None):
+        """The :class:`stl.core.config.STLConfig` for the STL runs: ``base`` (default: the
+        authors' profile, ``DEFAULT``) with this config's segmentation, if it sets one."""
+        from ..core.config import DEFAULT
 
+        base = DEFAULT if base is None else base
         if self.stl_ks is None:
-            return DEFAULT
-        seg = dataclasses.replace(DEFAULT.segmentation, color_spaces=tuple(self.stl_color_spaces),
+            return base
+        seg = dataclasses.replace(base.segmentation, color_spaces=tuple(self.stl_color_spaces),
                                   ks=tuple(int(k) for k in self.stl_ks))
-        return DEFAULT.replace(segmentation=seg)
+        return base.replace(segmentation=seg)
 
 
 _NESTED = {"data": DataConfig, "svm": SVMConfig, "features": FeatureConfig}

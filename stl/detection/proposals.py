@@ -65,15 +65,10 @@ class ProposalProvider:
         name = name.upper()
         if name in self._methods:
             return self._methods[name]
-        from ..proposals import build_method
+        from ..proposals import build_run_method
 
         try:
-            if name.startswith("STL-"):
-                m = build_method(name, classifier=self.get_classifier(), config=self.stl_config)
-            else:
-                m = build_method(name)
-                if getattr(m, "uses_classifier", False):
-                    m = build_method(name, classifier=self.get_classifier())
+            m = build_run_method(name, self.get_classifier, self.stl_config)
         except (KeyError, FileNotFoundError, ValueError, ImportError, OSError) as e:
             msg = str(e).strip("'\"")
             raise MethodUnavailable(msg if msg.upper().startswith(name) else f"{name}: {msg}") from None
@@ -104,7 +99,7 @@ class ProposalProvider:
 
         m = self.method(name)
         view = SubsetView(getattr(dataset, "parent", dataset), ids)
-        if getattr(m, "needs_image_id", False):
+        if m.needs_image_id:
             out = {}
             for i in ids:
                 rec = view.record(i)
@@ -114,7 +109,7 @@ class ProposalProvider:
                 except FileNotFoundError as e:
                     raise MethodUnavailable(f"{name}: {e}") from None
             return out
-        uses = bool(getattr(m, "uses_classifier", False))
+        uses = m.uses_classifier
         runs = self.stl_runs_dir() if name.startswith("STL-") else self.runs_dir
         path = run_path(runs, view.key, name, self.model if uses else None, uses)
         try:
@@ -140,7 +135,7 @@ class ProposalProvider:
         m = self._methods.get(name.upper())
         if m is None:
             return None
-        uses = bool(getattr(m, "uses_classifier", False))
+        uses = m.uses_classifier
         runs = self.stl_runs_dir() if name.upper().startswith("STL-") else self.runs_dir
         return run_path(runs, dataset.key, name.upper(), self.model if uses else None, uses)
 

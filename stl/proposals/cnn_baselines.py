@@ -160,7 +160,7 @@ class SlidingWindow(_CNNBaseline):
     def __init__(self, classifier=None, scales=SW_SCALES, aspect_ratios=SW_ASPECT_RATIOS,
                  stride_fraction: float = SW_STRIDE_FRACTION, score_classes: str = "crop", top_k: int = 5,
                  nms_iou: Optional[float] = 0.5, batch_size: int = 64, max_boxes: Optional[int] = None,
-                 progress=None, **_):
+                 progress=None):
         super().__init__(classifier, top_k, nms_iou, batch_size, max_boxes, progress)
         if score_classes not in ("crop", "image"):
             raise ValueError(f"score_classes must be 'crop' or 'image', not {score_classes!r}")
@@ -177,7 +177,7 @@ class SlidingWindow(_CNNBaseline):
     def windows(self, image_size) -> np.ndarray:
         return sliding_window_boxes(image_size, self.scales, self.aspect_ratios, self.stride_fraction)
 
-    def propose(self, image, labels=None, **_):
+    def propose(self, image, labels=None, image_id=None):
         rgb = as_rgb_uint8(image)
         size = tuple(self.classifier.input_size)
         boxes = self.windows(rgb.shape[:2])
@@ -219,7 +219,7 @@ class OcclusionBox(_CNNBaseline):
     name = "OCCLUSION-BOX"
 
     def __init__(self, classifier=None, occluders=None, top_k: int = 5, nms_iou: Optional[float] = 0.5,
-                 batch_size: int = 64, max_boxes: Optional[int] = None, progress=None, **_):
+                 batch_size: int = 64, max_boxes: Optional[int] = None, progress=None):
         super().__init__(classifier, top_k, nms_iou, batch_size, max_boxes, progress)
         self.occluders = None if occluders is None else [(float(s), float(st)) for s, st in occluders]
 
@@ -253,7 +253,7 @@ class OcclusionBox(_CNNBaseline):
         d = drop_for_classes(prob_full, probs, classes) if len(boxes) else np.zeros(0)
         return boxes, np.asarray(d, np.float64).reshape(-1), prob_full
 
-    def propose(self, image, labels=None, **_):
+    def propose(self, image, labels=None, image_id=None):
         rgb = as_rgb_uint8(image)
         in_boxes, d, _ = self.drops(rgb)
         boxes = scale_boxes(in_boxes, tuple(self.classifier.input_size), rgb.shape[:2])

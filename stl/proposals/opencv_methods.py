@@ -43,6 +43,7 @@ import numpy as np
 from ..core.boxes import clip_boxes, scale_boxes
 from ..io import as_rgb_uint8
 from . import ProposalMethod, ranked, register_method
+from ..registry import check_options
 from ..paths import shared_dir, weights_dir
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class SelectiveSearch(ProposalMethod):
     name = "SELSEARCH"
 
     def __init__(self, base_k: int = 150, inc_k: int = 150, sigma: float = 0.8, max_side: Optional[int] = None,
-                 seed: int = 1, max_boxes: Optional[int] = None, **_):
+                 seed: int = 1, max_boxes: Optional[int] = None):
         self.base_k, self.inc_k, self.sigma = int(base_k), int(inc_k), float(sigma)
         self.max_side = None if max_side in (None, 0) else int(max_side)
         self.seed = int(seed)
@@ -183,7 +184,7 @@ class SelectiveSearch(ProposalMethod):
         return (f"SELSEARCH (OpenCV fast, base_k={self.base_k}, inc_k={self.inc_k}, sigma={self.sigma}, "
                 f"max_side={self.max_side}, srand({self.seed}))")
 
-    def propose(self, image, labels=None, **_):
+    def propose(self, image, labels=None, image_id=None):
         rgb = as_rgb_uint8(image)
         h, w = rgb.shape[:2]
         work = rgb
@@ -302,7 +303,8 @@ class EdgeBoxes(ProposalMethod):
     MIN_SIDE = 8
 
     def __init__(self, model=None, **options):
-        self.params = {k: options[k] for k in EDGEBOXES_DEFAULTS if k in options}
+        check_options("EDGEBOXES", options, EDGEBOXES_DEFAULTS)
+        self.params = dict(options)
         self.model_path = find_edgeboxes_model(model)
         try:
             self.sed = cv2.ximgproc.createStructuredEdgeDetection(str(self.model_path))
@@ -313,7 +315,7 @@ class EdgeBoxes(ProposalMethod):
         p = dict(EDGEBOXES_DEFAULTS, **self.params)
         return f"EDGEBOXES (alpha={p['alpha']}, beta={p['beta']}, max_boxes={p['max_boxes']}, model={self.model_path})"
 
-    def propose(self, image, labels=None, **_):
+    def propose(self, image, labels=None, image_id=None):
         rgb = as_rgb_uint8(image)
         h, w = rgb.shape[:2]
         if min(h, w) < self.MIN_SIDE:
@@ -324,7 +326,7 @@ class EdgeBoxes(ProposalMethod):
         return edge_boxes_from_maps(edges, orientation, (h, w), **self.params)
 
 
-register_method("EDGEBOXES")(EdgeBoxes)
+register_method("EDGEBOXES", options=("model",) + tuple(EDGEBOXES_DEFAULTS))(EdgeBoxes)
 
 
 # ======================================================================================
@@ -381,7 +383,7 @@ class Bing(ProposalMethod):
 
     name = "BING"
 
-    def __init__(self, model_dir=None, variants=("MAXBGR",), unique: bool = True, quiet: bool = True, **_):
+    def __init__(self, model_dir=None, variants=("MAXBGR",), unique: bool = True, quiet: bool = True):
         if isinstance(variants, str):
             variants = BING_VARIANTS if variants.lower() == "all" else (variants,)
         variants = tuple(v.upper() for v in variants)
@@ -408,7 +410,7 @@ class Bing(ProposalMethod):
     def describe(self) -> str:
         return f"BING ({'+'.join(self.variants)}, models from {self.source_dir})"
 
-    def propose(self, image, labels=None, **_):
+    def propose(self, image, labels=None, image_id=None):
         rgb = as_rgb_uint8(image)
         h, w = rgb.shape[:2]
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])

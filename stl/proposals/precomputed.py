@@ -71,7 +71,7 @@ class PrecomputedProposals(ProposalMethod):
 
     def __init__(self, root=None, box_order: str = "auto", one_based: bool = True, boxes_var: Optional[str] = None,
                  scores_var: str = "scores", max_boxes: Optional[int] = None, missing: str = "error",
-                 name: str = "PRECOMPUTED", env: str = "STL_PRECOMPUTED_DIR", **_):
+                 name: str = "PRECOMPUTED", env: str = "STL_PRECOMPUTED_DIR"):
         self.name = name
         root = root or os.environ.get(env)
         if not root:
@@ -199,17 +199,14 @@ class PrecomputedProposals(ProposalMethod):
         return [self.propose(im, None, image_id=i) for im, i in zip(images, image_ids)]
 
 
-@register_method("PRECOMPUTED")
-def _precomputed(**kw):
-    """Generic precomputed windows: ``root=`` (or ``$STL_PRECOMPUTED_DIR``)."""
-    kw.setdefault("name", "PRECOMPUTED")
-    return PrecomputedProposals(**kw)
+#: generic precomputed windows: ``root=`` (or ``$STL_PRECOMPUTED_DIR``)
+register_method("PRECOMPUTED")(PrecomputedProposals)
+
+_MCG_OPTIONS = ("root", "box_order", "one_based", "boxes_var", "scores_var", "max_boxes", "missing", "env")
 
 
-@register_method("MCG")
-def _mcg(**kw):
+@register_method("MCG", options=_MCG_OPTIONS, needs_image_id=True)
+def _mcg(env: str = "STL_MCG_DIR", **kw):
     """MCG (Arbelaez et al. 2014), the paper's MCG curve (Sec. 4.1, Fig. 3; MCG+MCG in
     Table 1), read from per-image files: ``root=`` or ``$STL_MCG_DIR``."""
-    kw["name"] = "MCG"
-    kw.setdefault("env", "STL_MCG_DIR")
-    return PrecomputedProposals(**kw)
+    return PrecomputedProposals(name="MCG", env=env, **kw)

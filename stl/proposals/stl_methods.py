@@ -10,9 +10,12 @@ from . import ProposalMethod, register_method
 
 
 class STLMethod(ProposalMethod):
+    """STL-CL (``class_level=True``: one hierarchy per ground-truth class, Sec. 3) or STL-WL
+    (the top-5 classes of f(x))."""
+
     uses_classifier = True
 
-    def __init__(self, classifier=None, config=DEFAULT, class_level: bool = False, progress=None, **_):
+    def __init__(self, classifier=None, config=DEFAULT, class_level: bool = False, progress=None):
         if classifier is None:
             raise ValueError("STL needs a classifier (build_method(..., classifier=build_classifier(...)))")
         self.classifier = classifier
@@ -21,10 +24,10 @@ class STLMethod(ProposalMethod):
         self.name = "STL-CL" if class_level else "STL-WL"
         self.progress = progress
 
-    def propose(self, image, labels=None):
+    def propose(self, image, labels=None, image_id=None):
         return self.propose_batch([image], [labels])[0]
 
-    def propose_batch(self, images, labels=None):
+    def propose_batch(self, images, labels=None, image_ids=None):
         if not self.needs_label:
             labels = [None] * len(images)
         elif labels is None or any(lab is None or (hasattr(lab, "__len__") and len(lab) == 0) for lab in labels):
@@ -33,14 +36,14 @@ class STLMethod(ProposalMethod):
         return [(w.boxes, w.scores) for w in wins]
 
 
-@register_method("STL-CL")
-def _stl_cl(**kw):
-    return STLMethod(class_level=True, **kw)
+@register_method("STL-CL", uses_classifier=True, needs_label=True)
+def _stl_cl(classifier=None, config=DEFAULT, progress=None):
+    return STLMethod(classifier, config, class_level=True, progress=progress)
 
 
-@register_method("STL-WL")
-def _stl_wl(**kw):
-    return STLMethod(class_level=False, **kw)
+@register_method("STL-WL", uses_classifier=True)
+def _stl_wl(classifier=None, config=DEFAULT, progress=None):
+    return STLMethod(classifier, config, class_level=False, progress=progress)
 
 
 class WholeImage(ProposalMethod):
@@ -48,10 +51,7 @@ class WholeImage(ProposalMethod):
 
     name = "WHOLE-IMAGE"
 
-    def __init__(self, **_):
-        pass
-
-    def propose(self, image, labels=None):
+    def propose(self, image, labels=None, image_id=None):
         h, w = np.shape(image)[:2]
         return np.array([[0, 0, w - 1, h - 1]], np.float64), np.ones(1)
 
@@ -61,10 +61,10 @@ class CenterBox(ProposalMethod):
 
     name = "CENTER"
 
-    def __init__(self, fraction: float = 0.8, **_):
+    def __init__(self, fraction: float = 0.8):
         self.fraction = fraction
 
-    def propose(self, image, labels=None):
+    def propose(self, image, labels=None, image_id=None):
         h, w = np.shape(image)[:2]
         bw, bh = self.fraction * w, self.fraction * h
         x0, y0 = (w - bw) / 2.0, (h - bh) / 2.0

@@ -1,13 +1,11 @@
-#!/usr/bin/env python
 """Figure 6 of the paper: per-class AP of the detector trained on ground-truth
 boxes (GROUNDTRUTH+SELSEARCH, x) against the one trained on STL-CL boxes
 (STLCL+SELSEARCH, y), with the number of classes above the diagonal (paper: 41
 of 200). The paper's 200 points are drawn in grey under ours.
 
-    python experiments/fig6.py --model MODEL --device DEVICE [--ilsvrc ROOT]
-                               [--classes N|WNIDS] [--limit N] [--fast] --out results/fig6
+    stl fig6 --model MODEL --device DEVICE [--ilsvrc ROOT] [--classes N|WNIDS] [--limit N] [--fast]
 
-Shares trained detectors with table2.py (same --work and settings). Without
+Shares trained detectors with ``stl table 2`` (same --work and settings). Without
 --ilsvrc (or $STL_ILSVRC) this is the small real run on ../shared.
 
 Writes to --out: fig6.png, fig6.pdf, fig6.md, fig6.csv (per-class APs, ours and
@@ -15,22 +13,17 @@ paper), fig6_diff.json, fig6_run.json. See docs/detection.md.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from .detection import DetectionOptions
 
 
-def main(argv=None) -> int:
+def run_fig6(opts: DetectionOptions) -> int:
     import numpy as np
 
-    from stl.detection import report
-    from stl.detection.cli import Setup, write_text
-    from stl.io import write_json_atomic
+    from ..detection import report
+    from ..io import write_json_atomic
+    from .detection import Setup, write_text
 
-    s = Setup("fig6", argv, report.FIG6_PAIRS)
+    s = Setup("fig6", opts, report.FIG6_PAIRS)
     if len(s.pairs) != 2:
         raise SystemExit("fig6 takes exactly two pairs (x, y)")
     results = s.run()
@@ -84,6 +77,3 @@ def main(argv=None) -> int:
     print(md)
     return 0 if common else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,8 @@
-#!/usr/bin/env python
 """Table 2 of the paper: detectors tested on Selective Search windows, trained
 on the boxes of BING, SELSEARCH, STL-CL (top-3 and top-1) or the ground truth;
 mAP plus the best-10 and worst-5 classes of each (ILSVRC-2012-LOC-200 protocol).
 
-    python experiments/table2.py --model MODEL --device DEVICE [--ilsvrc ROOT]
-                                 [--classes N|WNIDS] [--limit N] [--fast] --out results/table2
+    stl table 2 --model MODEL --device DEVICE [--ilsvrc ROOT] [--classes N|WNIDS] [--limit N] [--fast]
 
 Rows: BING+SELSEARCH, SELSEARCH+SELSEARCH, STLCL+SELSEARCH, GROUNDTRUTH+SELSEARCH,
 STLCL(top-1)+SELSEARCH. Without --ilsvrc (or $STL_ILSVRC) this is the small real
@@ -15,20 +13,15 @@ table2_per_class.csv, table2_diff.json, table2_run.json. See docs/detection.md.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from .detection import DetectionOptions
 
 
-def main(argv=None) -> int:
-    from stl.detection import report
-    from stl.detection.cli import Setup, write_text
-    from stl.io import write_json_atomic
+def run_table2(opts: DetectionOptions) -> int:
+    from ..detection import report
+    from ..io import write_json_atomic
+    from .detection import Setup, write_text
 
-    s = Setup("table2", argv, report.TABLE2_PAIRS)
+    s = Setup("table2", opts, report.TABLE2_PAIRS)
     results = s.run()
     ref = report.load_reference()
     rows = report.table_rows(results, s.pairs, "table2_mAP", ref)
@@ -43,6 +36,3 @@ def main(argv=None) -> int:
     print(md)
     return 0 if any(r.status == "ok" for r in results.values()) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,8 @@
-#!/usr/bin/env python
 """Table 1 of the paper: mAP of detectors trained on the boxes of each proposal
 method (positive boxes + negative/test boxes), ILSVRC-2012-LOC-200 protocol
 (Sec. 4, "Generating annotations for training detectors").
 
-    python experiments/table1.py --model MODEL --device DEVICE [--ilsvrc ROOT]
-                                 [--classes N|WNIDS] [--limit N] [--fast] --out results/table1
+    stl table 1 --model MODEL --device DEVICE [--ilsvrc ROOT] [--classes N|WNIDS] [--limit N] [--fast]
 
 Rows: BING+BING, EDGEBOXES+EDGEBOXES, MCG+MCG, SELSEARCH+SELSEARCH, STLCL+STLWL,
 GROUNDTRUTH+SELSEARCH. A method whose inputs are missing (EdgeBoxes model file,
@@ -18,20 +16,15 @@ See docs/detection.md.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from .detection import DetectionOptions
 
 
-def main(argv=None) -> int:
-    from stl.detection import report
-    from stl.detection.cli import Setup, write_text
-    from stl.io import write_json_atomic
+def run_table1(opts: DetectionOptions) -> int:
+    from ..detection import report
+    from ..io import write_json_atomic
+    from .detection import Setup, write_text
 
-    s = Setup("table1", argv, report.TABLE1_PAIRS)
+    s = Setup("table1", opts, report.TABLE1_PAIRS)
     results = s.run()
     ref = report.load_reference()
     rows = report.table_rows(results, s.pairs, "table1_mAP", ref)
@@ -46,6 +39,3 @@ def main(argv=None) -> int:
     print(md)
     return 0 if any(r.status == "ok" for r in results.values()) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """STL-CL and STL-WL vs the two trivial references on the real ILSVRC-2012 val images
 of ../shared (issue #3's acceptance report; `make stl650`).
 
@@ -8,58 +7,53 @@ share of images whose top-1 window hits a ground-truth box (IoU >= 0.5) and the
 mean per-class recall at 1, 5 and 10 windows. Checks printed (not tuned for):
 STL-CL recall@10 >= WHOLE-IMAGE recall@1 + 10 points; |STL-WL - STL-CL| <= 5 points.
 
-    python experiments/stl_vs_trivial.py [--limit N] [--model efficientnet_lite0]
+    stl stl650 [--limit N] [--model efficientnet_lite0]     (make stl650)
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 from pathlib import Path
+from typing import Optional, Sequence
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ..core.config import STLConfig
+from ..models.spec import ModelSpec
+
+log = logging.getLogger(__name__)
 
 METHODS = ("STL-CL", "STL-WL", "WHOLE-IMAGE", "CENTER")
 
 
-def main(argv=None) -> int:
-    from stl.data import get_dataset, shared_dir
-    from stl.evaluation import evaluate
-    from stl.evaluation.protocol import AUTHORS_MAX_SUBWIN
-    from stl.io import write_json_atomic
-    from stl.models import build_classifier
-    from stl.proposals import build_method
-    from stl.runner import load_run, run_method, run_path
+def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None, root=None,
+                       limit: Optional[int] = None, methods: Sequence[str] = METHODS, runs="results/runs",
+                       out="results/stl650", evaluate_only: bool = False, progress: bool = True) -> int:
+    """Compute (or resume) ``methods`` on the ILSVRC val images at ``root`` (default
+    ``../shared/data/ilsvrc2012-val-227``), evaluate them on the images all of them have and
+    write ``stl_vs_trivial.md/.json`` to ``out``; ``evaluate_only``: compute nothing."""
+    from ..data import get_dataset, shared_dir
+    from ..evaluation import evaluate
+    from ..evaluation.protocol import AUTHORS_MAX_SUBWIN
+    from ..io import write_json_atomic
+    from ..proposals import build_run_method
+    from ..runner import load_run, run_method, run_path
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", default=None, help="ILSVRC val root (default: ../shared/data/ilsvrc2012-val-227)")
-    p.add_argument("--model", default="efficientnet_lite0")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="fp32")
-    p.add_argument("--limit", type=int, default=None, help="first N images only (default: all 650)")
-    p.add_argument("--evaluate-only", action="store_true", help="do not compute; evaluate the images stored so far")
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    p.add_argument("--runs", default="results/runs")
-    p.add_argument("--out", default="results/stl650")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    config = config or STLConfig()
+    root = Path(root) if root else shared_dir() / "data" / "ilsvrc2012-val-227"
+    ds = get_dataset("ilsvrc2012_val", root=root, limit=limit)
+    cache = {}
 
-    root = Path(args.root) if args.root else shared_dir() / "data" / "ilsvrc2012-val-227"
-    ds = get_dataset("ilsvrc2012_val", root=root, limit=args.limit)
-    clf = None
+    def get_classifier():
+        if "clf" not in cache:
+            cache["clf"] = model.build(mean_mode=config.caffe_mean)
+            log.info("classifier: %s", cache["clf"].describe())
+        return cache["clf"]
+
     stored = {}
-    for name in args.methods:
-        method_cls_needed = name.startswith("STL")
-        if method_cls_needed and clf is None:
-            clf = build_classifier(args.model, device=args.device, precision=args.precision)
-        method = build_method(name, classifier=clf)
-        model = args.model if method.uses_classifier else None
-        path = run_path(args.runs, ds.key, name, model,
-                        method.uses_classifier)
-        if not args.evaluate_only:
-            run_method(ds, method, path, method_name=name, model=model)
+    for name in methods:
+        method = build_run_method(name, get_classifier, config)
+        key = model.name if method.uses_classifier else None
+        path = run_path(runs, ds.key, name, key, method.uses_classifier, config.profile)
+        if not evaluate_only:
+            run_method(ds, method, path, method_name=name, model=key, progress=progress)
         if Path(path).exists():
             # all stored windows (up to 5000): the authors' tie order, the default evaluation profile,
             # can take a window ranked after the 10th into the top 10 when scores tie across the cut
@@ -80,7 +74,7 @@ def main(argv=None) -> int:
         rows[name] = {"top1_hit_rate": res.top1_hit_rate, **{f"recall@{n}": res.at(n)["recall"] for n in (1, 5, 10)},
                       **{f"precision@{n}": res.at(n)["precision"] for n in (1, 5, 10)}}
     header = (f"STL vs trivial references on {len(common)} real ILSVRC-2012 val images ({root}), "
-              f"classifier {args.model} ({args.precision}); IoU >= 0.5, mean over classes")
+              f"classifier {model} ({model.precision}); IoU >= 0.5, mean over classes")
     lines = [header, "", "| method | top-1 hit rate | recall@1 | recall@5 | recall@10 | precision@1 | precision@10 |",
              "|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
@@ -100,14 +94,11 @@ def main(argv=None) -> int:
                       "rerun without --limit for all of them (resumes)."]
     text = "\n".join(lines)
     print("\n" + text)
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "stl_vs_trivial.md").write_text(text + "\n")
-    write_json_atomic(out / "stl_vs_trivial.json", {"images": len(common), "model": args.model, "rows": rows,
+    write_json_atomic(out / "stl_vs_trivial.json", {"images": len(common), "model": str(model), "rows": rows,
                                                     "checks": [dict(check=c, measured=m, holds=ok)
                                                                for c, m, ok in checks]})
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
-#!/usr/bin/env python
 """Figure 3 of the paper: mean recall and mean precision vs number of windows,
 ILSVRC-2012 val and PASCAL VOC 2007 test, with the published curves overlaid.
 
-    python experiments/fig3.py [--model efficientnet_lite0] [--engine torch] [--device cpu]
-                               [--ilsvrc ROOT] [--voc ROOT] [--limit N] [--methods A,B,...]
-                               [--profile authors|corrected] [--out results/fig3]
+    stl fig3 [--model efficientnet_lite0] [--engine torch] [--device cpu]
+             [--ilsvrc ROOT] [--voc ROOT] [--limit N] [--methods A,B,...] [--out results/fig3]
+
+(:mod:`stl.cli.fig3` turns the command line into the arguments of :func:`run_fig3`.)
 
 Data: ``--ilsvrc`` / ``--voc`` (or $STL_ILSVRC / $STL_VOC, or the data/ilsvrc and
 data/VOCdevkit links). With none of them configured it uses the real sample in
@@ -22,29 +22,21 @@ ours solid, the paper's dashed in the same colour), ``fig3_table.md/.csv`` (ours
 vs paper at N = 1, 3, 10, 100, 1000), ``fig3_methods.md/.csv`` (every method at
 N = 1..10, with WHOLE-IMAGE and CENTER) and ``fig3_curves.json``.
 
-The evaluation follows ``--profile``: ``authors`` (default; the authors' own
-evaluation code, which made the published curves: difficult VOC boxes removed,
-images without windows skipped, their tie order) or ``corrected`` (VOC devkit
-conventions); see stl/evaluation/protocol.py and docs/fidelity.md. The tables
-and fig3_curves.json say which.
-
 A method that cannot be built (e.g. EdgeBoxes without its model file) is
 skipped with a loud warning; nothing is substituted for it.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from ..core.config import STLConfig
+from ..models.spec import ModelSpec
 
 DEFAULT_METHODS = ("STL-CL", "STL-WL", "SELSEARCH", "EDGEBOXES", "BING", "WHOLE-IMAGE", "CENTER")
 
@@ -127,19 +119,21 @@ class DataChoice:
     description: str  # says which data this is
 
 
-def choose_data(args) -> List[DataChoice]:
-    from stl.data import DatasetError, resolve_root, shared_dir
+def choose_data(ilsvrc=None, voc=None, ilsvrc_subset: str = "200rnd") -> List[DataChoice]:
+    """The datasets of the figure: the roots given (or configured by $STL_ILSVRC / $STL_VOC /
+    data links), else the real sample in ../shared, else the bundled sample."""
+    from ..data import DatasetError, resolve_root, shared_dir
 
     chosen = []
     configured = {}
-    for kind, flag in (("ilsvrc", args.ilsvrc), ("voc", args.voc)):
+    for kind, flag in (("ilsvrc", ilsvrc), ("voc", voc)):
         try:
             configured[kind] = resolve_root(kind, flag) if (flag or _env_or_link(kind)) else None
         except DatasetError as e:
             raise SystemExit(f"fig3: {e}")
     if configured["ilsvrc"] or configured["voc"]:
         if configured["ilsvrc"]:
-            chosen.append(DataChoice("ilsvrc2012_val", configured["ilsvrc"], args.ilsvrc_subset,
+            chosen.append(DataChoice("ilsvrc2012_val", configured["ilsvrc"], ilsvrc_subset,
                                      f"ILSVRC-2012 val at {configured['ilsvrc']}"))
         if configured["voc"]:
             chosen.append(DataChoice("voc2007_test", configured["voc"], None,
@@ -149,7 +143,7 @@ def choose_data(args) -> List[DataChoice]:
     ilsvrc, voc = sh / "data" / "ilsvrc2012-val-227", sh / "data" / "voc2007-test-sample"
     if ilsvrc.is_dir() or voc.is_dir():
         if ilsvrc.is_dir():
-            chosen.append(DataChoice("ilsvrc2012_val", ilsvrc, args.ilsvrc_subset,
+            chosen.append(DataChoice("ilsvrc2012_val", ilsvrc, ilsvrc_subset,
                                      f"shared sample of ILSVRC-2012 val ({ilsvrc}: real val images stretched "
                                      f"to 227x227, WSOL-benchmark boxes) -- NOT the full validation set"))
         if voc.is_dir():
@@ -162,15 +156,15 @@ def choose_data(args) -> List[DataChoice]:
 
 
 def _env_or_link(kind) -> bool:
-    import stl.data
+    from .. import data
 
-    env, links = stl.data.ROOT_SOURCES[kind]
-    return bool(os.environ.get(env)) or any(p.exists() for p in stl.data.dataset_links(links))
+    env, links = data.ROOT_SOURCES[kind]
+    return bool(os.environ.get(env)) or any(p.exists() for p in data.dataset_links(links))
 
 
 def choose_methods(spec: Optional[str]) -> List[str]:
-    from stl.evaluation import load_paper_reference
-    from stl.proposals import available_methods
+    from ..evaluation import load_paper_reference
+    from ..proposals import available_methods
 
     if spec:
         return [m.strip().upper() for m in spec.split(",") if m.strip()]
@@ -187,69 +181,44 @@ def warn(msg: str):
 
 
 # ----------------------------------------------------------------------------- main
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="efficientnet_lite0",
-                   help="classifier for STL (registry name or PROTOTXT:CAFFEMODEL)")
-    p.add_argument("--engine", default="torch", choices=["torch", "caffe"])
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--ilsvrc", default=None, help="ILSVRC-2012 root (official or WSOL layout)")
-    p.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
-                   help="200rnd: the paper's 200 random classes (Fig. 3); all: 1000 classes")
-    p.add_argument("--voc", default=None, help="VOCdevkit root")
-    p.add_argument("--methods", default=None,
-                   help=f"comma-separated methods (default: {','.join(DEFAULT_METHODS)} + other registered "
-                        "methods of the paper)")
-    p.add_argument("--limit", type=int, default=None, help="first N images of each dataset (CI: a handful)")
-    p.add_argument("--profile", choices=["authors", "corrected"], default="authors",
-                   help="authors (default): the authors' STL code and evaluation code, bug for bug; corrected: "
-                        "the paper's text and clean conventions for STL, VOC devkit conventions for the "
-                        "evaluation (difficult boxes ignored, images without windows counted, ties in rank order)")
-    p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call")
-    p.add_argument("--out", default="results/fig3")
-    p.add_argument("--runs", default=None, help="run store (default <out>/runs)")
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
+             data: Optional[Sequence[DataChoice]] = None, methods: Optional[Sequence[str]] = None,
+             out="results/fig3", runs=None, limit: Optional[int] = None, chunk: int = 8,
+             progress: bool = True) -> int:
+    """Compute (or resume) every method on every dataset, evaluate with the paper's protocol and
+    write the figure, tables and curves to ``out`` (see the module docstring). ``data``:
+    :func:`choose_data`'s answer (default: ``choose_data()``); ``methods``: default
+    ``choose_methods(None)``; ``config``: the STLConfig of the STL methods and of the
+    Caffe mean (default: the authors' profile)."""
+    from ..data import get_dataset
+    from ..evaluation import paper_curves
+    from ..evaluation.report import (COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows,
+                                     methods_markdown, methods_rows, to_csv)
+    from ..evaluation import eval_protocol
+    from ..evaluation.runs import evaluate_run
+    from ..io import atomic_path, write_json_atomic
+    from ..proposals import build_run_method
+    from ..runner import run_method, run_path
 
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from stl.data import get_dataset
-    from stl.evaluation import eval_protocol, paper_curves
-    from stl.evaluation.report import (COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows,
-                                       methods_markdown, methods_rows, to_csv)
-    from stl.evaluation.runs import evaluate_run
-    from stl.io import atomic_path, write_json_atomic
-    from stl.runner import run_method, run_path
-    from stl.cli.run import build_run_method
-
-    out = Path(args.out)
-    runs_dir = Path(args.runs) if args.runs else out / "runs"
+    config = config or STLConfig()
+    # --profile selects the evaluation protocol too: the authors' evaluation code, or the devkit's
+    protocol = eval_protocol(config.profile)
+    data = list(data) if data is not None else choose_data()
+    methods = list(methods) if methods else choose_methods(None)
+    out = Path(out)
+    runs_dir = Path(runs) if runs else out / "runs"
     out.mkdir(parents=True, exist_ok=True)
-    data = choose_data(args)
-    methods = choose_methods(args.methods)
     print("fig3: data used:")
     for d in data:
         print(f"  - {d.description}")
-    protocol = eval_protocol(args.profile)
-    from stl.core.config import STLConfig
-
-    stl_config = STLConfig.for_profile(args.profile)  # --profile selects the method's profile too
-    print(f"fig3: methods: {', '.join(methods)}; model {args.model} ({args.engine}, {args.device})"
-          + (f"; first {args.limit} images per dataset" if args.limit is not None else ""))
-    print(f"fig3: evaluation {protocol.describe()}")
+    print(f"fig3: methods: {', '.join(methods)}; model {model} ({model.engine}, {model.device})"
+          + (f"; first {limit} images per dataset" if limit is not None else ""))
 
     cache = {}
 
     def get_classifier():
         if "clf" not in cache:
-            from stl.models import build_classifier
-
-            kw = {} if args.model == "efficientnet_lite0" else {"mean_mode": stl_config.caffe_mean}
-            cache["clf"] = build_classifier(args.model, engine=args.engine, device=args.device, **kw,
-                                            precision=args.precision)
+            cache["clf"] = model.build(mean_mode=config.caffe_mean)
             print(f"fig3: classifier {cache['clf'].describe()}")
         return cache["clf"]
 
@@ -257,7 +226,7 @@ def main(argv=None) -> int:
     skipped: Dict[str, str] = {}
     compare_rows, table_rows, md_parts, methods_md_parts, all_curves = [], [], [], [], {}
     for d in data:
-        ds = get_dataset(d.name, root=d.root, subset=d.subset, limit=args.limit)
+        ds = get_dataset(d.name, root=d.root, subset=d.subset, limit=limit)
         header = f"{ds.key}: {len(ds)} images -- {d.description}"
         print(f"\nfig3: {header}")
         results = {}
@@ -267,17 +236,17 @@ def main(argv=None) -> int:
                 continue
             if name not in built and name not in skipped:
                 try:
-                    built[name] = build_run_method(name, get_classifier, stl_config)
+                    built[name] = build_run_method(name, get_classifier, config)
                 except Exception as e:  # missing model file, unknown method, ...
                     skipped[name] = f"{type(e).__name__}: {e}"
                     warn(f"method {name} cannot be built and is SKIPPED (not substituted): {skipped[name]}")
             if name in skipped:
                 continue
             method = built[name]
-            uses = bool(getattr(method, "uses_classifier", False))
-            path = run_path(runs_dir, ds.key, name, args.model if uses else None, uses, stl_config.profile)
-            summary = run_method(ds, method, path, method_name=name, model=args.model if uses else None,
-                                 chunk_size=args.chunk, progress=not args.no_progress)
+            uses = method.uses_classifier
+            path = run_path(runs_dir, ds.key, name, model.name if uses else None, uses, config.profile)
+            summary = run_method(ds, method, path, method_name=name, model=model.name if uses else None,
+                                 chunk_size=chunk, progress=progress)
             if summary.failures:
                 warn(f"{name} failed on {len(summary.failures)} image(s) of {ds.key}, e.g. "
                      f"{next(iter(summary.failures.items()))}")
@@ -295,7 +264,7 @@ def main(argv=None) -> int:
                   f"top-1 hit {100 * r.top1_hit_rate:.1f}%")
         paper_key = getattr(ds, "paper_key", None)
         paper = paper_curves(paper_key) if paper_key else {}
-        title = (f"Fig. 3 -- {ds.key} ({len(ds)} images; {d.description}); ours: solid, model {args.model}"
+        title = (f"Fig. 3 -- {ds.key} ({len(ds)} images; {d.description}); ours: solid, model {model}"
                  + (f"; paper ({paper_key}): dashed" if paper else "; no published curves for this data"))
         fig = plot_fig3({m: curves_of(ev.result) for m, ev in results.items()}, paper, _wrap(title))
         for ext in ("png", "pdf"):
@@ -311,11 +280,12 @@ def main(argv=None) -> int:
                            profile=protocol.name)
                 rows.append(row)
         compare_rows += rows
-        md_parts.append(f"### {header}\n\nPaper curves: {paper_key or 'none'}. Ours: model {args.model}; "
+        md_parts.append(f"### {header}\n\nPaper curves: {paper_key or 'none'}. Ours: model {model}; "
                         f"diff = ours - paper in percentage points.\n\n" + comparison_markdown(rows))
         mrows = methods_rows({m: ev.result for m, ev in results.items()})
         for row in mrows:
             row["dataset"] = ds.key
+            row["profile"] = protocol.name
         table_rows += mrows
         methods_md_parts.append(f"### {header}\n\nMean recall (R@N) and precision (P@N) in %, top-1 hit rate "
                                 f"in %.\n\n" + methods_markdown(mrows))
@@ -324,18 +294,16 @@ def main(argv=None) -> int:
 
     note = ("Data used: " + "; ".join(d.description for d in data) + "."
             + f" Evaluation: {protocol.describe()}."
-            + (f" First {args.limit} images per dataset." if args.limit is not None else "")
+            + (f" First {limit} images per dataset." if limit is not None else "")
             + (" Skipped (could not be built): " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
                if skipped else ""))
     _write(out / "fig3_table.md", f"# Fig. 3: ours vs the paper\n\n{note}\n\n" + "\n".join(md_parts))
     _write(out / "fig3_table.csv", to_csv(compare_rows, ["profile", "dataset", "images", "model"] + COMPARISON_COLUMNS))
     _write(out / "fig3_methods.md", f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
-    for row in table_rows:
-        row["profile"] = protocol.name
     cols = ["profile", "dataset", "method", "images", "top1_hit_rate"] + [f"R@{n}" for n in range(1, 11)] + \
            [f"P@{n}" for n in range(1, 11)]
     _write(out / "fig3_methods.csv", to_csv(table_rows, cols))
-    write_json_atomic(out / "fig3_curves.json", {"note": note, "model": args.model, "profile": protocol.name,
+    write_json_atomic(out / "fig3_curves.json", {"note": note, "model": model.name, "profile": protocol.name,
                                                  "datasets": all_curves})
     os.chmod(out / "fig3_curves.json", 0o644)
     print(f"\nfig3: {note}\nfig3: tables in {out}/fig3_table.md, fig3_methods.md (+ .csv), curves in fig3_curves.json")
@@ -349,12 +317,9 @@ def _wrap(text, width=150):
 
 
 def _write(path: Path, text: str):
-    from stl.io import atomic_path
+    from ..io import atomic_path
 
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
     os.chmod(path, 0o644)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Speed benchmark of the STL engine (``stl bench`` / ``make bench``).
+"""Speed benchmarks: the STL engine (``stl bench`` / ``make bench``) and the cost drivers of the
+detector experiments (``stl bench --detection``, :func:`run_detection_bench`).
 
 Measures, in one run on the same machine:
 
@@ -16,7 +17,10 @@ Measures, in one run on the same machine:
 """
 from __future__ import annotations
 
+import csv
+import json
 import logging
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -26,24 +30,25 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .core.boxes import iou_matrix
-from .core.config import DEFAULT, STLConfig
-from .core.localization import localize_batch
-from .models.base import FEATURE, PROB
+from ..core.boxes import iou_matrix
+from ..core.config import DEFAULT, STLConfig
+from ..core.localization import localize_batch
+from ..models.base import FEATURE, PROB
+from ..models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 
 def benchmark_images(n: int, shared: Optional[Path] = None):
     """The first n real ILSVRC val images of ../shared, else the bundled sample."""
-    from .io import read_image
+    from ..io import read_image
 
     if shared is not None:
         val = Path(shared) / "data" / "ilsvrc2012-val-227" / "val"
         if val.is_dir():
             files = sorted(val.glob("*.JPEG"))[:n]
             return [f.name for f in files], [read_image(f) for f in files], f"{val} (real ILSVRC-2012 val)"
-    from .data import get_dataset
+    from ..data import get_dataset
 
     recs = list(get_dataset("sample", limit=n))
     return [r.image_id for r in recs], [r.read() for r in recs], "bundled sample (scikit-image photos)"
@@ -178,16 +183,16 @@ class BenchResult:
         ]
 
 
-def run_benchmark(model="efficientnet_lite0", device="cpu", precision="fp32", num_images=8,
-                  images_per_chunk=16, batch_size=None, reference_images=2, shared=None,
-                  engine="torch", config: STLConfig = DEFAULT, channels_last=True, incremental=True
+def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk=16, batch_size=None,
+                  reference_images=2, shared=None, config: STLConfig = DEFAULT, channels_last=True
                   ) -> BenchResult:
-    from .models import build_classifier
-
-    clf = build_classifier(model, engine=engine, device=device, precision=precision,
-                           **({"channels_last": channels_last} if engine == "torch" else {}))
+    """STL-WL on ``num_images`` images with ``model`` (``model.incremental``: masked forwards
+    recompute only what the box changes), against reference mode on ``reference_images``."""
+    engine, precision = model.engine, model.precision
+    clf = model.build(mean_mode=config.caffe_mean,
+                      **({"channels_last": channels_last} if engine == "torch" else {}))
     if hasattr(clf, "incremental_masking"):
-        clf.incremental_masking = bool(incremental)
+        clf.incremental_masking = bool(model.incremental)
     ids, images, data = benchmark_images(num_images, shared)
     log.info("benchmark: %s on %d images of %s", clf.describe(), len(images), data)
 
@@ -229,8 +234,8 @@ def run_benchmark(model="efficientnet_lite0", device="cpu", precision="fp32", nu
     if reference_images > 0:
         # the authors' procedure: plain fp32 forwards of whole images (no incremental masking,
         # default memory layout)
-        ref_clf = build_classifier(model, engine=engine, device=device, precision="fp32",
-                                   **({"channels_last": False} if engine == "torch" else {}))
+        ref_clf = model.replace(precision="fp32").build(
+            mean_mode=config.caffe_mean, **({"channels_last": False} if engine == "torch" else {}))
         if hasattr(ref_clf, "incremental_masking"):
             ref_clf.incremental_masking = False
         ref_cfg = config.replace(batch_size=1)
@@ -253,3 +258,58 @@ def run_benchmark(model="efficientnet_lite0", device="cpu", precision="fp32", nu
                 len(a) == len(b) and np.array_equal(a.boxes, b.boxes) and np.allclose(a.scores, b.scores, atol=1e-5)
                 for a, b in zip(engine_windows, ref_windows))
     return res
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` to a CSV; rows written before a column was added keep it empty."""
+    rows, fields = [], list(row)
+    if path.exists():
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            fields = list(reader.fieldnames or []) + [k for k in row if k not in (reader.fieldnames or [])]
+    rows.append(row)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------- detector experiments
+def run_detection_bench(model: ModelSpec = ModelSpec(), windows: int = 256, batch_size: int = 64,
+                        svm_examples: int = 5000, config_path=None, out=None, config: STLConfig = DEFAULT) -> dict:
+    """Measure window-feature extraction and one SVM fit on this machine and project the
+    paper-size run time of Table 1 + Table 2 + Fig. 6 (:mod:`stl.detection.bench`)."""
+    from .. import resources
+    from ..data import get_dataset, shared_dir
+    from ..detection.bench import measure_features, measure_svm, project
+    from ..detection.config import DetectionConfig
+
+    clf = model.build(mean_mode=config.caffe_mean)
+    root = shared_dir() / "data" / "ilsvrc2012-val-227"
+    ds = get_dataset("ilsvrc2012_val", root=root, limit=16)
+    images = [r.read() for r in ds]
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    feat = measure_features(clf, images, windows, batch_size)
+    dim = int(clf(np.zeros((1,) + tuple(clf.input_size) + (3,), np.float32), outputs=("feature",))["feature"].shape[1])
+    svm = measure_svm(svm_examples, dim)
+    fit_s = float(np.mean(list(svm["fit_seconds_by_C"].values())))
+    cfg = DetectionConfig.from_json(config_path or resources.config("detection_ilsvrc200"))
+    proj = project(cfg, feat["windows_per_s"], fit_s, dim)
+    res = {"classifier": clf.describe(), "feature_dim": dim, "threads": _threads(), "load_average": load,
+           "features": feat, "svm": svm, "projection": proj}
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(res, indent=1))
+    return res
+
+
+def _threads() -> int:
+    try:
+        import torch
+
+        return torch.get_num_threads()
+    except Exception:  # pragma: no cover
+        return 0

@@ -1,11 +1,12 @@
-"""Command line shared by experiments/table1.py, table2.py and fig6.py.
+"""What Table 1, Table 2 and Fig. 6 share: the data, the configs, the classifier, the proposal
+runs, the feature cache and the detector experiment, built once from typed options.
 
-    python experiments/table1.py [--model efficientnet_lite0] [--device cpu]
+    stl table 1 [--model efficientnet_lite0] [--device cpu]
         [--ilsvrc ROOT] [--ilsvrc-train ROOT] [--config FILE] [--set KEY=VALUE ...]
         [--classes N | WNID,WNID,...] [--limit N] [--fast] [--max-windows N]
         [--pairs P,P,...] [--work results/detection] [--out results/table1]
 
-Data: with ``--ilsvrc`` (or $STL_ILSVRC, or the data/ilsvrc link) the paper's
+Data: with ``ilsvrc`` (``--ilsvrc``, or $STL_ILSVRC, or the data/ilsvrc link) the paper's
 setting runs (``stl/resources/configs/detection_ilsvrc200.json``): training images
 from the ILSVRC-2012 training set with boxes (``--ilsvrc-train``,
 $STL_ILSVRC_TRAIN, else the same root), test images from ILSVRC-2012 val.
@@ -16,20 +17,19 @@ end on real data, and every output says so.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import logging
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .config import FAST_STL, DetectionConfig
-
+from ..core.config import STLConfig
+from ..detection.config import FAST_STL, DetectionConfig
+from ..models.spec import ModelSpec
 from .. import resources
 
 PAPER_CONFIG = resources.config("detection_ilsvrc200")
@@ -41,37 +41,33 @@ SMALL_RUN_NOTE = ("**SMALL REAL RUN on the ILSVRC-2012 val images in ../shared**
                   "negative images, 10,000 test images).")
 
 
-def parse_args(which: str, argv=None, default_pairs: Sequence[str] = ()):
-    from ..cli.args import add_model_arguments
+@dataclass
+class DetectionOptions:
+    """Everything a detector experiment is told (``stl table 1|2``, ``stl fig6``).
 
-    p = argparse.ArgumentParser(prog=f"experiments/{which}.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(p)
-    p.add_argument("--ilsvrc", default=None, help="ILSVRC-2012 val root (test images); default $STL_ILSVRC / "
-                                                  "data/ilsvrc; none: the small run on ../shared")
-    p.add_argument("--ilsvrc-train", default=None,
-                   help="ILSVRC-2012 training root with box XMLs (default $STL_ILSVRC_TRAIN, else --ilsvrc)")
-    p.add_argument("--config", default=None, help="detection config JSON (default: the paper's, or the small "
-                                                  "../shared one)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, dotted keys, JSON values (e.g. data.num_classes=5, "
-                        "positive_top_k=1, svm.folds=3)")
-    p.add_argument("--classes", default=None, help="number of classes (first N of the paper's 200 with enough "
-                                                   "images) or comma-separated wnids")
-    p.add_argument("--limit", type=int, default=None, help="at most N images per class (training + test)")
-    p.add_argument("--fast", action="store_true",
-                   help="reduced STL: one segmentation (HSV, k=300) instead of four (CI / quick runs)")
-    p.add_argument("--max-windows", type=int, default=None, help="windows per image of the negative/test method")
-    p.add_argument("--iterations", type=int, default=None, help="SVM trainings (1 + hard-negative rounds)")
-    p.add_argument("--pairs", default=None, help=f"comma-separated pairs (default: {','.join(default_pairs)})")
-    p.add_argument("--work", default="results/detection",
-                   help="work folder: proposal runs, feature cache, trained detectors (default results/detection)")
-    p.add_argument("--runs", default=None, help="proposal run store (default <work>/runs/<data tag>)")
-    p.add_argument("--features", default=None, help="feature cache (default <work>/features/<model>__<data tag>)")
-    p.add_argument("--out", default=f"results/{which}", help=f"output folder (default results/{which})")
-    p.add_argument("--force", action="store_true", help="recompute pair results (cached features/runs are kept)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    ``overrides``: DetectionConfig values by dotted key (``{"data.num_classes": 5}``);
+    ``classes``: a number (first N of the paper's 200) or wnids; ``fast``: one segmentation
+    (HSV, k=300) for STL; ``stl``: the STLConfig of the STL runs (profile and ``--set``) before
+    the detection config's segmentation settings."""
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    stl: STLConfig = field(default_factory=STLConfig)
+    ilsvrc: Optional[str] = None
+    ilsvrc_train: Optional[str] = None
+    config: Optional[str] = None
+    overrides: Dict[str, object] = field(default_factory=dict)
+    classes: Optional[Sequence] = None
+    limit: Optional[int] = None
+    fast: bool = False
+    max_windows: Optional[int] = None
+    iterations: Optional[int] = None
+    pairs: Optional[Sequence[str]] = None
+    work: str = "results/detection"
+    runs: Optional[str] = None
+    features: Optional[str] = None
+    out: Optional[str] = None
+    force: bool = False
+    progress: bool = True
 
 
 def loud(msg: str):
@@ -87,15 +83,15 @@ def _env_or_link() -> bool:
     return any(p.exists() for p in dataset_links(("data/ilsvrc",)))
 
 
-def resolve_setup(args):
-    """(config, mode, test_root, train_root, description)."""
+def resolve_setup(opts: DetectionOptions):
+    """(config, mode, test_root, train_root, config path)."""
     from ..data import resolve_root, shared_dir
 
-    full = bool(args.ilsvrc) or _env_or_link()
+    full = bool(opts.ilsvrc) or _env_or_link()
     if full:
-        test_root = resolve_root("ilsvrc", args.ilsvrc)
-        train_root = args.ilsvrc_train or os.environ.get("STL_ILSVRC_TRAIN") or test_root
-        cfg_path = Path(args.config) if args.config else PAPER_CONFIG
+        test_root = resolve_root("ilsvrc", opts.ilsvrc)
+        train_root = opts.ilsvrc_train or os.environ.get("STL_ILSVRC_TRAIN") or test_root
+        cfg_path = Path(opts.config) if opts.config else PAPER_CONFIG
         mode = "full"
     else:
         test_root = shared_dir() / "data" / "ilsvrc2012-val-227"
@@ -103,37 +99,25 @@ def resolve_setup(args):
             raise SystemExit(f"no ILSVRC data: pass --ilsvrc ROOT (ILSVRC-2012 val), set $STL_ILSVRC, or provide "
                              f"../shared ({test_root} not found)")
         train_root = test_root
-        cfg_path = Path(args.config) if args.config else SHARED_CONFIG
+        cfg_path = Path(opts.config) if opts.config else SHARED_CONFIG
         mode = "shared"
     cfg = DetectionConfig.from_json(cfg_path) if cfg_path.exists() else DetectionConfig()
-    over = {}
-    for item in args.set:
-        if "=" not in item:
-            raise SystemExit(f"--set takes KEY=VALUE, not {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            over[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            over[k.strip()] = v
-    if args.classes:
-        if args.classes.strip().isdigit():
-            over["data.num_classes"] = int(args.classes)
+    over = dict(opts.overrides)
+    if opts.classes is not None:
+        if isinstance(opts.classes, int):
+            over["data.num_classes"] = int(opts.classes)
         else:
-            over["data.classes"] = [c.strip() for c in args.classes.split(",") if c.strip()]
+            over["data.classes"] = list(opts.classes)
             over.setdefault("data.num_classes", None)
-    if args.fast:
+    if opts.fast:
         over["stl_color_spaces"], over["stl_ks"] = list(FAST_STL["stl_color_spaces"]), list(FAST_STL["stl_ks"])
-    if args.max_windows is not None:
-        over["max_windows_per_image"] = args.max_windows
-    if args.iterations is not None:
-        over["iterations"] = args.iterations
+    if opts.max_windows is not None:
+        over["max_windows_per_image"] = opts.max_windows
+    if opts.iterations is not None:
+        over["iterations"] = opts.iterations
     if over:
         cfg = cfg.with_overrides(over)
     return cfg, mode, Path(test_root), Path(train_root), str(cfg_path)
-
-
-def model_spec(args):
-    return args.model[0] if len(args.model) == 1 else tuple(args.model)
 
 
 def data_tag(*roots) -> str:
@@ -141,74 +125,75 @@ def data_tag(*roots) -> str:
 
 
 class Setup:
-    """Everything an experiment script needs, built from the command line."""
+    """Everything a detector experiment needs, built from its options."""
 
-    def __init__(self, which: str, argv=None, default_pairs: Sequence[str] = ()):
+    def __init__(self, which: str, opts: DetectionOptions, default_pairs: Sequence[str] = ()):
         from ..runner import model_tag
-        from .data import build_split
-        from .features import FeatureStore
-        from .pipeline import DetectionExperiment
-        from .proposals import ProposalProvider
+        from ..detection.data import build_split
+        from ..detection.features import FeatureStore
+        from ..detection.pipeline import DetectionExperiment
+        from ..detection.proposals import ProposalProvider
 
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        self.args = args = parse_args(which, argv, default_pairs)
+        self.opts = opts
         self.which = which
-        self.cfg, self.mode, self.test_root, self.train_root, self.config_path = resolve_setup(args)
-        self.pairs = [p.strip() for p in args.pairs.split(",")] if args.pairs else list(default_pairs)
-        self.out = Path(args.out)
+        self.cfg, self.mode, self.test_root, self.train_root, self.config_path = resolve_setup(opts)
+        self.pairs = list(opts.pairs) if opts.pairs else list(default_pairs)
+        self.out = Path(opts.out or f"results/{which}")
         self.out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
         self.split = build_split(self.cfg.data, test_root=self.test_root, train_root=self.train_root,
-                                 limit_per_class=args.limit)
+                                 limit_per_class=opts.limit)
         self.t_split = time.time() - t0
         self.description = self.split.description
         if self.mode == "shared":
             loud(SMALL_RUN_NOTE.format(desc=self.description).replace("**", ""))
         else:
             print(f"data: {self.description}", flush=True)
-        self.model = model_spec(args)
+        self.model = opts.model.name
+        self.stl_config = self.cfg.stl_config(opts.stl)
         tag = data_tag(self.test_root, self.train_root)
-        work = Path(args.work)
-        self.fingerprint = self.cfg.fingerprint(model_tag(self.model), args.engine, args.precision, tag,
-                                                args.limit, sorted(self.split.test_ids), sorted(self.split.train_ids))
+        work = Path(opts.work)
+        extra = () if self.stl_config == self.cfg.stl_config() else (self.stl_config.to_dict(),)
+        self.fingerprint = self.cfg.fingerprint(model_tag(self.model), opts.model.engine, opts.model.precision, tag,
+                                                opts.limit, sorted(self.split.test_ids), sorted(self.split.train_ids),
+                                                *extra)
         self.work = work / f"{self.mode}-{self.fingerprint}"
         self.work.mkdir(parents=True, exist_ok=True)
         from ..io import write_json_atomic
 
         write_json_atomic(self.work / "config.json", {"config": self.cfg.to_dict(), "model": str(self.model),
-                                                      "engine": args.engine, "precision": args.precision,
+                                                      "engine": opts.model.engine,
+                                                      "precision": opts.model.precision,
                                                       "test_root": str(self.test_root),
-                                                      "train_root": str(self.train_root), "limit": args.limit})
+                                                      "train_root": str(self.train_root), "limit": opts.limit})
         write_json_atomic(self.work / "split.json", {**self.split.summary(), "positives": self.split.positives,
                                                      "negatives": self.split.negatives,
                                                      "test_ids": self.split.test_ids})
         self._clf = None
-        progress = not args.no_progress
-        runs = Path(args.runs) if args.runs else work / "runs" / tag
-        fdir = Path(args.features) if args.features else (
+        progress = opts.progress
+        runs = Path(opts.runs) if opts.runs else work / "runs" / tag
+        fdir = Path(opts.features) if opts.features else (
             work / "features" / f"{model_tag(self.model)}__ctx{self.cfg.features.context_padding}__{tag}")
         self.store = FeatureStore(fdir, self.classifier(), model_tag(self.model), "",
                                   self.cfg.features.context_padding, self.cfg.features.dtype,
                                   self.cfg.features.batch_size, self.cfg.features.memory_mib)
-        self.provider = ProposalProvider(runs, self.classifier, self.model, self.cfg.stl_config(), progress)
+        self.provider = ProposalProvider(runs, self.classifier, self.model, self.stl_config, progress)
         self.experiment = DetectionExperiment(self.cfg, self.split, self.provider, self.store, self.work, progress)
 
     def classifier(self):
         if self._clf is None:
-            from ..cli.args import build_from_args
-
-            self._clf = build_from_args(self.args)
+            self._clf = self.opts.model.build(mean_mode=self.stl_config.caffe_mean)
             print(f"classifier: {self._clf.describe()}; window feature: {self._clf.feature_name}", flush=True)
         return self._clf
 
     def run(self, pairs: Optional[Sequence[str]] = None):
-        from .pipeline import PairSpec
+        from ..detection.pipeline import PairSpec
 
         results = {}
         for p in (pairs or self.pairs):
             spec = PairSpec.parse(p)
             t = time.time()
-            r = self.experiment.run_pair(spec, force=self.args.force)
+            r = self.experiment.run_pair(spec, force=self.opts.force)
             r.pair = p
             results[p] = r
             if r.status == "ok":
@@ -226,7 +211,7 @@ class Setup:
 
     def run_info(self, results) -> dict:
         return {"mode": self.mode, "note": self.note(), "config_file": self.config_path, "config": self.cfg.to_dict(),
-                "model": str(self.model), "engine": self.args.engine, "device": self.args.device,
+                "model": str(self.model), "engine": self.opts.model.engine, "device": self.opts.model.device,
                 "work_dir": str(self.work), "split": self.split.summary(),
                 "feature_extraction": {"windows_computed": self.store.num_computed,
                                        "seconds": round(self.store.seconds_computing, 2),

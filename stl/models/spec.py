@@ -1,0 +1,63 @@
+"""What the command line says about the classifier, as one typed value.
+
+A :class:`ModelSpec` is built once from ``--model/--engine/--device/--precision/
+--no-incremental`` (:mod:`stl.cli.args`) and is what travels into experiments and
+the runner; :meth:`ModelSpec.build` makes the classifier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+from .base import Classifier, ModelError
+
+ModelName = Union[str, Tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A classifier to build: registry name (``efficientnet_lite0``, ``caffenet``, ...) or a
+    ``(prototxt, caffemodel)`` pair, on an engine/device/precision; ``incremental=False``
+    runs masked images through the whole net (Caffe nets in the torch engine)."""
+
+    name: ModelName = "efficientnet_lite0"
+    engine: str = "torch"
+    device: str = "cpu"
+    precision: str = "fp32"
+    incremental: bool = True
+
+    @classmethod
+    def from_words(cls, words, **kw) -> "ModelSpec":
+        """``["caffenet"]`` or ``["deploy.prototxt", "model.caffemodel"]`` (``--model``'s nargs)."""
+        words = [words] if isinstance(words, str) else list(words)
+        if len(words) == 1:
+            return cls(name=words[0], **kw)
+        if len(words) == 2:
+            return cls(name=(str(words[0]), str(words[1])), **kw)
+        raise ModelError("--model takes a NAME or a PROTOTXT CAFFEMODEL pair")
+
+    @property
+    def is_caffe(self) -> bool:
+        """Every model but ``efficientnet_lite0`` is a Caffe model (their mean follows the profile)."""
+        return self.name != "efficientnet_lite0"
+
+    def build(self, mean_mode: Optional[str] = None, **kwargs) -> Classifier:
+        """The classifier. ``mean_mode``: how a Caffe model subtracts the ILSVRC mean
+        (``STLConfig.caffe_mean``); ignored for other models. ``kwargs`` go to the model's factory."""
+        from .zoo import build_classifier
+
+        if self.is_caffe and mean_mode is not None:
+            kwargs["mean_mode"] = mean_mode
+        clf = build_classifier(self.name, engine=self.engine, device=self.device, precision=self.precision,
+                               **kwargs)
+        if not self.incremental and hasattr(clf, "incremental_masking"):
+            clf.incremental_masking = False
+        return clf
+
+    def replace(self, **changes) -> "ModelSpec":
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        return ":".join(self.name) if isinstance(self.name, tuple) else str(self.name)
