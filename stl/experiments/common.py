@@ -177,3 +177,30 @@ def class_words(wnid: str, classes=None) -> str:
         return classes.words[classes.index(wnid)].split(",")[0].strip()
     except KeyError:
         return str(wnid)
+
+
+# ----------------------------------------------------------------------------- CLI arguments
+def add_model_args(p, default_model: str = "efficientnet_lite0", engine: bool = True):
+    p.add_argument("--model", default=default_model,
+                   help="classifier: registry name (efficientnet_lite0, squeezenet, caffenet, caffenet_random, ...) "
+                        "or PROTOTXT:CAFFEMODEL")
+    if engine:
+        p.add_argument("--engine", choices=["torch", "caffe"], default="torch",
+                       help="Caffe models: torch (Caffe layers in PyTorch) or caffe (pycaffe)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+
+
+def add_data_args(p, ilsvrc: bool = True, voc: bool = False, limit_help: str = "first N images"):
+    if ilsvrc:
+        p.add_argument("--ilsvrc", default=None,
+                       help="ILSVRC-2012 val root (default $STL_ILSVRC / data/ilsvrc, else the ../shared sample)")
+        p.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
+                       help="200rnd: the paper's 200 random classes (default); all: 1000 classes")
+    if voc:
+        p.add_argument("--voc", default=None,
+                       help="VOCdevkit root (default $STL_VOC / data/VOCdevkit, else the ../shared sample)")
+    p.add_argument("--limit", type=int, default=None, help=limit_help)
+    p.add_argument("--runs", default=str(DEFAULT_RUNS),
+                   help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
