@@ -122,7 +122,8 @@ def test_maskout_figure_numbers_against_direct_forwards(lite0, synthetic, tmp_pa
     c = lite0.classes.index(rec.labels[0])
     f = maskout_figure(lite0, img, box, c, rec.image_id)
     masked = mask_boxes(img[None].astype(np.float32), [0], [box], lite0.mask_color)
-    assert (f.masked[40:171, 50:161] == np.round(lite0.mask_color)).all()
+    np.testing.assert_array_equal(f.masked, masked[0])
+    assert (f.masked[40:171, 50:161] == lite0.mask_color).all()
     prob = lite0.forward(np.concatenate([img[None].astype(np.float32), masked]), (PROB,))[PROB]
     assert f.score == pytest.approx(prob[0, c], abs=1e-6) and f.score_masked == pytest.approx(prob[1, c], abs=1e-6)
     full = layer_outputs(lite0, np.concatenate([img[None].astype(np.float32), masked]), ["_blocks.4"])["_blocks.4"]

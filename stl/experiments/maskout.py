@@ -143,7 +143,7 @@ class LayerPanel:
 class MaskoutFigure:
     image_id: str
     image: np.ndarray  # network input, uint8 (H, W, 3)
-    masked: np.ndarray  # h_g(x, b), uint8
+    masked: np.ndarray  # h_g(x, b) exactly as the network got it, float32 0..255
     box: np.ndarray  # the masked box on the network input (pixel-inclusive)
     class_index: int
     class_name: str
@@ -187,7 +187,7 @@ def maskout_figure(classifier, image_u8: np.ndarray, box, class_index: int, imag
         change = response_change(a, b)
         panels.append(LayerPanel(key, label, tuple(a.shape), kern, a[kern], b[kern], change[kern],
                                  float(change.mean())))
-    return MaskoutFigure(image_id, np.asarray(image_u8, np.uint8), np.clip(masked[0], 0, 255).astype(np.uint8),
+    return MaskoutFigure(image_id, np.asarray(image_u8, np.uint8), masked[0],
                          box, int(class_index), classifier.classes.words[class_index].split(",")[0],
                          float(prob[0, class_index]), float(prob[1, class_index]), panels,
                          getattr(classifier, "name", "?"), engine_name(classifier))
@@ -238,7 +238,7 @@ def plot_maskout(figs: Sequence[MaskoutFigure], title: str = "", caption: str = 
         for row in range(2):
             r = 2 * fi + row
             ax = fig.add_subplot(gs[r, 0])
-            ax.imshow(f.image if row == 0 else f.masked)
+            ax.imshow(f.image if row == 0 else np.clip(f.masked, 0, 255) / 255.0)
             if row == 0:
                 for g in f.gt_boxes:
                     draw_box(ax, g, "white", 1.2, "--")

@@ -247,9 +247,10 @@ def plot_timing(rows: Sequence[dict], title: str = ""):
     paper = paper_seconds()
     fig = Figure(figsize=(10, 4.4))
     ax = fig.subplots()
-    names = [r["method"] for r in ok] + [m for m in paper if m not in [r["method"] for r in ok]]
+    names = [r["method"] for r in ok] + [r["method"] for r in rows if r["status"] != "ok"]
     x = np.arange(len(names))
-    ours = [next((r["seconds_per_image"] for r in ok if r["method"] == m), np.nan) for m in names]
+    floor = 1e-4
+    ours = [max(next((r["seconds_per_image"] for r in ok if r["method"] == m), np.nan), floor) for m in names]
 
     def paper_val(m):
         v = paper.get(m)
@@ -261,9 +262,11 @@ def plot_timing(rows: Sequence[dict], title: str = ""):
     ax.bar(x + 0.2, [paper_val(m) for m in names], 0.4, label="paper (STL: CPU)", color="tab:orange")
     for i, m in enumerate(names):
         if not np.isfinite(ours[i]):
-            ax.text(i - 0.2, 0.012, "not run", rotation=90, fontsize=7, ha="center", va="bottom")
+            ax.text(i - 0.2, floor * 1.3, "not run", rotation=90, fontsize=7, ha="center", va="bottom")
+        else:
+            ax.text(i - 0.2, ours[i] * 1.15, f"{ours[i]:.2g}", fontsize=6.5, ha="center", va="bottom")
     ax.set_yscale("log")
-    ax.set_ylim(0.01, max([v for v in ours + [paper_val(m) for m in names] if np.isfinite(v)] + [1]) * 3)
+    ax.set_ylim(floor, max([v for v in ours + [paper_val(m) for m in names] if np.isfinite(v)] + [1]) * 3)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel("seconds per image (log)")
@@ -279,7 +282,8 @@ def write_timing(results: Sequence[MethodTiming], out, data_description: str, de
     out = Path(out)
     rows = timing_rows(results)
     n = max([r["images"] for r in rows] + [0])
-    caption = (f"Seconds and classifier evaluations per image on the same {n} images ({data_description}); "
+    caption = (f"Seconds and classifier evaluations per image on the same {n} image{'s' if n != 1 else ''} "
+               f"({data_description}); "
                f"classifier {model} on {device}; every classifier call counted. Paper: STL 210 s/image on a CPU, "
                "20 s on a GPU (CaffeNet, 2014 hardware), 2K network evaluations per image.")
     disp = []
