@@ -44,7 +44,10 @@ def plot_gallery(dataset, runs: dict, rows: Sequence[dict], per_row: int = 5, ca
     blocks = [rows[i:i + per_row] for i in range(0, len(rows), per_row)] or [[]]
     nr = 3 * len(blocks)
     nc = max(1, min(per_row, len(rows)))
-    fig = Figure(figsize=(2.1 * nc + 0.9, 2.05 * nr + 0.9))
+    width = max(2.1 * nc + 0.9, 6.0)
+    text = wrap(caption, int(width * 15)) if caption else ""
+    head = 0.35 + 0.14 * (text.count("\n") + 1) if text else 0.3
+    fig = Figure(figsize=(width, 2.05 * nr + head + 0.2))
     axes = fig.subplots(nr, nc, squeeze=False)
     for b, block in enumerate(blocks):
         for j in range(nc):
@@ -69,10 +72,10 @@ def plot_gallery(dataset, runs: dict, rows: Sequence[dict], per_row: int = 5, ca
                                  fontsize=6.5, color="darkgreen" if row[f"{method}_hit"] else "black")
                 if j == 0:
                     ax.set_ylabel(label, fontsize=7)
-    if caption:
-        fig.suptitle(wrap(caption, int(28 * nc)), fontsize=6.5)
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.01, top=1 - 0.75 / fig.get_figheight(), hspace=0.25,
-                        wspace=0.05)
+    if text:
+        fig.text(0.5, 1 - 0.08 / fig.get_figheight(), text, fontsize=6.5, ha="center", va="top")
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.01, top=1 - (head + 0.05) / fig.get_figheight(),
+                        hspace=0.25, wspace=0.05)
     return fig
 
 
