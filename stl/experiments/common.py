@@ -86,21 +86,33 @@ def stored_run(dataset, method_name: str, model: Optional[str], get_classifier: 
     The run file is the one ``stl run`` writes (``<runs>/<dataset key>/<METHOD>__<model>.h5``)
     unless ``path`` is given, so figures computed from it and ``stl eval`` see the same windows.
     """
+    import json
+
+    from ..config import DEFAULT
     from ..proposals import build_method
-    from ..runner import load_run, run_method, run_path
+    from ..runner import load_run, run_method, run_path, stored_ids
 
     try:
         method = build_method(method_name)
         needs = bool(getattr(method, "uses_classifier", False))
     except (ValueError, TypeError):
         needs = True
+    uses = needs
+    if path is None:
+        path = run_path(runs_dir, dataset.key, method_name, model if uses else None, uses)
+    path = Path(path)
+    if needs and path.exists() and set(dataset.image_ids) <= stored_ids(path):
+        # everything stored: no classifier needed, provided the run was made with this config
+        stored = load_run(path)
+        want = json.dumps((config or DEFAULT).identity(), sort_keys=True, default=str)
+        if str(stored.meta.get("method_config")) == want:
+            log.info("%s: all %d images already stored in %s", method_name, len(dataset), path)
+            return stored, path
     if needs:
         kw = {"classifier": get_classifier()}
         if config is not None:
             kw["config"] = config
         method = build_method(method_name, **kw)
-    uses = bool(getattr(method, "uses_classifier", False))
-    path = Path(path) if path else run_path(runs_dir, dataset.key, method_name, model if uses else None, uses)
     summary = run_method(dataset, method, path, method_name=method_name, model=model if uses else None,
                          chunk_size=chunk_size, progress=progress)
     if summary.failures:
