@@ -181,6 +181,7 @@ def test_fig1_layers_identical_in_pycaffe_and_torch_engine(require_pycaffe, ilsv
 
 
 # ----------------------------------------------------------------------------- Fig. 1 / 5 / gallery end to end
+@pytest.mark.slow  # STL on two synthetic images: 4-9 min on the shared 2-core machine under load
 def test_fig1_fig5_gallery_share_one_stl_run(synthetic, runs_dir, tmp_path, lite0):
     from stl.experiments.gallery import run_gallery
     from stl.experiments.maskout import run_maskout
@@ -253,6 +254,7 @@ def test_ablation_variants_change_one_switch_each():
     assert variant_path("r", "ds", "m", "no-sdrop") == Path("r/ds/STL-WL__m__no-sdrop.h5")
 
 
+@pytest.mark.slow  # STL on two synthetic images: 4-9 min on the shared 2-core machine under load
 def test_ablation_default_row_equals_stl_eval(synthetic, runs_dir, tmp_path, lite0):
     from stl.cli import main as cli
     from stl.experiments.ablation import run_ablation, write_ablation
@@ -277,6 +279,7 @@ def test_ablation_default_row_equals_stl_eval(synthetic, runs_dir, tmp_path, lit
 
 
 # ----------------------------------------------------------------------------- timing
+@pytest.mark.slow  # STL on two synthetic images: 4-9 min on the shared 2-core machine under load
 def test_forward_counts_match_the_window_counts(synthetic, lite0):
     """Counted classifier evaluations = 1 + unique masks + unique crops; with de-duplication off,
     exactly the authors' 1 + H sum_s 2 (2 K_s - 1)."""
