@@ -22,7 +22,8 @@ ILSVRC_SUBSET ?= 200rnd
 # extra pytest arguments (.ci/run passes --durations=15 so the slowest tests are listed)
 PYTEST_ARGS ?=
 
-.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
+.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean \
+	fig1 fig2 fig4 fig5 gallery ablation timing paper-ci
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -35,6 +36,9 @@ help:
 	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet PROFILE=authors|corrected] -- Figure 3 with the paper's curves overlaid"
 	@echo "make table1 | table2 | fig6                   -- detector experiments (Sec. 4)"
 	@echo "make stl650 [LIMIT=8]                         -- STL vs WHOLE-IMAGE/CENTER on the ../shared ILSVRC images"
+	@echo "make fig1 fig2 fig4 fig5 gallery ablation timing [LIMIT=.. ILSVRC=.. VOC=.. MODEL=..] -- the other"
+	@echo "             figures/tables of the paper and its supplement (README: Reproducing the paper)"
+	@echo "make paper-ci -- all of them at CI size (1 image) on ../shared"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 
 setup: $(STAMP)
@@ -96,6 +100,28 @@ bench: setup
 
 stl650: setup
 	$(BIN)/stl stl650 --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650
+
+# The other figures and tables of the paper (stl/experiments/). They share the run store
+# results/runs with `stl run` / `stl eval`; without ILSVRC=/VOC= they use ../shared.
+EXP_DATA = $(if $(ILSVRC),--ilsvrc $(ILSVRC)) --ilsvrc-subset $(ILSVRC_SUBSET) $(if $(LIMIT),--limit $(LIMIT))
+EXP_MODEL = --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION)
+
+fig1 fig5 gallery ablation timing: setup
+	$(BIN)/stl $@ $(EXP_MODEL) $(EXP_DATA) --out results/$@
+
+fig2: setup
+	$(BIN)/stl fig2 --out results/fig2
+
+fig4: setup
+	$(BIN)/stl fig4 $(EXP_MODEL) $(EXP_DATA) $(if $(VOC),--voc $(VOC)) --out results/fig4
+
+# every one of them at CI size (1 image each, EfficientNet-Lite0) on ../shared -> results/paper-ci/
+paper-ci: setup
+	$(BIN)/stl fig2 --out results/paper-ci/fig2
+	for t in fig1 fig5 gallery; do $(BIN)/stl $$t --limit 1 --runs results/paper-ci/runs --out results/paper-ci/$$t || exit 1; done
+	$(BIN)/stl ablation --limit 1 --variants no-sdrop --runs results/paper-ci/runs --out results/paper-ci/ablation
+	$(BIN)/stl fig4 --limit 1 --ilsvrc-limit 40 --runs results/paper-ci/runs --cache results/paper-ci/cache --out results/paper-ci/fig4
+	$(BIN)/stl timing --limit 1 --out results/paper-ci/timing
 
 clean:
 	rm -rf results .pytest_cache

@@ -20,6 +20,13 @@ COMMANDS = {
     "fig6": "Figure 6: per-class AP, STL-CL-trained vs ground-truth-trained detectors",
     "stl650": "STL-CL/STL-WL vs WHOLE-IMAGE and CENTER on the 650 real ILSVRC images of ../shared",
     "diff": "how many top-N windows differ between two stored runs (e.g. the two profiles)",
+    "fig1": "Fig. 1 / supp. Fig. 1: the mask-out operation through the network's layers",
+    "fig2": "Fig. 2: the s_drop surface of Eq. 4",
+    "fig4": "Fig. 4: cross-dataset generalisation (PASCAL vs ILSVRC class prototypes)",
+    "fig5": "Fig. 5 / supp. Fig. 2: failure cases (lowest max-drop images) through the layers",
+    "gallery": "supp. Table 1: top-1 boxes of STL-CL and SELSEARCH beside the ground truth",
+    "ablation": "s_drop ablation and the other STL switches (recall/precision at N = 1, 5, 10, 100)",
+    "timing": "seconds and network evaluations per image of every registered method vs the paper",
 }
 
 

@@ -1,16 +1,23 @@
-"""The paper's experiments as library functions (Fig. 3, Tables 1-2, Fig. 6, STL vs the
-trivial references, speed benchmarks). They take typed values (a
+"""The paper's experiments as library functions. They take typed values (a
 :class:`stl.models.spec.ModelSpec`, an :class:`stl.core.config.STLConfig`, options
 dataclasses), never an argparse namespace; :mod:`stl.cli` builds those from the command line.
+Each writes PNG + PDF figures and CSV / Markdown tables and returns the numbers.
 
-=============================  =========================================  ==================
-module                         function                                   command
-=============================  =========================================  ==================
-:mod:`.fig3`                   :func:`~.fig3.run_fig3`                    ``stl fig3``
-:mod:`.table1`, :mod:`.table2` ``run_table1``, ``run_table2``             ``stl table 1|2``
-:mod:`.fig6`                   :func:`~.fig6.run_fig6`                    ``stl fig6``
-:mod:`.stl_vs_trivial`         ``run_stl_vs_trivial``                     ``stl stl650``
-:mod:`.bench`                  ``run_benchmark``, ``run_detection_bench`` ``stl bench``
-:mod:`.detection`              what the detector experiments share        --
-=============================  =========================================  ==================
+=============================  ==============================================  ==========================
+module                         what                                            command
+=============================  ==============================================  ==========================
+:mod:`.fig3`                   Fig. 3 (:func:`~.fig3.run_fig3`)                ``stl fig3``
+:mod:`.table1`, :mod:`.table2` Tables 1-2 (``run_table1``, ``run_table2``)     ``stl table 1|2``
+:mod:`.fig6`                   Fig. 6 (:func:`~.fig6.run_fig6`)                ``stl fig6``
+:mod:`.stl_vs_trivial`         STL vs WHOLE-IMAGE / CENTER                     ``stl stl650``
+:mod:`.bench`                  speed benchmarks                                ``stl bench``
+:mod:`.detection`              what the detector experiments share             --
+:mod:`.fig2`                   Fig. 2, the s_drop surface of Eq. 4             ``stl fig2``
+:mod:`.maskout`                Figs. 1 / 5 (+ supp. Figs. 1-2): mask-out       ``stl fig1``, ``stl fig5``
+                               seen through the network's layers
+:mod:`.fig4`                   Fig. 4, cross-dataset generalisation            ``stl fig4``
+:mod:`.gallery`                supp. Table 1, top-1 boxes                      ``stl gallery``
+:mod:`.ablation`               the s_drop ablation and the other switches      ``stl ablation``
+:mod:`.timing`                 seconds and network evaluations per image       ``stl timing``
+=============================  ==============================================  ==========================
 """

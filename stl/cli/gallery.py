@@ -1,0 +1,28 @@
+"""``stl gallery``: supplementary Table 1, top-1 boxes of STL-CL and SELSEARCH beside the ground
+truth, N images per row block (ILSVRC val, default the ../shared sample)."""
+from __future__ import annotations
+
+
+def add_arguments(p):
+    from ..experiments.common import add_data_args, add_model_args
+
+    add_model_args(p)
+    add_data_args(p, limit_help="first N images of ILSVRC val (default 10; CI: 1-2)")
+    p.add_argument("--per-row", type=int, default=5, help="images per row block (default 5)")
+    p.add_argument("--out", default="results/gallery")
+
+
+def main(args) -> int:
+    from ..experiments.common import LazyClassifier, ilsvrc_data
+    from ..experiments.gallery import run_gallery
+
+    data = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.limit if args.limit is not None else 10)
+    print(f"gallery: data: {data.description} ({len(data.dataset)} images)")
+    res = run_gallery(data, args.model, LazyClassifier(args.model, args.engine, args.device, args.precision),
+                      args.out, args.runs, args.per_row, progress=not args.no_progress)
+    for r in res["rows"]:
+        print(f"gallery: {r['image']} ({r['class']}): STL-CL IoU {r['STL-CL_iou']:.2f}, "
+              f"SELSEARCH IoU {r['SELSEARCH_iou']:.2f}")
+    for f in res["files"]:
+        print(f"gallery: wrote {f}")
+    return 0

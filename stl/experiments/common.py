@@ -1,0 +1,218 @@
+"""Helpers shared by the experiment modules: where the data is, stored runs, outputs."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+log = logging.getLogger("stl.experiments")
+
+#: default folder of stored runs (the one ``stl run`` and ``stl eval`` use)
+DEFAULT_RUNS = Path("results") / "runs"
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class DataChoice:
+    dataset: object  # stl.data.Dataset
+    description: str  # which data this is, for captions and logs
+    full: bool  # True: a configured full dataset; False: the ../shared sample
+
+
+def ilsvrc_data(root=None, subset: str = "200rnd", limit: Optional[int] = None) -> DataChoice:
+    """ILSVRC-2012 val: ``root`` (or $STL_ILSVRC / data/ilsvrc), else the ../shared sample."""
+    return _choose("ilsvrc", "ilsvrc2012_val", root, subset, limit,
+                   "data/ilsvrc2012-val-227",
+                   "shared sample of ILSVRC-2012 val ({path}: real val images stretched to 227x227, "
+                   "WSOL-benchmark boxes) -- NOT the full validation set",
+                   "ILSVRC-2012 val at {path}")
+
+
+def voc_data(root=None, limit: Optional[int] = None) -> DataChoice:
+    """PASCAL VOC 2007 test: ``root`` (or $STL_VOC / data/VOCdevkit), else the ../shared sample."""
+    return _choose("voc", "voc2007_test", root, None, limit, "data/voc2007-test-sample",
+                   "shared sample of PASCAL VOC 2007 test ({path}) -- NOT the full test set",
+                   "PASCAL VOC 2007 test at {path}")
+
+
+def _choose(kind, name, root, subset, limit, shared_rel, shared_desc, full_desc) -> DataChoice:
+    from ..data import ROOT_SOURCES, DatasetError, get_dataset, resolve_root
+    from ..paths import dataset_links, shared_dir
+
+    env, links = ROOT_SOURCES[kind]
+    configured = bool(root) or bool(os.environ.get(env)) or any(p.exists() for p in dataset_links(links))
+    if configured:
+        path = resolve_root(kind, root)
+        return DataChoice(get_dataset(name, root=path, subset=subset, limit=limit), full_desc.format(path=path), True)
+    path = shared_dir() / shared_rel
+    if not path.is_dir():
+        raise DatasetError(f"no {kind} data: pass --{kind} ROOT (or set ${env}); the shared sample {path} "
+                           "is absent too")
+    return DataChoice(get_dataset(name, root=path, subset=subset, limit=limit), shared_desc.format(path=path),
+                      False)
+
+
+# ----------------------------------------------------------------------------- classifier / runs
+def build(model: str, engine: str = "torch", device: str = "cpu", precision: str = "fp32"):
+    from ..models import build_classifier
+
+    clf = build_classifier(model, engine=engine, device=device, precision=precision)
+    log.info("classifier: %s", clf.describe())
+    return clf
+
+
+class LazyClassifier:
+    """Builds the classifier on first use (commands that find every run stored never load it)."""
+
+    def __init__(self, model, engine="torch", device="cpu", precision="fp32"):
+        self.args = (model, engine, device, precision)
+        self._clf = None
+
+    def __call__(self):
+        if self._clf is None:
+            self._clf = build(*self.args)
+        return self._clf
+
+
+def stored_run(dataset, method_name: str, model: Optional[str], get_classifier: Callable, runs_dir=DEFAULT_RUNS,
+               config=None, path=None, progress: bool = True, chunk_size: int = 8):
+    """Compute (or resume) ``method_name`` on every image of ``dataset`` through the runner and
+    return the :class:`stl.runner.StoredRun` restricted to those images, plus its path.
+
+    The run file is the one ``stl run`` writes (``<runs>/<dataset key>/<METHOD>__<model>.h5``)
+    unless ``path`` is given, so figures computed from it and ``stl eval`` see the same windows.
+    """
+    import json
+
+    from ..core.config import DEFAULT
+    from ..proposals import build_method
+    from ..runner import load_run, run_method, run_path, stored_ids
+
+    try:
+        method = build_method(method_name)
+        needs = bool(getattr(method, "uses_classifier", False))
+    except (ValueError, TypeError):
+        needs = True
+    uses = needs
+    if path is None:
+        path = run_path(runs_dir, dataset.key, method_name, model if uses else None, uses)
+    path = Path(path)
+    if needs and path.exists() and set(dataset.image_ids) <= stored_ids(path):
+        # everything stored: no classifier needed, provided the run was made with this config
+        stored = load_run(path)
+        want = json.dumps((config or DEFAULT).identity(), sort_keys=True, default=str)
+        if str(stored.meta.get("method_config")) == want:
+            log.info("%s: all %d images already stored in %s", method_name, len(dataset), path)
+            return stored, path
+    if needs:
+        kw = {"classifier": get_classifier()}
+        if config is not None:
+            kw["config"] = config
+        method = build_method(method_name, **kw)
+    summary = run_method(dataset, method, path, method_name=method_name, model=model if uses else None,
+                         chunk_size=chunk_size, progress=progress)
+    if summary.failures:
+        log.warning("%s failed on %d images, e.g. %s", method_name, len(summary.failures),
+                    next(iter(summary.failures.items())))
+    run = load_run(path)
+    return run, path
+
+
+# ----------------------------------------------------------------------------- outputs
+def save_figure(fig, out_dir, stem: str) -> List[Path]:
+    """Write ``fig`` as ``<out>/<stem>.png`` and ``.pdf`` (atomically); returns the paths."""
+    from ..io import atomic_path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        target = out_dir / f"{stem}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None)
+        os.chmod(target, 0o644)
+        paths.append(target)
+    return paths
+
+
+def write_text(path, text: str) -> Path:
+    from ..io import atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def fmt(v, spec: str = ".3f") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isnan(v):
+        return "-"
+    if isinstance(v, float):
+        return format(v, spec)
+    return str(v)
+
+
+def markdown_table(rows: Sequence[Dict], columns: Sequence[str], headers: Optional[Sequence[str]] = None,
+                   specs: Optional[Dict[str, str]] = None) -> str:
+    specs = specs or {}
+    headers = list(headers or columns)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt(r.get(c), specs.get(c, ".3f")) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: Sequence[Dict], columns: Sequence[str]) -> str:
+    from ..evaluation.report import to_csv
+
+    return to_csv(list(rows), list(columns))
+
+
+def wrap(text: str, width: int = 150) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def class_words(wnid: str, classes=None) -> str:
+    """Short human-readable name of an ImageNet wnid (first synonym)."""
+    from ..models.base import ClassList
+
+    classes = classes or ClassList.imagenet()
+    try:
+        return classes.words[classes.index(wnid)].split(",")[0].strip()
+    except KeyError:
+        return str(wnid)
+
+
+# ----------------------------------------------------------------------------- CLI arguments
+def add_model_args(p, default_model: str = "efficientnet_lite0", engine: bool = True):
+    p.add_argument("--model", default=default_model,
+                   help="classifier: registry name (efficientnet_lite0, squeezenet, caffenet, caffenet_random, ...) "
+                        "or PROTOTXT:CAFFEMODEL")
+    if engine:
+        p.add_argument("--engine", choices=["torch", "caffe"], default="torch",
+                       help="Caffe models: torch (Caffe layers in PyTorch) or caffe (pycaffe)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+
+
+def add_data_args(p, ilsvrc: bool = True, voc: bool = False, limit_help: str = "first N images"):
+    if ilsvrc:
+        p.add_argument("--ilsvrc", default=None,
+                       help="ILSVRC-2012 val root (default $STL_ILSVRC / data/ilsvrc, else the ../shared sample)")
+        p.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
+                       help="200rnd: the paper's 200 random classes (default); all: 1000 classes")
+    if voc:
+        p.add_argument("--voc", default=None,
+                       help="VOCdevkit root (default $STL_VOC / data/VOCdevkit, else the ../shared sample)")
+    p.add_argument("--limit", type=int, default=None, help=limit_help)
+    p.add_argument("--runs", default=str(DEFAULT_RUNS),
+                   help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
