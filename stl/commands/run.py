@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ..executors import add_executor_arguments, executor_from_args, method_for
 from .common import add_model_arguments, build_from_args, stl_config_from_args
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def add_arguments(p):
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
+    add_executor_arguments(p)
 
 
 def build_run_method(name, get_classifier, config=None):
@@ -61,6 +63,7 @@ def main(args) -> int:
     print(f"dataset: {ds.describe()}")
     cache = {}
     config = stl_config_from_args(args)
+    executor = executor_from_args(args)
 
     def get_classifier():
         if "clf" not in cache:
@@ -70,14 +73,15 @@ def main(args) -> int:
 
     rc = 0
     for name in args.method:
-        method = build_run_method(name, get_classifier, config)
+        method = method_for(executor, name, args, config, lambda: build_run_method(name, get_classifier, config))
         uses = bool(getattr(method, "uses_classifier", False))
         model = (args.model[0] if len(args.model) == 1 else tuple(args.model)) if uses else None
         path = run_path(args.out, ds.key, name, model, uses, config.profile)
         print(f"{name}: -> {path}")
         try:
             summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
-                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
+                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress,
+                                 executor=executor)
         except KeyboardInterrupt:
             print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
             return 130
