@@ -133,6 +133,18 @@ class MethodSpec:
         return build_method(self.name, **opts)
 
 
+def set_threads(threads: int) -> None:
+    """Limit this process's math libraries to ``threads`` threads (torch, OpenCV, OpenMP)."""
+    import os
+    import sys
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(threads)
+
+
 def is_spec(method) -> bool:
     return isinstance(method, MethodSpec)
 
@@ -220,7 +232,9 @@ def add_executor_arguments(p):
     g.add_argument("--gpus-per-worker", type=float, default=0.0,
                    help="GPUs each Ray worker reserves (e.g. 1, or 0.5 to put two on a GPU); "
                         "> 0 runs the classifier on cuda")
-    g.add_argument("--threads-per-worker", type=int, default=1, help="CPU threads (and Ray CPUs) per worker")
+    g.add_argument("--threads-per-worker", type=int, default=None,
+                   help="CPU threads (and Ray CPUs) per Ray worker (default 1); with --executor local: the "
+                        "process's threads (default: all cores)")
     g.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
                    help="times an image is retried after its worker died, before it is recorded as failed "
                         f"(default {DEFAULT_MAX_RETRIES})")
@@ -236,11 +250,11 @@ def executor_from_args(args) -> Executor:
                 raise SystemExit(f"--{opt} needs --executor ray")
         from .local import LocalExecutor
 
-        return LocalExecutor()
+        return LocalExecutor(threads=getattr(args, "threads_per_worker", None))
     from .ray_executor import RayExecutor
 
     return RayExecutor(address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
-                       threads_per_worker=args.threads_per_worker, max_retries=args.max_retries,
+                       threads_per_worker=args.threads_per_worker or 1, max_retries=args.max_retries,
                        log_to_driver=bool(getattr(args, "verbose", False)))
 
 
@@ -251,4 +265,4 @@ def method_for(executor: Executor, name: str, args, config, build_local):
 
 
 __all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "add_executor_arguments", "executor_from_args",
-           "method_for", "is_spec", "label_error", "method_info"]
+           "method_for", "is_spec", "set_threads", "label_error", "method_info"]

@@ -29,12 +29,11 @@ import collections
 import logging
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from . import DEFAULT_MAX_RETRIES, ChunkResult, Executor, is_spec, label_error, method_info
+from . import DEFAULT_MAX_RETRIES, ChunkResult, Executor, is_spec, label_error, method_info, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +50,6 @@ class _Records:
 
     def record(self, image_id):
         return self._by_id[image_id]
-
-
-def set_threads(threads: int) -> None:
-    """Limit the worker's math libraries to ``threads`` threads (torch, OpenCV, OpenMP)."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    if "cv2" in sys.modules:
-        sys.modules["cv2"].setNumThreads(threads)
 
 
 class Worker:
@@ -152,6 +142,8 @@ class RayExecutor(Executor):
         self._slots: List[_Slot] = []
         self._method = None
         self.restarts = 0
+        #: worker index -> chunks it returned (this executor's lifetime)
+        self.chunks_done: collections.Counter = collections.Counter()
         #: image id -> times its worker died while computing it (this executor's lifetime)
         self.crashes: collections.Counter = collections.Counter()
 
@@ -336,6 +328,7 @@ class RayExecutor(Executor):
                     continue
                 inflight.pop(ref)
                 slot.refs.remove(ref)
+                self.chunks_done[slot.index] += 1
                 yield self._report(result, slot)
 
     def _report(self, result: ChunkResult, slot: _Slot) -> ChunkResult:
