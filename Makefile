@@ -16,11 +16,12 @@ ENGINE ?= torch
 DEVICE ?= cpu
 PRECISION ?= fp32
 BENCH_IMAGES ?= 16
+SCALE_IMAGES ?= 4
 LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
 
-.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
+.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale stl650 clean
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -33,6 +34,7 @@ help:
 	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet]   -- Figure 3 with the paper's curves overlaid"
 	@echo "make table1 | table2 | fig6                   -- detector experiments (Sec. 4)"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
+	@echo "make bench-scale [SCALE_IMAGES=4]            -- local executor vs Ray workers (docs/scale.md)"
 
 setup: $(STAMP)
 
@@ -86,6 +88,9 @@ table1 table2 fig6: setup
 
 bench: setup
 	$(BIN)/stl bench --model $(MODEL) --device $(DEVICE) --precision $(PRECISION) --images $(BENCH_IMAGES) --out results/bench
+
+bench-scale: setup
+	$(BIN)/stl bench-scale --images $(SCALE_IMAGES) --out results/bench-scale
 
 stl650: setup
 	$(PYTHON) experiments/stl_vs_trivial.py --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650

@@ -15,6 +15,7 @@ COMMANDS = {
     "run": "compute a proposal method over a dataset (HDF5, resumable)",
     "eval": "recall/precision table of stored runs, against the paper's numbers",
     "bench": "speed benchmark of the STL engine",
+    "bench-scale": "images/s of the local executor vs Ray workers, Ray's start-up and per-image overhead",
 }
 
 
@@ -26,9 +27,9 @@ def main(argv=None) -> int:
     modules = {}
     for name, help_text in COMMANDS.items():
         try:
-            mod = importlib.import_module(f"stl.commands.{name}")
+            mod = importlib.import_module(f"stl.commands.{name.replace('-', '_')}")
         except ModuleNotFoundError as e:
-            if e.name != f"stl.commands.{name}":
+            if e.name != f"stl.commands.{name.replace('-', '_')}":
                 raise
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -104,8 +104,12 @@ def _lost_errors():
 
 
 def _first_line(err) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"
+    """The error in one line: its first line and, for Ray's multi-line reports, the last (the cause)."""
+    text = [t.strip() for t in str(err).strip().splitlines() if t.strip()]
+    msg = text[0] if text else ""
+    if len(text) > 1 and text[-1] != msg:
+        msg += " ... " + text[-1][:160]
+    return f"{type(err).__name__}: {msg}"
 
 
 class RayExecutor(Executor):
@@ -382,11 +386,11 @@ class RayExecutor(Executor):
         what = _first_line(err)
         if len(task.ids) > 1:
             if n >= 2 or n > self.max_retries:
-                log.warning("chunk of %d images (%s, ...) lost its worker %d times; retrying them one by one",
-                            len(task.ids), task.ids[0], n)
+                log.warning("chunk [%s] lost its worker %d times; retrying its images one by one",
+                            ", ".join(task.ids), n)
                 queue.extendleft(reversed([_Task([i], task.seq) for i in task.ids]))
             else:
-                log.warning("chunk of %d images (%s, ...) retried (%s)", len(task.ids), task.ids[0], what)
+                log.warning("chunk [%s] retried (%s)", ", ".join(task.ids), what)
                 queue.appendleft(task)
             return
         i = task.ids[0]
