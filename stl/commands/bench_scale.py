@@ -12,7 +12,8 @@ def add_arguments(p):
     p.add_argument("--ks", type=int, nargs="+", default=[500],
                    help="Felzenszwalb k of the one segmentation (cheap; the paper's set is 50 100)")
     p.add_argument("--color-spaces", nargs="+", default=["hsv"], help="colour spaces (paper: hsv lab)")
-    p.add_argument("--local-threads", type=int, default=2, help="threads of the local run (default 2)")
+    p.add_argument("--local-threads", type=int, nargs="+", default=[2, 1],
+                   help="threads of the local runs (default 2 1; the first is the baseline)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts, 1 thread each")
     p.add_argument("--overhead-images", type=int, default=32, help="images of the per-image overhead runs")
     p.add_argument("--address", default=None, help="a Ray cluster (default: a local instance)")

@@ -3,7 +3,7 @@
 On one machine, through the real runner (:func:`stl.runner.run_method`, store and all):
 
 * the same STL-WL run (a cheap configuration: one segmentation, so a CPU run takes
-  seconds per image) with the local executor (1 process x ``local_threads``
+  seconds per image) with the local executor (1 process x each of ``local_threads``
   threads) and with Ray (``1..N`` workers x 1 thread) -> images/s, seconds per
   image and the workers' start-up (actor + classifier build), kept apart;
 * Ray's own start-up (``ray.init`` of a local instance);
@@ -77,7 +77,8 @@ def _windows(path):
 
 
 def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model: str = "efficientnet_lite0",
-                        ks: Sequence[int] = (500,), color_spaces: Sequence[str] = ("hsv",), local_threads: int = 2,
+                        ks: Sequence[int] = (500,), color_spaces: Sequence[str] = ("hsv",),
+                        local_threads: Sequence[int] = (2, 1),
                         ray_workers: Sequence[int] = (1, 2), overhead_images: int = 32,
                         address: Optional[str] = None, shared: Optional[Path] = None) -> dict:
     import ray
@@ -95,9 +96,12 @@ def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model: str 
     paths = {}
     with tempfile.TemporaryDirectory(prefix="stl-bench-scale-") as tmp:
         tmp = Path(tmp)
-        log.info("local executor, 1 x %d threads, %s on %d images", local_threads, method, n)
-        st, ct, paths["local"] = _timed_run(ds, spec, LocalExecutor(threads=local_threads), tmp / "local.h5", 1)
-        rows.append(ScaleRow(f"local 1 x {local_threads} threads", method, n, 1, local_threads, st, ct, n / ct, ct / n))
+        for k, th in enumerate(local_threads):
+            log.info("local executor, 1 x %d threads, %s on %d images", th, method, n)
+            key = "local" if k == 0 else f"local{th}"
+            st, ct, paths[key] = _timed_run(ds, spec, LocalExecutor(threads=th), tmp / f"{key}.h5", 1)
+            rows.append(ScaleRow(f"local 1 x {th} thread{'s' if th > 1 else ''}", method, n, 1, th, st, ct,
+                                 n / ct, ct / n))
 
         owns = not ray.is_initialized()
         t0 = time.perf_counter()
@@ -131,6 +135,7 @@ def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model: str 
         "ray_overhead_s_per_image": overhead,
         "ray_runs_identical": all(win[k] == win[ray_keys[0]] for k in ray_keys),
         "ray_equals_local": all(win[k] == win["local"] for k in ray_keys),
+        "ray_equals_local_1_thread": (all(win[k] == win["local1"] for k in ray_keys) if "local1" in win else None),
         "dataset": ds.describe(),
         "config": f"{method}, {model}, fp32, segmentation ks={tuple(ks)} colour spaces={tuple(color_spaces)}",
         "machine": f"{platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
@@ -151,11 +156,14 @@ def format_report(res: dict) -> str:
               f"  Ray overhead per image (WHOLE-IMAGE, 1 worker vs local, one image per task): "
               f"{1000 * res['ray_overhead_s_per_image']:.1f} ms",
               f"  stored windows: Ray runs identical to each other: {res['ray_runs_identical']}; "
-              f"identical to local ({rows[0].threads} threads): {res['ray_equals_local']}"]
+              f"identical to local ({rows[0].threads} threads): {res['ray_equals_local']}"
+              + ("" if res.get("ray_equals_local_1_thread") is None
+                 else f"; identical to local (1 thread): {res['ray_equals_local_1_thread']}")]
     return "\n".join(lines)
 
 
 def rows_for_csv(res: dict) -> List[dict]:
     extra = {k: res[k] for k in ("ray_startup_s", "ray_overhead_s_per_image", "ray_runs_identical",
-                                 "ray_equals_local", "config", "machine", "ray_version")}
+                                 "ray_equals_local", "ray_equals_local_1_thread", "config", "machine",
+                                 "ray_version")}
     return [dict(asdict(r), **extra, date=time.strftime("%Y-%m-%d %H:%M")) for r in res["rows"]]
