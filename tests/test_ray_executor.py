@@ -246,11 +246,12 @@ def test_bench_scale_measures_every_setup(ray_local, shared_dir):
     from stl.executors.bench import format_report, rows_for_csv, run_scale_benchmark
 
     res = run_scale_benchmark(num_images=2, method="WHOLE-IMAGE", local_threads=(2, 1), ray_workers=(1, 2),
-                              overhead_images=4, shared=shared_dir)
+                              overhead_images=4, round_trip_calls=5, shared=shared_dir)
     setups = [r.setup for r in res["rows"]]
     assert setups == ["local 1 x 2 threads", "local 1 x 1 thread", "ray 1 x 1 thread", "ray 2 x 1 thread",
                       "local, WHOLE-IMAGE", "ray 1 worker, WHOLE-IMAGE"]
     assert all(r.images_per_s > 0 and abs(r.s_per_image * r.images_per_s - 1) < 1e-9 for r in res["rows"])
     assert res["ray_runs_identical"] and res["ray_equals_local"] and res["ray_equals_local_1_thread"]
     assert res["ray_startup_s"] < 1  # the module's Ray instance was already up: no start-up
-    assert "Ray overhead per image" in format_report(res) and len(rows_for_csv(res)) == 6
+    assert 0 < res["ray_round_trip_s"] < 5
+    assert "Ray round trip per task" in format_report(res) and len(rows_for_csv(res)) == 6

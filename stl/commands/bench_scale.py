@@ -16,6 +16,7 @@ def add_arguments(p):
                    help="threads of the local runs (default 2 1; the first is the baseline)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts, 1 thread each")
     p.add_argument("--overhead-images", type=int, default=32, help="images of the per-image overhead runs")
+    p.add_argument("--round-trip-calls", type=int, default=200, help="no-op worker calls timed for the round trip")
     p.add_argument("--address", default=None, help="a Ray cluster (default: a local instance)")
     p.add_argument("--out", default="results/bench-scale")
 
@@ -29,6 +30,7 @@ def main(args) -> int:
     res = run_scale_benchmark(num_images=args.images, method=args.method, model=args.model, ks=args.ks,
                               color_spaces=args.color_spaces, local_threads=args.local_threads,
                               ray_workers=args.workers, overhead_images=args.overhead_images,
+                              round_trip_calls=args.round_trip_calls,
                               address=args.address, shared=shared if shared.is_dir() else None)
     print()
     print(format_report(res))
