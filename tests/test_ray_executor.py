@@ -87,8 +87,9 @@ def test_executor_options():
     assert (ex.name, ex.address, ex.workers, ex.gpus_per_worker, ex.threads) == ("ray", "10.0.0.1:6379", 8, 0.5, 1)
     ex = executor_from_args(_parse("--executor", "ray", "--threads-per-worker", "2", "--max-retries", "0"))
     assert (ex.address, ex.workers, ex.threads, ex.max_retries) == (None, None, 2, 0)
-    with pytest.raises(SystemExit):
-        executor_from_args(_parse("--executor", "local", "--workers", "2"))
+    for bad in (["--executor", "local", "--workers", "2"], ["--gpus-per-worker", "1"]):
+        with pytest.raises(SystemExit):
+            executor_from_args(_parse(*bad))
 
 
 def test_method_spec_is_built_where_it_runs():

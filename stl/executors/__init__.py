@@ -245,9 +245,9 @@ def executor_from_args(args) -> Executor:
     """The :class:`Executor` the options ask for (``--executor local`` by default)."""
     kind = getattr(args, "executor", None) or ("ray" if getattr(args, "address", None) else "local")
     if kind == "local":
-        for opt in ("workers", "address"):
+        for opt in ("workers", "address", "gpus_per_worker"):
             if getattr(args, opt, None):
-                raise SystemExit(f"--{opt} needs --executor ray")
+                raise SystemExit(f"--{opt.replace('_', '-')} needs --executor ray")
         from .local import LocalExecutor
 
         return LocalExecutor(threads=getattr(args, "threads_per_worker", None))

@@ -145,10 +145,11 @@ class RayExecutor(Executor):
         self._owns_ray = False
         self._slots: List[_Slot] = []
         self._method = None
+        #: workers replaced after dying (this method's run; reset by start())
         self.restarts = 0
-        #: worker index -> chunks it returned (this executor's lifetime)
+        #: worker index -> chunks it returned (this method's run)
         self.chunks_done: collections.Counter = collections.Counter()
-        #: image id -> times its worker died while computing it (this executor's lifetime)
+        #: image id -> times its worker died while computing it (this method's run)
         self.crashes: collections.Counter = collections.Counter()
 
     # -- Ray ---------------------------------------------------------------------------
@@ -214,6 +215,9 @@ class RayExecutor(Executor):
             log.info("--gpus-per-worker %g: the classifier runs on cuda", self.gpus_per_worker)
             method = replace(method, device="cuda")
         self._method = method
+        self.restarts = 0
+        self.chunks_done.clear()
+        self.crashes.clear()
         self._actor_cls = ray.remote(num_cpus=self.threads, num_gpus=self.gpus_per_worker, max_restarts=0,
                                      max_task_retries=0)(Worker)
         self._slots = [_Slot(k) for k in range(self._num_workers())]
