@@ -242,6 +242,7 @@ def test_image_that_kills_its_worker_is_recorded_failed(ray_local, ilsvrc_dir, r
     assert s.complete  # every image is accounted for; a rerun retries the failed one
 
 
+@pytest.mark.slow
 def test_bench_scale_measures_every_setup(ray_local, shared_dir):
     """`stl bench-scale`'s measurement, with a method that costs nothing (the real one runs STL)."""
     from stl.executors.bench import format_report, rows_for_csv, run_scale_benchmark
