@@ -16,14 +16,15 @@ ENGINE ?= torch
 DEVICE ?= cpu
 PRECISION ?= fp32
 BENCH_IMAGES ?= 16
+SCALE_IMAGES ?= 4
 LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
 # extra pytest arguments (.ci/run passes --durations=15 so the slowest tests are listed)
 PYTEST_ARGS ?=
 
-.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean \
-	fig1 fig2 fig4 fig5 gallery ablation timing paper-ci
+.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale \
+	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -40,6 +41,7 @@ help:
 	@echo "             figures/tables of the paper and its supplement (README: Reproducing the paper)"
 	@echo "make paper-ci -- all of them at CI size (1 image) on ../shared"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
+	@echo "make bench-scale [SCALE_IMAGES=4]            -- local executor vs Ray workers (docs/scale.md)"
 
 setup: $(STAMP)
 
@@ -97,6 +99,9 @@ fig6: setup
 
 bench: setup
 	$(BIN)/stl bench --model $(MODEL) --device $(DEVICE) --precision $(PRECISION) --images $(BENCH_IMAGES) --out results/bench
+
+bench-scale: setup
+	$(BIN)/stl bench-scale --images $(SCALE_IMAGES) --out results/bench-scale
 
 stl650: setup
 	$(BIN)/stl stl650 --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650

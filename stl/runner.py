@@ -400,66 +400,92 @@ def _sigterm_as_interrupt():
 
 def run_method(dataset, method, path, *, method_name: Optional[str] = None, model=None,
                chunk_size: int = DEFAULT_CHUNK, max_windows: int = DEFAULT_MAX_WINDOWS, progress: bool = True,
-               extra_meta: Optional[dict] = None) -> RunSummary:
+               extra_meta: Optional[dict] = None, executor=None) -> RunSummary:
     """Compute ``method`` on every image of ``dataset`` not yet in ``path``; store and consolidate.
 
     ``method.propose_batch`` is called on chunks of ``chunk_size`` images (STL
     shares classifier batches across them); if it raises, the chunk's images
     are retried one at a time and the failing ones recorded. STL-CL (methods
     with ``needs_label``) gets each image's labels.
+
+    ``executor`` (:mod:`stl.executors`; default: this process) computes the chunks;
+    ``method`` is then a live method or a :class:`stl.executors.MethodSpec` its workers
+    build. This function stays the only writer of the store: each image is committed
+    as its chunk comes back, in whatever order the workers finish.
     """
-    from tqdm import tqdm
+    from .executors.local import LocalExecutor
 
     path = Path(path)
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    meta = dict(format=FORMAT, **dataset.meta(), **method_meta(method, method_name, model),
-                max_windows=int(max_windows), stl_version=_stl_version(), created=time.strftime("%Y-%m-%d %H:%M:%S"))
-    meta.update(extra_meta or {})
+    executor = executor if executor is not None else LocalExecutor()
     ids = dataset.image_ids
     t0 = time.time()
-    computed, failures_now = 0, {}
     with run_lock(path):
-        _remove_stale_temps(path)
-        _check_identity(path, meta)
-        done = stored_ids(path)
-        todo = [i for i in ids if i not in done]
-        skipped = len(ids) - len(todo)
-        if skipped:
-            log.info("%s: %d of %d images already done, computing %d", path, skipped, len(ids), len(todo))
-        if method.needs_label and todo:
-            _check_labels(method, dataset.record(todo[0]))
-        identity = _identity(meta)
         try:
-            store = Store(partial_dir(path), identity, IDENTITY_KEYS)
-            fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
-        except StoreMismatch as e:
-            raise RunError(str(e)) from None
-        bar = tqdm(total=len(ids), initial=skipped, unit="img", dynamic_ncols=True, disable=not progress,
-                   desc=f"{meta['method']} {dataset.key}", smoothing=0.1)
-        try:
-            with _sigterm_as_interrupt():
-                for start in range(0, len(todo), chunk_size):
-                    chunk = todo[start:start + chunk_size]
-                    entries, fails = _compute_chunk(dataset, method, chunk, max_windows)
-                    for image_id, boxes, scores, attrs in entries:  # each image: one atomic entry
-                        store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-                                               "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
-                        fstore.delete(image_id)
-                    for image_id, (err, msg) in fails.items():
-                        fstore.write(image_id, {}, {"error": err, "message": msg})
-                    computed += len(entries)
-                    failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
-                    bar.update(len(chunk))
-                    if fails:
-                        bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
-                            f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
+            info = executor.start(method, method_name, model)
+            meta = dict(format=FORMAT, **dataset.meta(), **info["meta"], max_windows=int(max_windows),
+                        stl_version=_stl_version(), created=time.strftime("%Y-%m-%d %H:%M:%S"))
+            if executor.name != "local":
+                meta["executor"] = executor.describe()
+            meta.update(extra_meta or {})
+            summary = _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_windows, progress)
         finally:
-            bar.close()
-            consolidate(path, order=ids, dataset_ids=ids)
+            executor.close()
+    computed, skipped, failures_now = summary
     final = load_run(path, include_partial=False) if path.exists() else None
     complete = bool(final and set(ids) <= set(final.image_ids) | set(final.failures))
     return RunSummary(path, computed, skipped, failures_now, time.time() - t0, complete)
+
+
+def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_windows, progress):
+    """The body of :func:`run_method` under the run's lock: skip what is stored, stream
+    the rest through ``executor``, commit each image, consolidate."""
+    from tqdm import tqdm
+
+    computed, failures_now = 0, {}
+    _remove_stale_temps(path)
+    _check_identity(path, meta)
+    done = stored_ids(path)
+    todo = [i for i in ids if i not in done]
+    skipped = len(ids) - len(todo)
+    if skipped:
+        log.info("%s: %d of %d images already done, computing %d", path, skipped, len(ids), len(todo))
+    if info["needs_label"] and todo:
+        err = executor.check_labels(dataset.record(todo[0]))
+        if err:
+            raise RunError(err)
+    identity = _identity(meta)
+    try:
+        store = Store(partial_dir(path), identity, IDENTITY_KEYS)
+        fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
+    except StoreMismatch as e:
+        raise RunError(str(e)) from None
+    bar = tqdm(total=len(ids), initial=skipped, unit="img", dynamic_ncols=True, disable=not progress,
+               desc=f"{meta['method']} {dataset.key}", smoothing=0.1)
+    try:
+        with _sigterm_as_interrupt():
+            chunks = [todo[start:start + chunk_size] for start in range(0, len(todo), chunk_size)]
+            for entries, fails in executor.imap(dataset, chunks, max_windows):
+                for image_id, boxes, scores, attrs in entries:  # each image: one atomic entry
+                    store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                                           "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
+                    fstore.delete(image_id)
+                for image_id, (err, msg) in fails.items():
+                    fstore.write(image_id, {}, {"error": err, "message": msg})
+                computed += len(entries)
+                failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
+                bar.update(len(entries) + len(fails))
+                status = executor.status()
+                if status:
+                    bar.set_postfix_str(status, refresh=False)
+                if fails:
+                    bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
+                        f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
+    finally:
+        bar.close()
+        consolidate(path, order=ids, dataset_ids=ids)
+    return computed, skipped, failures_now
 
 
 def _stl_version() -> str:
@@ -469,18 +495,6 @@ def _stl_version() -> str:
         return version("stl")
     except Exception:  # pragma: no cover
         return "unknown"
-
-
-def _check_labels(method, record):
-    clf = getattr(method, "classifier", None)
-    if clf is None or not hasattr(clf, "classes"):
-        return
-    try:
-        for lab in record.labels:
-            clf.classes.index(lab)
-    except KeyError as e:
-        raise RunError(f"{getattr(method, 'name', 'method')} needs class labels the classifier knows; "
-                       f"image {record.image_id} has {record.labels} ({e})") from None
 
 
 def _validate(result, image_id) -> Tuple[np.ndarray, np.ndarray]:

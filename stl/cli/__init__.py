@@ -20,6 +20,7 @@ COMMANDS = {
     "fig6": "Figure 6: per-class AP, STL-CL-trained vs ground-truth-trained detectors",
     "stl650": "STL-CL/STL-WL vs WHOLE-IMAGE and CENTER on the 650 real ILSVRC images of ../shared",
     "diff": "how many top-N windows differ between two stored runs (e.g. the two profiles)",
+    "bench-scale": "images/s of the local executor vs Ray workers, Ray's start-up and per-image overhead",
     "fig1": "Fig. 1 / supp. Fig. 1: the mask-out operation through the network's layers",
     "fig2": "Fig. 2: the s_drop surface of Eq. 4",
     "fig4": "Fig. 4: cross-dataset generalisation (PASCAL vs ILSVRC class prototypes)",
@@ -47,7 +48,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, help_text in COMMANDS.items():
-        mod = importlib.import_module(f"stl.cli.{name}")
+        mod = importlib.import_module(f"stl.cli.{name.replace('-', '_')}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
         modules[name] = mod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ..executors import add_executor_arguments, executor_from_args, method_for
 from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def add_arguments(p):
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
+    add_executor_arguments(p)
 
 
 def main(args) -> int:
@@ -46,6 +48,7 @@ def main(args) -> int:
     print(f"dataset: {ds.describe()}")
     cache = {}
     model, config = model_spec(args), stl_config(args)
+    executor = executor_from_args(args)
 
     def get_classifier():
         if "clf" not in cache:
@@ -55,14 +58,15 @@ def main(args) -> int:
 
     rc = 0
     for name in args.method:
-        method = build_run_method(name, get_classifier, config)
+        method = method_for(executor, name, model, config, lambda: build_run_method(name, get_classifier, config))
         uses = method.uses_classifier
         key = model.name if uses else None
         path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
         try:
             summary = run_method(ds, method, path, method_name=name, model=key, chunk_size=args.chunk,
-                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
+                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress,
+                                 executor=executor)
         except KeyboardInterrupt:
             print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
             return 130
