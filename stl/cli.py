@@ -15,6 +15,7 @@ COMMANDS = {
     "run": "compute a proposal method over a dataset (HDF5, resumable)",
     "eval": "recall/precision table of stored runs, against the paper's numbers",
     "bench": "speed benchmark of the STL engine",
+    "wsol": "STL vs CAM / Grad-CAM / RISE on the WSOL benchmark's metrics (MaxBoxAccV2, ...)",
 }
 
 

@@ -83,7 +83,7 @@ def _load_builtin():
     _LOADED = True
     import importlib
 
-    for mod in ("stl_methods", "opencv_methods", "cnn_baselines", "precomputed", "fusion"):
+    for mod in ("stl_methods", "opencv_methods", "cnn_baselines", "precomputed", "fusion", "stlplus"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:
