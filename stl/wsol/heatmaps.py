@@ -323,6 +323,8 @@ def stl_heatmap(windows, size: Optional[Tuple[int, int]] = None, rule: str = STL
     if top is not None:
         boxes, scores = boxes[:top], scores[:top]
     b = np.round(boxes).astype(np.int64)
+    inside = (b[:, 0] <= w - 1) & (b[:, 1] <= h - 1) & (b[:, 2] >= 0) & (b[:, 3] >= 0)
+    b, scores = b[inside], scores[inside]
     x0 = np.clip(b[:, 0], 0, w - 1)
     y0 = np.clip(b[:, 1], 0, h - 1)
     x1 = np.clip(b[:, 2], 0, w - 1)
