@@ -19,8 +19,12 @@ BENCH_IMAGES ?= 16
 LIMIT ?=
 METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
+# stl wsol: RISE masks per image (the RISE paper uses 4000), STL / RISE images (first ceil(N/2) of each half)
+RISE_MASKS ?= 500
+STL_LIMIT ?=
+RISE_LIMIT ?=
 
-.PHONY: help setup caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 clean
+.PHONY: help setup caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench stl650 wsol wsol-ci clean
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -32,6 +36,7 @@ help:
 	@echo "make fig3 [ILSVRC=.. VOC=.. MODEL=caffenet]   -- Figure 3 with the paper's curves overlaid"
 	@echo "make table1 | table2 | fig6                   -- detector experiments (Sec. 4)"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
+	@echo "make wsol [LIMIT=.. STL_LIMIT=.. RISE_LIMIT=.. RISE_MASKS=500 ILSVRC=..] -- STL vs CAM/Grad-CAM/RISE, WSOL metrics"
 
 setup: $(STAMP)
 
@@ -83,6 +88,18 @@ bench: setup
 
 stl650: setup
 	$(PYTHON) experiments/stl_vs_trivial.py --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650
+
+# STL, CAM, Grad-CAM, RISE, WHOLE-IMAGE, CENTER on the WSOL benchmark's metrics (docs/wsol.md).
+# All 650 ../shared images with STL on every one: hours on a CPU (STL ~15-40 s/image); resumable.
+wsol: setup
+	$(BIN)/stl wsol --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
+		$(if $(ILSVRC),--root $(ILSVRC)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(STL_LIMIT),--stl-limit $(STL_LIMIT)) \
+		$(if $(RISE_LIMIT),--rise-limit $(RISE_LIMIT)) --rise-masks $(RISE_MASKS) --out results/wsol
+
+# CI-sized: 8 images, STL on 2, RISE with 32 masks on 2
+wsol-ci: setup
+	$(BIN)/stl wsol --model $(MODEL) --device $(DEVICE) --limit 8 --stl-limit 2 --rise-limit 2 --rise-masks 32 \
+		--out results/wsol-ci --runs results/wsol-ci/runs
 
 clean:
 	rm -rf results .pytest_cache
