@@ -202,9 +202,18 @@ def rise_pass(sel: Selection, classifier, out: Path, ids: Sequence[str], config:
               progress: bool = True, save_top1: bool = False, preds: Optional[dict] = None):
     from tqdm import tqdm
 
+    stamp = Path(out) / "scoremaps" / "RISE" / "rise_config.json"
+    cfg = {"num_masks": config.num_masks, "grid": config.grid, "p": config.p, "seed": config.seed,
+           "size": list(classifier.input_size), "classifier": classifier.name}
+    old = _read_json(stamp)
+    if old and old != cfg:
+        raise ValueError(f"{stamp.parent} holds RISE maps made with {old}, not {cfg}: use another --out "
+                         f"or delete that folder")
     todo = [i for i in ids if not scoremap_path(out, "RISE", sel.infos[i].name).exists()]
     if not todo:
         return
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(stamp, cfg)
     masks = RISEMasks(tuple(classifier.input_size), config)
     log.info("RISE: %d masks (grid %d, p %.2f, seed %d) on %d images = %d forwards", len(masks), config.grid,
              config.p, config.seed, len(todo), len(masks) * len(todo))
