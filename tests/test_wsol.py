@@ -279,3 +279,46 @@ def test_scoremap_files_in_wsolevaluation_layout(tmp_path, ilsvrc_dir, lite0):
     size = [ln.split(",") for ln in (ilsvrc_dir / "metadata" / "image_sizes.txt").read_text().splitlines()
             if ln.startswith(line[0] + ",")][0]
     assert tuple(info.gt224[0]) == resize_box([float(v) for v in line[1:]], (int(size[1]), int(size[2])))
+
+
+class _FakeWindows:
+    """Three fixed windows per image (whole image, centre, top-left quarter): stands in for STL in the
+    pipeline test (STL itself costs minutes per image on a CPU)."""
+
+    name = "fake"
+    needs_label = False
+    uses_classifier = False
+
+    def propose(self, image, labels=None):
+        h, w = image.shape[:2]
+        return (np.array([[0, 0, w - 1, h - 1], [w * .2, h * .2, w * .8, h * .8], [0, 0, w / 2, h / 2]]),
+                np.array([0.9, 0.5, 0.2]))
+
+    def propose_batch(self, images, labels=None):
+        return [self.propose(im) for im in images]
+
+
+def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lite0):
+    from stl.data import get_dataset
+    from stl.runner import run_method, run_path
+    from stl.wsol.benchmark import BenchmarkOptions, run, scoremap_path
+
+    ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir)
+    ids = ds.image_ids[:2]
+    runs = tmp_path / "runs"
+    store = run_path(runs, ds.key, "STL-WL", "lite0", True)
+    run_method(get_dataset("ilsvrc2012_val", root=ilsvrc_dir).select(ids), _FakeWindows(), store,
+               method_name="STL-WL", model="lite0", progress=False)
+    opt = BenchmarkOptions(out=tmp_path / "out", runs=runs, model="lite0", methods=["CAM", "STL-WL", "WHOLE-IMAGE", "CENTER"],
+                           limit=2, stl_compute=False, figure_images=2, progress=False)
+    rep = run(ds, lite0, opt)
+    m = rep["methods"]
+    assert m["CAM"]["images"] == 2 and m["STL-WL"]["images"] == 2 and m["STL-WL-HEAT"]["images"] == 2
+    assert m["STL+-WL"]["images"] == 2 and rep["stl_images_by_half"] == [2, 0]
+    # the STL box method scores its first window: the whole image here, so it scores as WHOLE-IMAGE
+    for k in ("max_box_acc", "max_box_acc_v2", "top1_loc"):
+        assert m["STL-WL"][k] == m["WHOLE-IMAGE"][k]
+    assert (tmp_path / "out" / "figure__lite0.png").exists()
+    assert scoremap_path(tmp_path / "out", "STL-WL-HEAT", ds.original_annotation(ids[0])["name"]).exists()
+    assert rep["stlplus"]["STL+-WL"]["selected_on_images"] == 2
+    assert "MaxBoxAccV2" in rep["text"] and "60.0" in rep["text"]  # published rows beside ours
