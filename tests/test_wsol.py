@@ -322,3 +322,14 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
     assert scoremap_path(tmp_path / "out", "STL-WL-HEAT", ds.original_annotation(ids[0])["name"]).exists()
     assert rep["stlplus"]["STL+-WL"]["selected_on_images"] == 2
     assert "MaxBoxAccV2" in rep["text"] and "60.0" in rep["text"]  # published rows beside ours
+
+
+def test_cli_registers_wsol(capsys):
+    from stl.cli import COMMANDS, main
+
+    assert "wsol" in COMMANDS
+    with pytest.raises(SystemExit) as e:
+        main(["wsol", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "--rise-masks" in out and "--stl-limit" in out and "4000" in out
