@@ -461,7 +461,7 @@ def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
     (out / f"wsol__{opt.model}.md").write_text(text + "\n")
     if opt.figure_images:
         try:
-            fig_ids = (stl_ids or sel.ids)[:opt.figure_images]
+            fig_ids = (list(stl_ids) + [i for i in sel.ids if i not in set(stl_ids)])[:opt.figure_images]
             report["figure"] = str(make_figure(sel, out, fig_ids, scores, proposals, opt.model))
         except Exception as e:  # noqa: BLE001  (a figure never fails the run)
             log.warning("figure not written: %s: %s", type(e).__name__, e)

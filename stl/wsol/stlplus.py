@@ -21,8 +21,9 @@ Score of window b among the top ``top_k`` (all terms in [0, 1]):
 
 alpha, beta, gamma are chosen by :func:`select_weights` on the FIRST half of the 650
 ``../shared`` ILSVRC images only (the grid :data:`GRID`, maximising the top-1 hit rate,
-ties broken by the mean IoU of the first window); the defaults of :class:`STLPlusConfig`
-are that choice (docs/wsol.md gives the command and the images). Ties in s keep STL's order.
+ties broken by the mean IoU of the first window) and reported on the second half
+(``stl wsol`` does both); the defaults of :class:`STLPlusConfig` are a prior, not a
+selection. Ties in s keep STL's order.
 """
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ GRID = {"alpha": (0.0, 0.25, 0.5, 1.0, 2.0), "beta": (0.0, 0.25, 0.5, 1.0, 2.0),
 
 @dataclass(frozen=True)
 class STLPlusConfig:
-    """STL+'s weights (selected on the first half of ../shared ILSVRC, see the module doc)."""
+    """STL+'s weights. ``stl wsol`` selects them on the first half's STL images (module doc);
+    these defaults are a hand-set prior (favour a confident crop, penalise a large area), NOT
+    tuned on data -- they are used only where no selection ran (``stl run --method STL+-WL``,
+    or no first-half STL images)."""
 
     alpha: float = 1.0
     beta: float = 0.5
