@@ -22,9 +22,13 @@ METHODS ?=
 ILSVRC_SUBSET ?= 200rnd
 # extra pytest arguments (.ci/run passes --durations=15 so the slowest tests are listed)
 PYTEST_ARGS ?=
+# stl wsol: RISE masks per image (the RISE paper uses 4000), STL / RISE images (first ceil(N/2) of each half)
+RISE_MASKS ?= 500
+STL_LIMIT ?=
+RISE_LIMIT ?=
 
 .PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale \
-	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci
+	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci wsol wsol-ci
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -42,6 +46,7 @@ help:
 	@echo "make paper-ci -- all of them at CI size (1 image) on ../shared"
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 	@echo "make bench-scale [SCALE_IMAGES=4]            -- local executor vs Ray workers (docs/scale.md)"
+	@echo "make wsol [LIMIT=.. STL_LIMIT=.. RISE_LIMIT=.. RISE_MASKS=500 ILSVRC=..] -- STL vs CAM/Grad-CAM/RISE, WSOL metrics"
 
 setup: $(STAMP)
 
@@ -127,6 +132,18 @@ paper-ci: setup
 	$(BIN)/stl ablation --limit 1 --variants no-sdrop --runs results/paper-ci/runs --out results/paper-ci/ablation
 	$(BIN)/stl fig4 --limit 1 --ilsvrc-limit 40 --runs results/paper-ci/runs --cache results/paper-ci/cache --out results/paper-ci/fig4
 	$(BIN)/stl timing --limit 1 --out results/paper-ci/timing
+
+# STL, CAM, Grad-CAM, RISE, WHOLE-IMAGE, CENTER on the WSOL benchmark's metrics (docs/wsol.md).
+# All 650 ../shared images with STL on every one: hours on a CPU (STL ~15-40 s/image); resumable.
+wsol: setup
+	$(BIN)/stl wsol --model $(MODEL) --engine $(ENGINE) --device $(DEVICE) --precision $(PRECISION) \
+		$(if $(ILSVRC),--root $(ILSVRC)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(STL_LIMIT),--stl-limit $(STL_LIMIT)) \
+		$(if $(RISE_LIMIT),--rise-limit $(RISE_LIMIT)) --rise-masks $(RISE_MASKS) --out results/wsol
+
+# CI-sized: 8 images, STL on 2, RISE with 32 masks on 2
+wsol-ci: setup
+	$(BIN)/stl wsol --model $(MODEL) --device $(DEVICE) --limit 8 --stl-limit 2 --rise-limit 2 --rise-masks 32 \
+		--out results/wsol-ci --runs results/wsol-ci/runs
 
 clean:
 	rm -rf results .pytest_cache

@@ -20,6 +20,7 @@ COMMANDS = {
     "fig6": "Figure 6: per-class AP, STL-CL-trained vs ground-truth-trained detectors",
     "stl650": "STL-CL/STL-WL vs WHOLE-IMAGE and CENTER on the 650 real ILSVRC images of ../shared",
     "diff": "how many top-N windows differ between two stored runs (e.g. the two profiles)",
+    "wsol": "STL vs CAM / Grad-CAM / RISE on the WSOL benchmark's metrics (MaxBoxAccV2, ...)",
     "bench-scale": "images/s of the local executor vs Ray workers, Ray's start-up and per-image overhead",
     "fig1": "Fig. 1 / supp. Fig. 1: the mask-out operation through the network's layers",
     "fig2": "Fig. 2: the s_drop surface of Eq. 4",

@@ -169,6 +169,20 @@ class ILSVRCVal(Dataset):
         return make_record(image_id, a["path"], size, boxes, box_labels, labels=a["labels"],
                            original_size=tuple(ann_size) if ann_size else None)
 
+    def original_annotation(self, image_id) -> dict:
+        """The annotation as the files give it (for the WSOL benchmark, :mod:`stl.wsol`):
+        ``name`` (the image path relative to the root, e.g. ``val/ILSVRC2012_val_00000001.JPEG``,
+        wsolevaluation's image id), ``boxes`` in the pixels of the ORIGINAL image,
+        ``size`` = (W, H) of the original image (None when unknown), ``labels`` (wnids)."""
+        a = self._ann[image_id]
+        try:
+            name = Path(a["path"]).resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            name = f"val/{Path(a['path']).name}"
+        size = a["ann_size"]
+        return {"name": name, "boxes": np.asarray(a["boxes"], np.float64).reshape(-1, 4),
+                "size": (int(size[1]), int(size[0])) if size else None, "labels": list(a["labels"])}
+
     def meta(self):
         m = super().meta()
         m["layout"] = self.layout

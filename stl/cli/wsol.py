@@ -1,0 +1,91 @@
+"""``stl wsol``: STL, CAM, Grad-CAM, RISE, WHOLE-IMAGE and CENTER on the WSOL benchmark's metrics.
+
+    stl wsol [--root ../shared/data/ilsvrc2012-val-227] [--model efficientnet_lite0] \\
+             [--limit N] [--stl-limit N] [--rise-limit N] [--rise-masks 4000] --out results/wsol
+
+Writes score maps in wsolevaluation's on-disk format (``<out>/scoremaps/<METHOD>/val/*.npy``),
+the table (``<out>/wsol__<model>.md``/``.json``) and a figure; STL's windows go to the
+``stl run`` store (``--runs``). Everything resumes. See docs/wsol.md.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .args import add_common_arguments, build_from_args, stl_config
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p):
+    from ..wsol.benchmark import ALL_METHODS
+    from ..wsol.heatmaps import RISE_GRID, RISE_NUM_MASKS, RISE_P, RISE_SEED, STL_HEATMAP_RULE, STL_HEATMAP_RULES
+
+    p.add_argument("--dataset", default="ilsvrc2012_val", help="ilsvrc2012_val (default) or ilsvrc2012_val_200rnd")
+    p.add_argument("--root", default=None,
+                   help="ILSVRC val root: WSOL metadata layout or the official one "
+                        "(default: $STL_ILSVRC, else ../shared/data/ilsvrc2012-val-227)")
+    add_common_arguments(p)
+    p.add_argument("--methods", nargs="+", default=list(ALL_METHODS), metavar="METHOD",
+                   help=f"subset of {' '.join(ALL_METHODS)} (STL-CL / STL-WL bring their heatmaps and STL+)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (default: all)")
+    p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
+    p.add_argument("--stl-limit", type=int, default=None,
+                   help="compute STL on the first ceil(N/2) images of each half of the list (default: all); "
+                        "already stored images are always used")
+    p.add_argument("--no-stl-compute", action="store_true", help="use only the STL windows already stored")
+    p.add_argument("--rise-limit", type=int, default=None, help="RISE on the first ceil(N/2) images of each half")
+    p.add_argument("--rise-masks", type=int, default=RISE_NUM_MASKS,
+                   help=f"RISE's N (default {RISE_NUM_MASKS}, the RISE paper's; N forwards per image)")
+    p.add_argument("--rise-grid", type=int, default=RISE_GRID, help=f"RISE grid cells per side (default {RISE_GRID})")
+    p.add_argument("--rise-p", type=float, default=RISE_P, help=f"RISE keep probability (default {RISE_P})")
+    p.add_argument("--rise-seed", type=int, default=RISE_SEED, help=f"RISE mask seed (default {RISE_SEED})")
+    p.add_argument("--heatmap-rule", choices=STL_HEATMAP_RULES, default=STL_HEATMAP_RULE,
+                   help=f"how STL's windows become a heatmap (default {STL_HEATMAP_RULE}; docs/wsol.md)")
+    p.add_argument("--plus", nargs=3, type=float, default=None, metavar=("ALPHA", "BETA", "GAMMA"),
+                   help="STL+ weights to use as given (default: select them on the first half's STL images)")
+    p.add_argument("--save-top1", action="store_true",
+                   help="also write the top-1 class's score maps (<METHOD>-TOP1) for CAM / Grad-CAM / RISE")
+    p.add_argument("--figure-images", type=int, default=8, help="images in the figure (0: no figure)")
+    p.add_argument("--runs", default="results/runs", help="the stl run store for STL's windows")
+    p.add_argument("--out", default="results/wsol", help="output folder (default results/wsol)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def main(args) -> int:
+    from ..data import get_dataset, shared_dir
+    from ..wsol.benchmark import BenchmarkOptions, run
+    from ..wsol.heatmaps import RISEConfig
+    from ..wsol.stlplus import STLPlusConfig
+
+    root = args.root
+    if root is None:
+        import os
+
+        root = os.environ.get("STL_ILSVRC") or str(shared_dir() / "data" / "ilsvrc2012-val-227")
+    ds = get_dataset(args.dataset, root=root)
+    print(f"dataset: {ds.describe()}")
+    config = stl_config(args)
+    clf = build_from_args(args, config)
+    print(f"classifier: {clf.describe()}")
+    model = args.model[0] if len(args.model) == 1 else Path(args.model[-1]).stem
+    plus = None
+    if args.plus:
+        plus = STLPlusConfig(alpha=args.plus[0], beta=args.plus[1], gamma=args.plus[2], heatmap_rule=args.heatmap_rule)
+    opt = BenchmarkOptions(out=Path(args.out), runs=Path(args.runs), model=model, methods=args.methods,
+                           limit=args.limit, images=args.images, stl_limit=args.stl_limit,
+                           stl_compute=not args.no_stl_compute, rise_limit=args.rise_limit,
+                           rise=RISEConfig(num_masks=args.rise_masks, grid=args.rise_grid, p=args.rise_p,
+                                           seed=args.rise_seed),
+                           heatmap_rule=args.heatmap_rule, plus=plus, figure_images=args.figure_images,
+                           save_top1=args.save_top1, progress=not args.no_progress, config=config)
+    try:
+        rep = run(ds, clf, opt)
+    except KeyboardInterrupt:
+        print(f"interrupted; finished score maps and STL windows are kept under {args.out} and {args.runs}; "
+              f"rerun the same command to continue")
+        return 130
+    print()
+    print(rep["text"])
+    print(f"\nwritten: {opt.out}/wsol__{model}.md, .json" + (f", {rep['figure']}" if rep.get("figure") else ""))
+    return 0
