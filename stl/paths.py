@@ -78,3 +78,23 @@ def dataset_links(links) -> List[Path]:
     """The checkout's ``data/<link>`` candidates for a dataset root (none when installed)."""
     repo = source_checkout()
     return [repo / link for link in links] if repo else []
+
+
+# ----------------------------------------------------------------------------- file names
+def safe_name(text: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text))
+    return keep.strip("._") or "x"
+
+
+def model_tag(model) -> str:
+    """A short file-name tag for a model given as name, (prototxt, caffemodel) or 'a.prototxt:b.caffemodel'."""
+    if model is None:
+        return ""
+    if isinstance(model, (tuple, list)):
+        model = model[-1] if len(model) > 1 else model[0]
+    model = str(model)
+    if ":" in model and model.split(":")[0].endswith(".prototxt"):
+        model = model.split(":", 1)[1]
+    if "/" in model or model.endswith(".caffemodel"):
+        model = Path(model).stem
+    return safe_name(model)

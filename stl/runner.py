@@ -48,6 +48,9 @@ import numpy as np
 
 from .core.config import EVAL_NUM_WINDOWS
 from .io import atomic_path
+from .executors.compute import compute_chunk as _compute_chunk, method_meta  # noqa: F401
+from .paths import model_tag, safe_name  # noqa: F401  (re-exported)
+from .store import RunError  # noqa: F401  (re-exported)
 from .store import Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, quote_id, write_h5_attrs
 
 log = logging.getLogger(__name__)
@@ -60,30 +63,7 @@ DEFAULT_CHUNK = 16  # images whose forwards share classifier batches
 IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config")
 
 
-class RunError(RuntimeError):
-    """A stored run cannot be continued (locked, or made with other settings)."""
-
-
 # ----------------------------------------------------------------------------- naming
-def safe_name(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text))
-    return keep.strip("._") or "x"
-
-
-def model_tag(model) -> str:
-    """A short file-name tag for a model given as name, (prototxt, caffemodel) or 'a.prototxt:b.caffemodel'."""
-    if model is None:
-        return ""
-    if isinstance(model, (tuple, list)):
-        model = model[-1] if len(model) > 1 else model[0]
-    model = str(model)
-    if ":" in model and model.split(":")[0].endswith(".prototxt"):
-        model = model.split(":", 1)[1]
-    if "/" in model or model.endswith(".caffemodel"):
-        model = Path(model).stem
-    return safe_name(model)
-
-
 def run_filename(method: str, model=None, uses_classifier: bool = True, profile: str = "authors") -> str:
     """``METHOD__model.h5``; runs of the "corrected" profile get ``__corrected`` appended (the
     default "authors" profile keeps the plain name). Methods without a classifier: ``METHOD.h5``."""
@@ -341,21 +321,6 @@ class RunSummary:
     complete: bool
 
 
-def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
-    cfg = getattr(method, "config", None)
-    cfg = (cfg.identity() if hasattr(cfg, "identity") else cfg.to_dict() if hasattr(cfg, "to_dict")
-           else ({} if cfg is None else str(cfg)))
-    clf = getattr(method, "classifier", None)
-    uses = method.uses_classifier
-    return {
-        "method": (method_name or getattr(method, "name", "method")).upper(),
-        "method_description": method.describe() if hasattr(method, "describe") else "",
-        "model": model_tag(model if model is not None else getattr(clf, "name", None)) if uses else "",
-        "classifier": clf.describe() if uses and hasattr(clf, "describe") else "",
-        "method_config": cfg,
-    }
-
-
 def _check_identity(path: Path, meta: dict):
     if path.exists():
         import h5py
@@ -495,57 +460,3 @@ def _stl_version() -> str:
         return version("stl")
     except Exception:  # pragma: no cover
         return "unknown"
-
-
-def _validate(result, image_id) -> Tuple[np.ndarray, np.ndarray]:
-    boxes, scores = result
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    scores = np.asarray(scores, np.float64).reshape(-1)
-    if len(boxes) != len(scores):
-        raise ValueError(f"{image_id}: method returned {len(boxes)} boxes but {len(scores)} scores")
-    if not np.isfinite(boxes).all():
-        raise ValueError(f"{image_id}: method returned non-finite box coordinates")
-    return boxes, scores
-
-
-def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
-    fails: Dict[str, Tuple[str, str]] = {}
-    images, recs = [], []
-    for image_id in chunk:
-        try:
-            rec = dataset.record(image_id)
-            images.append(rec.read())
-            recs.append(rec)
-        except Exception as e:  # ImageError, DatasetError, ...
-            fails[image_id] = (type(e).__name__, str(e))
-    results: List = []
-    t = time.time()
-    if recs:
-        labels = [r.labels for r in recs] if method.needs_label else None
-        try:
-            results = list(method.propose_batch(images, labels, image_ids=[r.image_id for r in recs]))
-            if len(results) != len(recs):
-                raise ValueError(f"propose_batch returned {len(results)} results for {len(recs)} images")
-            results = [_validate(r, rec.image_id) for r, rec in zip(results, recs)]
-        except Exception as e:  # isolate the failing image(s)
-            log.warning("propose_batch failed on %d images (%s: %s); retrying one by one",
-                        len(recs), type(e).__name__, e)
-            results = []
-            for rec, im in zip(recs, images):
-                try:
-                    lab = rec.labels if method.needs_label else None
-                    out = method.propose(im, lab, image_id=rec.image_id)
-                    results.append(_validate(out, rec.image_id))
-                except Exception as e1:
-                    fails[rec.image_id] = (type(e1).__name__, str(e1))
-                    results.append(None)
-    per_image = (time.time() - t) / max(1, len(recs))
-    entries = []
-    for rec, res in zip(recs, results):
-        if res is None:
-            continue
-        boxes, scores = res
-        entries.append((rec.image_id, boxes[:max_windows], scores[:max_windows],
-                        {"height": rec.size[0], "width": rec.size[1], "seconds": per_image,
-                         "num_windows_total": len(boxes)}))
-    return entries, fails

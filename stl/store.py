@@ -250,3 +250,7 @@ def is_locked(lock_path) -> bool:
         return True
     lock.release()
     return False
+
+
+class RunError(RuntimeError):
+    """A stored run cannot be continued (locked, or made with other settings)."""

@@ -24,8 +24,8 @@ LAYERS = {
     "__init__": 0, "io": 0, "paths": 0, "resources": 0, "registry": 0, "store": 0, "visualize": 0,
     "models": 1,
     "core": 2,
-    "proposals": 3, "data": 3,
-    "runner": 4, "evaluation": 4, "detection": 4,
+    "proposals": 3, "data": 3, "wsol": 3,
+    "runner": 4, "evaluation": 4, "detection": 4, "executors": 4,
     "experiments": 5,
     "cli": 6,
 }

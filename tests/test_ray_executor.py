@@ -24,7 +24,8 @@ import pytest
 
 import ray_helpers
 from stl.data import get_dataset
-from stl.executors import MethodSpec, add_executor_arguments, executor_from_args
+from stl.cli.args import add_executor_arguments, executor_from_args
+from stl.executors import MethodSpec
 from stl.executors.local import LocalExecutor
 from stl.runner import load_run, partial_dir, run_method
 from stl.store import Store
@@ -245,7 +246,7 @@ def test_image_that_kills_its_worker_is_recorded_failed(ray_local, ilsvrc_dir, r
 @pytest.mark.slow
 def test_bench_scale_measures_every_setup(ray_local, shared_dir):
     """`stl bench-scale`'s measurement, with a method that costs nothing (the real one runs STL)."""
-    from stl.executors.bench import format_report, rows_for_csv, run_scale_benchmark
+    from stl.experiments.bench_scale import format_report, rows_for_csv, run_scale_benchmark
 
     res = run_scale_benchmark(num_images=2, method="WHOLE-IMAGE", local_threads=(2, 1), ray_workers=(1, 2),
                               overhead_images=4, round_trip_calls=5, shared=shared_dir)

@@ -255,7 +255,7 @@ def test_stlplus_is_registered():
 # ----------------------------------------------------------------------------- files
 def test_scoremap_files_in_wsolevaluation_layout(tmp_path, ilsvrc_dir, lite0):
     from stl.data import get_dataset
-    from stl.wsol.benchmark import build_selection, classifier_pass, scoremap_path
+    from stl.experiments.wsol import build_selection, classifier_pass, scoremap_path
 
     ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir)
     sel = build_selection(ds, lite0, limit=2)
@@ -301,7 +301,7 @@ class _FakeWindows:
 def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lite0):
     from stl.data import get_dataset
     from stl.runner import run_method, run_path
-    from stl.wsol.benchmark import BenchmarkOptions, run, scoremap_path
+    from stl.experiments.wsol import BenchmarkOptions, run, scoremap_path
 
     ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir)
     ids = ds.image_ids[:2]

@@ -188,3 +188,46 @@ def parse_value(text: str, hint, key: str = "value"):
         except ValueError:
             raise ValueError(f"{key}: expected {hint.__name__}, got {text!r}") from None
     raise ValueError(f"{key}: cannot parse a {hint!r} from the command line")
+
+
+# ----------------------------------------------------------------------------- executors (stl.executors)
+def add_executor_arguments(p):
+    """``--executor {local,ray} --address --workers --gpus-per-worker --threads-per-worker --max-retries``."""
+    from ..executors import DEFAULT_MAX_RETRIES, EXECUTORS
+
+    g = p.add_argument_group("executor (docs/scale.md)")
+    g.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="local (default): this process; ray: Ray workers on this machine or on a cluster "
+                        "(--address)")
+    g.add_argument("--address", default=None,
+                   help="Ray cluster to join (`ray start --head` prints it; 'auto': the one on this node); "
+                        "default: start a local Ray instance. Implies --executor ray")
+    g.add_argument("--workers", type=int, default=None,
+                   help="Ray workers (default: CPUs / --threads-per-worker, or GPUs / --gpus-per-worker)")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0,
+                   help="GPUs each Ray worker reserves (e.g. 1, or 0.5 to put two on a GPU); "
+                        "> 0 runs the classifier on cuda")
+    g.add_argument("--threads-per-worker", type=int, default=None,
+                   help="CPU threads (and Ray CPUs) per Ray worker (default 1); with --executor local: the "
+                        "process's threads (default: all cores)")
+    g.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+                   help="times an image is retried after its worker died, before it is recorded as failed "
+                        f"(default {DEFAULT_MAX_RETRIES})")
+    return g
+
+
+def executor_from_args(args) -> "Executor":
+    """The :class:`Executor` the options ask for (``--executor local`` by default)."""
+    kind = getattr(args, "executor", None) or ("ray" if getattr(args, "address", None) else "local")
+    if kind == "local":
+        for opt in ("workers", "address", "gpus_per_worker"):
+            if getattr(args, opt, None):
+                raise SystemExit(f"--{opt.replace('_', '-')} needs --executor ray")
+        from ..executors.local import LocalExecutor
+
+        return LocalExecutor(threads=getattr(args, "threads_per_worker", None))
+    from ..executors.ray_executor import RayExecutor
+
+    return RayExecutor(address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                       threads_per_worker=args.threads_per_worker or 1, max_retries=args.max_retries,
+                       log_to_driver=bool(getattr(args, "verbose", False)))

@@ -22,7 +22,7 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..executors.bench import format_report, rows_for_csv, run_scale_benchmark
+    from ..experiments.bench_scale import format_report, rows_for_csv, run_scale_benchmark
     from ..paths import shared_dir
     from .bench import append_row
 

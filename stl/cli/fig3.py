@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from .args import add_executor_arguments, executor_from_args
 from .args import add_common_arguments, model_spec, stl_config
 
 
@@ -24,6 +25,7 @@ def add_arguments(p):
     p.add_argument("--out", default="results/fig3")
     p.add_argument("--runs", default=None, help="run store (default <out>/runs)")
     p.add_argument("--no-progress", action="store_true")
+    add_executor_arguments(p)
 
 
 def main(args) -> int:
@@ -32,4 +34,5 @@ def main(args) -> int:
     return run_fig3(model=model_spec(args), config=stl_config(args),
                     data=choose_data(args.ilsvrc, args.voc, args.ilsvrc_subset),
                     methods=choose_methods(args.methods), out=args.out, runs=args.runs, limit=args.limit,
-                    chunk=args.chunk, progress=not args.no_progress)
+                    chunk=args.chunk, progress=not args.no_progress,
+                    executor=executor_from_args(args))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from ..executors import add_executor_arguments, executor_from_args, method_for
+from ..executors import method_for
+from .args import add_executor_arguments, executor_from_args
 from .args import add_common_arguments, model_spec, stl_config
 
 log = logging.getLogger(__name__)

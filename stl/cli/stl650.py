@@ -2,6 +2,7 @@
 of ../shared (:mod:`stl.experiments.stl_vs_trivial`; ``make stl650``)."""
 from __future__ import annotations
 
+from .args import add_executor_arguments, executor_from_args
 from .args import add_common_arguments, model_spec, stl_config
 
 
@@ -16,6 +17,7 @@ def add_arguments(p):
     p.add_argument("--runs", default="results/runs")
     p.add_argument("--out", default="results/stl650")
     p.add_argument("--no-progress", action="store_true")
+    add_executor_arguments(p)
 
 
 def main(args) -> int:
@@ -23,4 +25,5 @@ def main(args) -> int:
 
     return run_stl_vs_trivial(model=model_spec(args), config=stl_config(args), root=args.root, limit=args.limit,
                               methods=args.methods, runs=args.runs, out=args.out,
-                              evaluate_only=args.evaluate_only, progress=not args.no_progress)
+                              evaluate_only=args.evaluate_only, progress=not args.no_progress,
+                    executor=executor_from_args(args))

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p):
-    from ..wsol.benchmark import ALL_METHODS
+    from ..experiments.wsol import ALL_METHODS
     from ..wsol.heatmaps import RISE_GRID, RISE_NUM_MASKS, RISE_P, RISE_SEED, STL_HEATMAP_RULE, STL_HEATMAP_RULES
 
     p.add_argument("--dataset", default="ilsvrc2012_val", help="ilsvrc2012_val (default) or ilsvrc2012_val_200rnd")
@@ -54,7 +54,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     from ..data import get_dataset, shared_dir
-    from ..wsol.benchmark import BenchmarkOptions, run
+    from ..experiments.wsol import BenchmarkOptions, run
     from ..wsol.heatmaps import RISEConfig
     from ..wsol.stlplus import STLPlusConfig
 

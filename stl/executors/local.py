@@ -34,7 +34,7 @@ class LocalExecutor(Executor):
         return label_error(self.method, record)
 
     def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int) -> Iterator[ChunkResult]:
-        from ..runner import _compute_chunk
+        from .compute import compute_chunk as _compute_chunk
 
         for chunk in chunks:
             yield _compute_chunk(dataset, self.method, chunk, max_windows)

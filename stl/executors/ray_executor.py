@@ -72,7 +72,7 @@ class Worker:
         return label_error(self.method, record)
 
     def compute(self, records, max_windows: int) -> ChunkResult:
-        from ..runner import _compute_chunk
+        from .compute import compute_chunk as _compute_chunk
 
         return _compute_chunk(_Records(records), self.method, [r.image_id for r in records], max_windows)
 
@@ -179,7 +179,7 @@ class RayExecutor(Executor):
         if self.gpus_per_worker:
             fit = int(gpus // self.gpus_per_worker + 1e-9)
             if fit < 1:
-                from ..runner import RunError
+                from ..store import RunError
 
                 raise RunError(f"--gpus-per-worker {self.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPUs")
         else:
@@ -253,7 +253,7 @@ class RayExecutor(Executor):
             return ray.get(ref)
         except RayActorError as e:
             if getattr(e, "actor_init_failed", False):
-                from ..runner import RunError
+                from ..store import RunError
 
                 raise RunError(f"a Ray worker could not build the method: {e}") from None
             raise
@@ -353,7 +353,7 @@ class RayExecutor(Executor):
         from ray.exceptions import RayActorError
 
         if isinstance(err, RayActorError) and getattr(err, "actor_init_failed", False):
-            from ..runner import RunError
+            from ..store import RunError
 
             raise RunError(f"a Ray worker could not build the method: {err}")
         where = self._where(slot)

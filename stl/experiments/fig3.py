@@ -184,12 +184,13 @@ def warn(msg: str):
 def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
              data: Optional[Sequence[DataChoice]] = None, methods: Optional[Sequence[str]] = None,
              out="results/fig3", runs=None, limit: Optional[int] = None, chunk: int = 8,
-             progress: bool = True) -> int:
+             progress: bool = True, executor=None) -> int:
     """Compute (or resume) every method on every dataset, evaluate with the paper's protocol and
     write the figure, tables and curves to ``out`` (see the module docstring). ``data``:
     :func:`choose_data`'s answer (default: ``choose_data()``); ``methods``: default
     ``choose_methods(None)``; ``config``: the STLConfig of the STL methods and of the
-    Caffe mean (default: the authors' profile)."""
+    Caffe mean (default: the authors' profile); ``executor``: an :class:`stl.executors.Executor`
+    (default: in this process; a Ray executor spreads the images over workers)."""
     from ..data import get_dataset
     from ..evaluation import paper_curves
     from ..evaluation.report import (COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows,
@@ -201,6 +202,10 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
     from ..runner import run_method, run_path
 
     config = config or STLConfig()
+    from ..executors import method_for
+    from ..executors.local import LocalExecutor
+
+    executor = executor or LocalExecutor()
     # --profile selects the evaluation protocol too: the authors' evaluation code, or the devkit's
     protocol = eval_protocol(config.profile)
     data = list(data) if data is not None else choose_data()
@@ -236,7 +241,8 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
                 continue
             if name not in built and name not in skipped:
                 try:
-                    built[name] = build_run_method(name, get_classifier, config)
+                    built[name] = method_for(executor, name, model, config,
+                                             lambda: build_run_method(name, get_classifier, config))
                 except Exception as e:  # missing model file, unknown method, ...
                     skipped[name] = f"{type(e).__name__}: {e}"
                     warn(f"method {name} cannot be built and is SKIPPED (not substituted): {skipped[name]}")
@@ -246,7 +252,7 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
             uses = method.uses_classifier
             path = run_path(runs_dir, ds.key, name, model.name if uses else None, uses, config.profile)
             summary = run_method(ds, method, path, method_name=name, model=model.name if uses else None,
-                                 chunk_size=chunk, progress=progress)
+                                 chunk_size=chunk, progress=progress, executor=executor)
             if summary.failures:
                 warn(f"{name} failed on {len(summary.failures)} image(s) of {ds.key}, e.g. "
                      f"{next(iter(summary.failures.items()))}")

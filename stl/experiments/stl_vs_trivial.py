@@ -25,7 +25,8 @@ METHODS = ("STL-CL", "STL-WL", "WHOLE-IMAGE", "CENTER")
 
 def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None, root=None,
                        limit: Optional[int] = None, methods: Sequence[str] = METHODS, runs="results/runs",
-                       out="results/stl650", evaluate_only: bool = False, progress: bool = True) -> int:
+                       out="results/stl650", evaluate_only: bool = False, progress: bool = True,
+                       executor=None) -> int:
     """Compute (or resume) ``methods`` on the ILSVRC val images at ``root`` (default
     ``../shared/data/ilsvrc2012-val-227``), evaluate them on the images all of them have and
     write ``stl_vs_trivial.md/.json`` to ``out``; ``evaluate_only``: compute nothing."""
@@ -37,6 +38,10 @@ def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfi
     from ..runner import load_run, run_method, run_path
 
     config = config or STLConfig()
+    from ..executors import method_for
+    from ..executors.local import LocalExecutor
+
+    executor = executor or LocalExecutor()
     root = Path(root) if root else shared_dir() / "data" / "ilsvrc2012-val-227"
     ds = get_dataset("ilsvrc2012_val", root=root, limit=limit)
     cache = {}
@@ -49,11 +54,11 @@ def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfi
 
     stored = {}
     for name in methods:
-        method = build_run_method(name, get_classifier, config)
+        method = method_for(executor, name, model, config, lambda: build_run_method(name, get_classifier, config))
         key = model.name if method.uses_classifier else None
         path = run_path(runs, ds.key, name, key, method.uses_classifier, config.profile)
         if not evaluate_only:
-            run_method(ds, method, path, method_name=name, model=key, progress=progress)
+            run_method(ds, method, path, method_name=name, model=key, progress=progress, executor=executor)
         if Path(path).exists():
             # all stored windows (up to 5000): the authors' tie order, the default evaluation profile,
             # can take a window ranked after the 10th into the top 10 when scores tie across the cut

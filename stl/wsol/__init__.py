@@ -3,5 +3,5 @@
 * :mod:`stl.wsol.metrics` -- Top-1 Loc, GT-known Loc, MaxBoxAcc, MaxBoxAccV2 (wsolevaluation's definitions)
 * :mod:`stl.wsol.heatmaps` -- CAM, Grad-CAM, RISE and STL's windows as class-specific heatmaps
 * :mod:`stl.wsol.stlplus` -- STL+: re-ranking STL's top windows so that the first one is better
-* :mod:`stl.wsol.benchmark` -- the ``stl wsol`` pipeline (score maps on disk, table, figure)
+* :mod:`stl.experiments.wsol` -- the ``stl wsol`` pipeline (score maps on disk, table, figure)
 """

@@ -34,9 +34,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..core.localization import resize_to_input
-from .heatmaps import (STL_HEATMAP_RULE, RISEConfig, RISEMasks, cam_maps, conv_head, rise_saliency, stl_heatmap,
+from ..wsol.heatmaps import (STL_HEATMAP_RULE, RISEConfig, RISEMasks, cam_maps, conv_head, rise_saliency, stl_heatmap,
                        to_scoremap)
-from .metrics import WSOL_SIZE, WSOLScores, box_ious, cam_thresholds, resize_box, scoremap_ious
+from ..wsol.metrics import WSOL_SIZE, WSOLScores, box_ious, cam_thresholds, resize_box, scoremap_ious
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ def stlplus_features(sel: Selection, classifier, stored: Dict[str, object], top_
     """{STL method: {image id: features}} for every stored image (cached in out)."""
     from tqdm import tqdm
 
-    from .stlplus import target_classes_for, window_features
+    from ..wsol.stlplus import target_classes_for, window_features
 
     cache_path = Path(out) / f"stlplus_features__{model}.json"
     cache = _read_json(cache_path)
@@ -376,7 +376,7 @@ class BenchmarkOptions:
 def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
     """Compute what is missing, score everything, write the table / JSON / figure; return the report."""
     from ..proposals import build_method
-    from .stlplus import STLPlusConfig, rerank, select_weights
+    from ..wsol.stlplus import STLPlusConfig, rerank, select_weights
 
     out = Path(opt.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -543,7 +543,7 @@ def make_figure(sel: Selection, out: Path, ids: Sequence[str], scores: Dict[str,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .metrics import boxes_at_thresholds
+    from ..wsol.metrics import boxes_at_thresholds
 
     heat = [m for m in ("CAM", "GRAD-CAM", "RISE", "STL-CL-HEAT", "STL-WL-HEAT") if m in scores and len(scores[m])]
     boxm = [m for m in ("STL-WL", "STL+-WL", "STL-CL", "STL+-CL", "CENTER") if m in proposals]

@@ -104,9 +104,9 @@ def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model: str 
     import ray
 
     from ..core.config import SegmentationConfig, STLConfig
-    from . import MethodSpec
-    from .local import LocalExecutor
-    from .ray_executor import RayExecutor
+    from ..executors import MethodSpec
+    from ..executors.local import LocalExecutor
+    from ..executors.ray_executor import RayExecutor
 
     cfg = STLConfig(segmentation=SegmentationConfig(ks=tuple(ks), color_spaces=tuple(color_spaces)))
     spec = MethodSpec.for_method(method, model=model, config=cfg)
