@@ -29,12 +29,12 @@ def pixel_windows(image):
     return boxes, np.linspace(1, 0, k) + m[0] / 1000
 
 
-@register_method(NAME)
+@register_method(NAME, needs_image_id=True)
 class PixelTest(ProposalMethod):
     name = NAME
     needs_image_id = True
 
-    def __init__(self, delay: float = 0.0, crash_on: str = "", **_):
+    def __init__(self, delay: float = 0.0, crash_on: str = ""):
         self.delay = float(delay)
         self.crash_on = crash_on
 
