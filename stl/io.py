@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
 
-class ImageError(ValueError):
+
+class ImageError(UserError, ValueError):
     """An image file that cannot be used; the message says which file and why."""
 
 

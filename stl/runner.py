@@ -47,6 +47,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from .core.config import EVAL_NUM_WINDOWS
+from .errors import UserError
 from .io import atomic_path
 from .store import Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, quote_id, write_h5_attrs
 
@@ -60,7 +61,7 @@ DEFAULT_CHUNK = 16  # images whose forwards share classifier batches
 IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config")
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """A stored run cannot be continued (locked, or made with other settings)."""
 
 

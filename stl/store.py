@@ -34,13 +34,14 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
+from .errors import UserError
 from .io import atomic_path
 
 IDENTITY_FILE = "store.json"
 SUFFIX = ".h5"
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """A store that cannot be used as asked."""
 
 

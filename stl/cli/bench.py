@@ -5,6 +5,8 @@ import csv
 import dataclasses
 from pathlib import Path
 
+from .validate import nonnegative_int, positive_int
+
 
 def add_arguments(p):
     p.add_argument("--model", default="efficientnet_lite0",
@@ -12,11 +14,11 @@ def add_arguments(p):
     p.add_argument("--engine", choices=["torch", "caffe"], default="torch")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    p.add_argument("--images", type=int, default=16, help="number of real images (../shared ILSVRC, else sample)")
-    p.add_argument("--images-per-chunk", type=int, default=16,
+    p.add_argument("--images", type=positive_int, default=16, help="number of real images (../shared ILSVRC, else sample)")
+    p.add_argument("--images-per-chunk", type=positive_int, default=16,
                    help="images sharing classifier batches (more: fuller batches in the merge rounds)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the best batch size measured")
-    p.add_argument("--reference-images", type=int, default=2, help="images also run in reference mode (0: skip)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: the best batch size measured")
+    p.add_argument("--reference-images", type=nonnegative_int, default=2, help="images also run in reference mode (0: skip)")
     p.add_argument("--no-incremental", action="store_true",
                    help="masked images through the whole net (default: recompute only what the box changes, "
                         "Caffe nets in the torch engine)")

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .args import add_model_arguments, build_from_args, stl_config_from_args
+from .validate import positive_int
 
 log = logging.getLogger("stl.demo")
 
@@ -23,7 +24,7 @@ def add_arguments(p):
     add_model_arguments(p)
     p.add_argument("--out", default="results/demo")
     p.add_argument("--images", nargs="*", default=None, help="ids of sample images (default: all)")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--top", type=positive_int, default=5)
 
 
 def main(args) -> int:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .validate import positive_int
+
 
 def add_arguments(p):
     p.add_argument("runs", nargs="+", metavar="RUN.h5", help="run files written by `stl run`")
     p.add_argument("--root", default=None, help="dataset root, if it moved since the run")
     p.add_argument("--matching", choices=["pascal", "unmatched"], default="pascal",
                    help="pascal: the authors' / VOC devkit rule (default); unmatched: best still-free box")
-    p.add_argument("--n", nargs="+", type=int, default=None, metavar="N",
+    p.add_argument("--n", nargs="+", type=positive_int, default=None, metavar="N",
                    help="numbers of windows for the table (default 1 3 10 100 1000)")
     p.add_argument("--csv", default=None, help="write the table (all runs) as CSV here")
     p.add_argument("--md", default=None, help="write the table (all runs) as Markdown here")

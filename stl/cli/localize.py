@@ -7,6 +7,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .args import add_model_arguments, build_from_args
+from .validate import positive_int
 
 log = logging.getLogger("stl.localize")
 
@@ -16,13 +17,13 @@ def add_arguments(p):
     p.add_argument("--label", nargs="+", default=None, metavar="WNID",
                    help="class(es) of the object: STL-CL (one hierarchy per class). Without: STL-WL (top-5)")
     add_model_arguments(p)
-    p.add_argument("--top", type=int, default=10, help="windows to print and draw")
+    p.add_argument("--top", type=positive_int, default=10, help="windows to print and draw")
     p.add_argument("--out", default="results/localize", help="output directory (figure + JSON per image)")
     p.add_argument("--mask-mode", choices=["box", "segment"], default=None, help="override STLConfig.mask_mode")
     p.add_argument("--appearance-feature", choices=["feature", "logits"], default=None,
                    help="override STLConfig.appearance_feature (logits = fc8 as in the paper's text)")
     p.add_argument("--merge-pairs", choices=["all", "adjacent"], default=None)
-    p.add_argument("--ks", type=int, nargs="+", default=None,
+    p.add_argument("--ks", type=positive_int, nargs="+", default=None,
                    help="override the Felzenszwalb k values (paper: 50 100)")
     p.add_argument("--color-spaces", nargs="+", choices=["hsv", "lab", "rgb"], default=None,
                    help="override the colour spaces (paper: hsv lab)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from .args import add_model_arguments, build_from_args, stl_config_from_args
+from .validate import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,11 @@ def add_arguments(p):
     p.add_argument("--method", nargs="+", required=True, metavar="METHOD",
                    help="registered method(s): STL-WL, STL-CL, WHOLE-IMAGE, CENTER, SELSEARCH, ...")
     add_model_arguments(p)
-    p.add_argument("--limit", type=int, default=None, help="only the first N images of the dataset")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images of the dataset")
     p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
-    p.add_argument("--chunk", type=int, default=16,
+    p.add_argument("--chunk", type=positive_int, default=16,
                    help="images per propose_batch call: they share classifier batches (default 16)")
-    p.add_argument("--max-windows", type=int, default=None, help="windows stored per image (default 5000)")
+    p.add_argument("--max-windows", type=positive_int, default=None, help="windows stored per image (default 5000)")
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")

@@ -29,11 +29,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
 from ..registry import Registry
 from ..paths import dataset_links, shared_dir  # noqa: F401  (shared_dir: part of this module's API)
 
 
-class DatasetError(RuntimeError):
+class DatasetError(UserError, RuntimeError):
     """A dataset root is missing or does not look like the expected layout."""
 
 
