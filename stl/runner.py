@@ -46,10 +46,12 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from .core.boxes import scale_boxes
 from .core.config import EVAL_NUM_WINDOWS
-from .errors import UserError
+from .errors import CorruptFileError, UserError
 from .io import atomic_path
-from .store import Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, quote_id, write_h5_attrs
+from .store import (Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, open_h5, quote_id,
+                    write_h5_attrs)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ class StoredRun:
     image_attrs: Dict[str, dict]
     failures: Dict[str, str] = field(default_factory=dict)
     num_partial_chunks: int = 0
+    #: damaged per-image entries left out (``load_run(..., skip_corrupt=True)``): "path: why"
+    corrupt: List[str] = field(default_factory=list)
 
     def proposals(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
         return {i: (self.boxes[i], self.scores[i]) for i in self.image_ids}
@@ -140,19 +144,52 @@ def _failed_entries(path: Path) -> Store:
     return Store(partial_dir(path) / "failures")
 
 
-def _read_entries(path: Path, max_windows: Optional[int] = None):
-    """Like :func:`_read_file`, for the per-image entries beside a run file (meta = the entries' identity)."""
+def _read_entries(path: Path, max_windows: Optional[int] = None, corrupt: Optional[List[str]] = None):
+    """Like :func:`_read_file`, for the per-image entries beside a run file (meta = the entries' identity).
+    A damaged entry raises :class:`CorruptFileError`, or is listed in ``corrupt`` and left out when a
+    list is given."""
     store, fstore = _entries(path), _failed_entries(path)
     entries, failures = {}, {}
     sl = slice(None) if max_windows is None else slice(0, max_windows)
+
+    def damaged(e):
+        if corrupt is None:
+            raise CorruptFileError(e.path, f"{e} -- an unfinished run's entry: rerun the same `stl run` to set it "
+                                           f"aside and recompute the image, or evaluate the rest with "
+                                           f"--skip-corrupt") from None
+        corrupt.append(str(e))
+
     for i in store.ids():
-        data, a = store.read(i)
-        entries[a.get("image_id", i)] = (data["boxes"][sl].astype(np.float32),
-                                         data["scores"][sl].astype(np.float32), a)
+        try:
+            data, a = store.read(i)
+            entries[a.get("image_id", i)] = (data["boxes"][sl].astype(np.float32),
+                                             data["scores"][sl].astype(np.float32), a)
+        except KeyError as e:  # no boxes / scores
+            damaged(CorruptFileError(store.path(i), f"{store.path(i)}: damaged entry (no {e})"))
+        except CorruptFileError as e:
+            damaged(e)
     for i in fstore.ids():
-        _, a = fstore.read(i, names=())
+        try:
+            _, a = fstore.read(i, names=())
+        except CorruptFileError as e:
+            damaged(e)
+            continue
         failures[a.get("image_id", i)] = (a.get("error", ""), a.get("message", ""))
     return dict(store.identity), sorted(entries), entries, failures
+
+
+def set_aside_corrupt_entries(path) -> List[Tuple[Path, str]]:
+    """Rename the per-image entries of ``path`` that do not read back whole to ``<entry>.corrupt``
+    (kept for inspection; their images are then computed again). Returns [(new path, why)]."""
+    out = []
+    for store, names in ((_entries(Path(path)), ("boxes", "scores")), (_failed_entries(Path(path)), ())):
+        for i in store.ids():
+            why = store.check(i, names)
+            if why:
+                new = store.set_aside(i)
+                log.warning("%s -- set aside as %s; its image will be computed again", why, new.name)
+                out.append((new, why))
+    return out
 
 
 def _num_entries(path: Path) -> int:
@@ -164,13 +201,16 @@ def _read_file(path: Path, max_windows: Optional[int] = None):
     import h5py
 
     entries, failures = {}, {}
-    with h5py.File(path, "r") as f:
+    with open_h5(path, "stl run file") as f:
         meta = _attrs(f)
         if meta.get("format") != FORMAT:
-            raise RunError(f"{path}: not an stl run file (format {meta.get('format')!r})")
+            raise RunError(f"{path}: not an stl run file (format {meta.get('format')!r}; "
+                           f"`stl run` writes {FORMAT!r})")
         sl = slice(None) if max_windows is None else slice(0, max_windows)
         for q, g in f.get("images", {}).items():
             a = _attrs(g)
+            if "boxes" not in g or "scores" not in g:
+                raise CorruptFileError(path, f"{path}: damaged stl run file (images/{q} has no boxes/scores)")
             entries[a.get("image_id", unquote(q))] = (g["boxes"][sl].astype(np.float32),
                                                       g["scores"][sl].astype(np.float32), a)
         for q, g in f.get("failures", {}).items():
@@ -184,12 +224,10 @@ def _read_file(path: Path, max_windows: Optional[int] = None):
 
 def stored_ids(path) -> set:
     """Ids of the images stored in a run file and its per-image entries (failures not included)."""
-    import h5py
-
     path = Path(path)
     ids = set(_entries(path).ids())
     if path.exists():
-        with h5py.File(path, "r") as f:
+        with open_h5(path, "stl run file") as f:
             if "image_ids" in f:
                 ids.update(s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()])
             else:
@@ -197,14 +235,21 @@ def stored_ids(path) -> set:
     return ids
 
 
-def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None) -> StoredRun:
-    """Read a run file (and, by default, the per-image entries an interrupted run left beside it)."""
+def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None,
+             skip_corrupt: bool = False) -> StoredRun:
+    """Read a run file (and, by default, the per-image entries an interrupted run left beside it).
+
+    A damaged run file raises :class:`stl.errors.CorruptFileError` naming it; so does a damaged
+    per-image entry, unless ``skip_corrupt`` (then it is left out and listed in ``corrupt``)."""
     path = Path(path)
+    if path.is_dir():
+        raise CorruptFileError(path, f"{path}: is a folder, not an stl run file (RUN.h5)")
     n_partial = _num_entries(path) if include_partial else 0
     if not path.exists() and not n_partial:
-        raise FileNotFoundError(f"{path}: no such run (and no unfinished entries)")
+        raise RunError(f"{path}: no such run file (and no unfinished entries in {partial_dir(path)})")
+    corrupt: List[str] = []
     sources = ([_read_file(path, max_windows)] if path.exists() else []) + \
-        ([_read_entries(path, max_windows)] if n_partial else [])
+        ([_read_entries(path, max_windows, corrupt if skip_corrupt else None)] if n_partial else [])
     meta, order, boxes, scores, attrs, failures = {}, [], {}, {}, {}, {}
     for k, (m, o, e, fl) in enumerate(sources):
         if not meta or (k == 0 and path.exists()):
@@ -217,7 +262,8 @@ def load_run(path, include_partial: bool = True, max_windows: Optional[int] = No
                 order.append(i)
                 boxes[i], scores[i], attrs[i] = e[i]
                 failures.pop(i, None)
-    return StoredRun(path, meta, order, boxes, scores, attrs, failures, num_partial_chunks=n_partial)
+    return StoredRun(path, meta, order, boxes, scores, attrs, failures, num_partial_chunks=n_partial,
+                     corrupt=corrupt)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -259,7 +305,7 @@ def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Option
         with h5py.File(tmp, "w") as out:
             images = out.create_group("images")
             if path.exists():
-                with h5py.File(path, "r") as f:
+                with open_h5(path, "stl run file") as f:
                     meta = _attrs(f)
                     for q, g in f.get("failures", {}).items():
                         a = _attrs(g)
@@ -359,10 +405,15 @@ def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
 
 def _check_identity(path: Path, meta: dict):
     if path.exists():
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            old = _attrs(f)
+        try:
+            with open_h5(path, "stl run file") as f:
+                old = _attrs(f)
+        except CorruptFileError as e:
+            raise RunError(f"{e}; it cannot be continued: move it away (keep it) and rerun to start "
+                           f"again") from None
+        if old.get("format") != FORMAT:
+            raise RunError(f"{path} exists and is not an stl run file (format {old.get('format')!r}); "
+                           f"use another --out or move it away")
     else:
         old = _entries(path).stored_identity() or _failed_entries(path).stored_identity()
         if old is None:
@@ -414,6 +465,10 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     path = Path(path)
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
+    if max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1, not {max_windows}")
+    if path.is_dir():
+        raise RunError(f"{path} is a folder; the run file needs that name (use another --out)")
     meta = dict(format=FORMAT, **dataset.meta(), **method_meta(method, method_name, model),
                 max_windows=int(max_windows), stl_version=_stl_version(), created=time.strftime("%Y-%m-%d %H:%M:%S"))
     meta.update(extra_meta or {})
@@ -423,6 +478,7 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     with run_lock(path):
         _remove_stale_temps(path)
         _check_identity(path, meta)
+        set_aside_corrupt_entries(path)
         done = stored_ids(path)
         todo = [i for i in ids if i not in done]
         skipped = len(ids) - len(todo)
@@ -495,13 +551,23 @@ def _validate(result, image_id) -> Tuple[np.ndarray, np.ndarray]:
     return boxes, scores
 
 
+def _load(rec) -> np.ndarray:
+    """The record's image; files larger than :data:`stl.io.LARGE_IMAGE_SIDE` decoded reduced (the method's
+    boxes are mapped back to the file's pixels)."""
+    from .io import LARGE_IMAGE_SIDE
+
+    if not hasattr(rec, "load"):
+        return rec.read()
+    return rec.load(max_side=LARGE_IMAGE_SIDE).array
+
+
 def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
     fails: Dict[str, Tuple[str, str]] = {}
     images, recs = [], []
     for image_id in chunk:
         try:
             rec = dataset.record(image_id)
-            images.append(rec.read())
+            images.append(_load(rec))
             recs.append(rec)
         except Exception as e:  # ImageError, DatasetError, ...
             fails[image_id] = (type(e).__name__, str(e))
@@ -532,10 +598,12 @@ def _compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
                     results.append(None)
     per_image = (time.time() - t) / max(1, len(recs))
     entries = []
-    for rec, res in zip(recs, results):
+    for rec, im, res in zip(recs, images, results):
         if res is None:
             continue
         boxes, scores = res
+        if tuple(im.shape[:2]) != tuple(rec.size):  # decoded reduced: boxes back to the file's pixels
+            boxes = scale_boxes(boxes, im.shape[:2], rec.size)
         entries.append((rec.image_id, boxes[:max_windows], scores[:max_windows],
                         {"height": rec.size[0], "width": rec.size[1], "seconds": per_image,
                          "num_windows_total": len(boxes)}))

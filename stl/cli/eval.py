@@ -23,6 +23,9 @@ def add_arguments(p):
     p.add_argument("--csv", default=None, help="write the table (all runs) as CSV here")
     p.add_argument("--md", default=None, help="write the table (all runs) as Markdown here")
     p.add_argument("--json", default=None, help="write the full curves (all runs) as JSON here")
+    p.add_argument("--skip-corrupt", action="store_true",
+                   help="evaluate an unfinished run even if some of its per-image entries are damaged (they are "
+                        "left out and listed; default: refuse, naming the first)")
 
 
 def header(ev) -> str:
@@ -32,6 +35,9 @@ def header(ev) -> str:
             f"{len(r.classes)} classes, {int(r.n_gt.sum())} GT boxes; data: {ds.root}")
     if ev.num_partial_chunks:
         text += f" (includes {ev.num_partial_chunks} per-image entries of an unfinished run)"
+    if ev.corrupt:
+        text += (f"\nWARNING: {len(ev.corrupt)} damaged per-image entries left out (--skip-corrupt): "
+                 + "; ".join(ev.corrupt[:3]) + (" ..." if len(ev.corrupt) > 3 else ""))
     text += f"\npaper curves: {ev.paper_key or 'none for this dataset'}; matching {r.matching}, IoU >= {r.iou_threshold}"
     return text
 
@@ -55,7 +61,7 @@ def main(args) -> int:
     rows, md, curves = [], [], {}
     for path in args.runs:
         ev = evaluate_run(path, root=args.root, matching=args.matching,
-                          num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)))
+                          num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)), skip_corrupt=args.skip_corrupt)
         print_evaluation(ev, ns)
         rr = comparison_rows(ev.result, ev.method, ev.paper_key, ns)
         for row in rr:

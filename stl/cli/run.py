@@ -9,6 +9,7 @@ without a classifier). Rerunning continues where a killed run stopped.
 from __future__ import annotations
 
 import logging
+import sys
 
 from .args import add_model_arguments, build_from_args, stl_config_from_args
 from .validate import positive_int
@@ -51,6 +52,17 @@ def build_run_method(name, get_classifier, config=None):
     return build_method(name, classifier=get_classifier())
 
 
+def failure_summary(name, failures: dict, path, show: int = 20) -> str:
+    """The lines `stl run` prints about failed images (all of them are recorded in the run file)."""
+    lines = [f"{name}: {len(failures)} image(s) FAILED (recorded under /failures in {path}; "
+             f"a rerun retries them):"]
+    for i, msg in list(failures.items())[:show]:
+        lines.append(f"  FAILED {i}: {msg}")
+    if len(failures) > show:
+        lines.append(f"  ... and {len(failures) - show} more")
+    return "\n".join(lines)
+
+
 def main(args) -> int:
     from ..data import get_dataset
     from ..runner import DEFAULT_MAX_WINDOWS, run_method, run_path
@@ -59,6 +71,10 @@ def main(args) -> int:
     if args.images:
         ds.select(args.images)
     ds.take(args.limit)
+    if not len(ds):
+        from ..data import DatasetError
+
+        raise DatasetError(f"{ds.describe()}: no images to process (an empty image list?)")
     print(f"dataset: {ds.describe()}")
     cache = {}
     config = stl_config_from_args(args)
@@ -78,15 +94,15 @@ def main(args) -> int:
         print(f"{name}: -> {path}")
         try:
             summary = run_method(ds, method, path, method_name=name, model=model, chunk_size=args.chunk,
-                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress)
+                                 max_windows=args.max_windows if args.max_windows is not None else DEFAULT_MAX_WINDOWS,
+                                 progress=not args.no_progress)
         except KeyboardInterrupt:
             print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
             return 130
         print(f"{name}: {summary.computed} images computed, {summary.skipped} already done, "
               f"{len(summary.failures)} failed, {summary.seconds:.1f} s -> {summary.path}")
-        for i, msg in list(summary.failures.items())[:10]:
-            print(f"  FAILED {i}: {msg}")
-        if summary.failures and summary.computed == 0:
+        if summary.failures:  # the others are finished and saved; exit 1 (README, "Exit codes")
+            print(failure_summary(name, summary.failures, path), file=sys.stderr)
             rc = 1
         if args.eval:
             from .eval import print_evaluation
