@@ -224,3 +224,40 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o))
+
+
+def output_names(paths) -> list:
+    """One distinct file-name stem per input path, in order: the file's stem, or -- for inputs that
+    share a stem (``a/x.png b/x.png``) -- ``<parent>_<stem>``, then ``-2``, ``-3``, ... if still equal."""
+    paths = [Path(p) for p in paths]
+    stems = [p.stem or "image" for p in paths]
+    dup = {s for s in stems if stems.count(s) > 1}
+    names, used = [], set()
+    for p, s in zip(paths, stems):
+        name = f"{p.parent.name}_{s}" if s in dup and p.parent.name else s
+        base, k = name, 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def check_output_dir(out, files=()) -> Path:
+    """Make sure results can be written to folder ``out`` (created if needed) and to ``files`` in it
+    BEFORE any computing: raises :class:`UserError` naming the path otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    for f in files:
+        f = out / f
+        if f.exists() and (f.is_dir() or not os.access(f, os.W_OK)):
+            raise UserError(f"{f}: exists and cannot be replaced ({'a folder' if f.is_dir() else 'read-only'})")
+    return out

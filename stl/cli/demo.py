@@ -29,7 +29,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     from ..core.boxes import iou_matrix
-    from ..io import ImageError, write_json_atomic
+    from ..io import ImageError, check_output_dir, write_json_atomic
     from ..core.localization import ImageContext, localize_batch
     from ..visualize import draw_windows
 
@@ -41,11 +41,17 @@ def main(args) -> int:
     from ..data import get_dataset
 
     sample = get_dataset("sample")
+    unknown = [i for i in (args.images or []) if i not in sample]
+    if unknown:
+        from ..errors import UserError
+
+        raise UserError(f"--images: unknown sample image(s) {', '.join(unknown)}; "
+                        f"the sample has: {', '.join(sample.image_ids)}")
+    out = check_output_dir(args.out)
     records = [r for r in sample if not args.images or r.image_id in args.images]
     config = stl_config_from_args(args)
     classifier = build_from_args(args, config)
     log.info("classifier: %s", classifier.describe())
-    out = Path(args.out)
     images, ok = [], []
     for r in records:
         try:

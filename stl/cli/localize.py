@@ -46,45 +46,68 @@ def config_from_args(args):
 
 
 def main(args) -> int:
-    from ..io import ImageError, read_image, write_json_atomic
+    from ..core.boxes import scale_boxes
     from ..core.localization import localize
-    from ..models import ModelError
+    from ..errors import UserError
+    from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
     from ..visualize import draw_windows
 
     config = config_from_args(args)
+    suffix = "cl" if args.label else "wl"
+    names = output_names(args.images)
+    out = check_output_dir(args.out, [f"{n}_{suffix}{ext}" for n in names for ext in (".json", ".png")])
+    classifier = build_from_args(args, config)
     try:
-        classifier = build_from_args(args, config)
         labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
-    except (ModelError, KeyError, ValueError, RuntimeError) as e:
-        log.error("%s", e)
-        return 2
+    except KeyError as e:
+        raise UserError(f"--label: {str(e).strip(chr(39))}") from None
     log.info("classifier: %s", classifier.describe())
-    out = Path(args.out)
     failures = 0
-    for path in args.images:
-        try:
-            image = read_image(path)
+    for path, name in zip(args.images, names):
+        try:  # EXIF orientation applied: boxes are in the image as a photo viewer shows it
+            img = load_image(path, exif_transpose=True, max_side=LARGE_IMAGE_SIDE)
         except ImageError as e:
             log.error("skipping: %s", e)
             failures += 1
             continue
+        image = img.array
         mode = "STL-CL " + ",".join(classifier.classes.wnids[i] for i in labels) if labels else "STL-WL"
         with tqdm(desc=f"{Path(path).name} {mode}", unit="fwd", leave=False) as bar:
             wins = localize(image, classifier, labels, config, progress=bar)
-        stem = Path(path).stem
-        print(f"\n{path}  ({image.shape[1]}x{image.shape[0]}, {mode}, {wins.num_forwards} forward passes)")
+        boxes = wins.boxes
+        if img.reduced:  # decoded reduced (huge file): boxes back to the full image's pixels
+            boxes = scale_boxes(boxes, image.shape[:2], img.size)
+        notes = []
+        if img.exif_applied:
+            notes.append(f"EXIF orientation {img.orientation} applied: boxes are in the displayed orientation")
+        if img.reduced:
+            notes.append(f"decoded reduced to {image.shape[1]}x{image.shape[0]} (STL works at the network input)")
+        print(f"\n{path}  ({img.size[1]}x{img.size[0]}, {mode}, {wins.num_forwards} forward passes)")
+        for n in notes:
+            print(f"  note: {n}")
         if wins.target_classes:
             print("  top-5 classes: " + "; ".join(classifier.classes.words[c].split(",")[0]
                                                 for c in wins.target_classes))
         print(f"  {'#':>3} {'drop':>7}  {'box [x0 y0 x1 y1]':<28} segmentation  level")
         for i in range(min(args.top, len(wins))):
-            b = wins.boxes[i]
+            b = boxes[i]
             print(f"  {i + 1:>3} {wins.scores[i]:7.4f}  [{b[0]:6.1f} {b[1]:6.1f} {b[2]:6.1f} {b[3]:6.1f}]  "
                   f"{wins.segmentation_names[wins.segmentation[i]]:<12} {wins.level[i]:>5}")
-        fig_path = out / f"{stem}_{'cl' if labels else 'wl'}.png"
-        draw_windows(image, wins.boxes, wins.scores, fig_path, title=f"{Path(path).name}: {mode}", top=args.top)
         d = wins.to_dict(classifier.classes)
-        d.update(image=str(path), mode=mode, model=classifier.name, config=config.to_dict())
-        write_json_atomic(out / f"{stem}_{'cl' if labels else 'wl'}.json", d)
-        print(f"  figure: {fig_path}\n  json:   {fig_path.with_suffix('.json')}")
+        if img.reduced:
+            for w, b in zip(d.get("windows", []), boxes):
+                w["box"] = [round(float(v), 2) for v in b]
+        d.update(image=str(path), mode=mode, model=classifier.name, config=config.to_dict(),
+                 image_size=[img.size[0], img.size[1]], exif_orientation=img.orientation,
+                 orientation="displayed (EXIF applied)" if img.exif_applied else "stored", notes=notes)
+        json_path = out / f"{name}_{suffix}.json"
+        write_json_atomic(json_path, d)  # the result first: a failing figure loses nothing
+        print(f"  json:   {json_path}")
+        fig_path = json_path.with_suffix(".png")
+        try:
+            draw_windows(image, wins.boxes, wins.scores, fig_path, title=f"{Path(path).name}: {mode}", top=args.top)
+            print(f"  figure: {fig_path}")
+        except (OSError, ValueError, MemoryError) as e:
+            log.error("%s: figure not written (%s: %s); the JSON is", fig_path, type(e).__name__, e)
+            failures += 1
     return 1 if failures else 0
