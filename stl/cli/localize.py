@@ -48,7 +48,7 @@ def config_from_args(args):
 def main(args) -> int:
     from ..core.boxes import scale_boxes
     from ..core.localization import localize
-    from ..errors import UserError
+    from ..errors import UserError, one_line
     from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
     from ..visualize import draw_windows
 
@@ -60,7 +60,7 @@ def main(args) -> int:
     try:
         labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
     except KeyError as e:
-        raise UserError(f"--label: {str(e).strip(chr(39))}") from None
+        raise UserError(f"--label: {one_line(e)}") from None
     log.info("classifier: %s", classifier.describe())
     failures = 0
     for path, name in zip(args.images, names):
