@@ -87,7 +87,8 @@ def load_image(path, max_pixels: int = 200_000_000, exif_transpose: bool = False
             with Image.open(path) as im:
                 file_size = (im.height, im.width)
                 if im.width < 1 or im.height < 1:
-                    raise ImageError(f"{path}: empty image ({im.width}x{im.height})")
+                    raise ImageError(f"{path}: cannot decode image (read as {im.format or 'unknown format'} "
+                                     f"with {im.width}x{im.height} pixels)")
                 factor = 1
                 if max_side and max(im.size) > max_side:
                     factor = -(-max(im.size) // max_side)  # ceil

@@ -58,8 +58,8 @@ def file_size(path: Path) -> Optional[Tuple[int, int]]:
     try:
         with Image.open(path) as im:
             return im.height, im.width
-    except (OSError, ValueError, SyntaxError):
-        return None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None  # reading the file then says why
 
 
 def imagenet_wnids() -> List[str]:

@@ -76,7 +76,7 @@ class Sample(Dataset):
     def _find(self, name: str) -> Optional[Path]:
         for d in self._dirs:
             p = d / name
-            if p.exists():
+            if p.exists() or p.is_symlink():  # a broken link is found, and then reported as such
                 return p
             for ext in (".png", ".jpg"):
                 if (d / (name + ext)).exists():
