@@ -92,8 +92,8 @@ def load_image(path, max_pixels: int = 200_000_000, exif_transpose: bool = False
                 factor = 1
                 if max_side and max(im.size) > max_side:
                     factor = -(-max(im.size) // max_side)  # ceil
-                    if im.format == "JPEG":
-                        im.draft("RGB", (-(-im.width // factor), -(-im.height // factor)))
+                    if im.format == "JPEG":  # DCT scaling to a longer side in [max_side / 2, max_side] if it can
+                        im.draft("RGB", (-(-im.width // (2 * factor)), -(-im.height // (2 * factor))))
                 if im.width * im.height > max_pixels:
                     raise ImageError(f"{path}: image too large ({file_size[1]}x{file_size[0]} pixels; "
                                      f"limit {max_pixels} pixels)")
@@ -106,7 +106,10 @@ def load_image(path, max_pixels: int = 200_000_000, exif_transpose: bool = False
                 if factor > 1:  # what draft did not reduce
                     rest = -(-max(im.size) // max_side)
                     if rest > 1:
-                        im = Image.fromarray(to_rgb_uint8(im, str(path))).reduce(rest)
+                        try:  # in Pillow's own storage: no full-size copy
+                            im = im.reduce(rest)
+                        except ValueError:  # a mode reduce() does not take (P, 1, I;16, ...)
+                            im = Image.fromarray(to_rgb_uint8(im, str(path))).reduce(rest)
                 applied = False
                 size = file_size
                 if exif_transpose and orientation in _TRANSPOSE:
