@@ -16,6 +16,13 @@ pixel-inclusive float ``[x0, y0, x1, y1]``, see :mod:`stl.boxes`), their class
 ids (ImageNet wnids; VOC class names for VOC), ``difficult`` flags and the
 image-level labels (the set of classes present, what STL-CL is given).
 
+Images are read in their STORED orientation (EXIF orientation tags are not
+applied: the annotations are in the stored pixels; `stl localize` applies them).
+An annotation problem (a bad line, a malformed XML file, a box with x1 < x0 or
+outside the image) fails only its image, with a message naming the file and
+line (:mod:`stl.data.annotations`); a box reaching past the image is clipped
+with a warning.
+
 Roots: the ``root`` argument (CLI ``--root``), else the environment
 (``STL_ILSVRC``, ``STL_VOC``), else the links ``data/ilsvrc`` and
 ``data/VOCdevkit`` in the repository (see ``data/README.md``).
