@@ -56,7 +56,7 @@ class Case:
     post: Optional[Callable[[dict], Optional[str]]] = None
     #: python code run in the batch process before the command (e.g. take a lock)
     before: str = ""
-    #: several outcomes derived from one command line: {sub id: (desc, check(result) -> error or None)}
+    #: several outcomes from one command line: {sub id: (desc, check(result) -> error or None, describe(result))}
     subcases: Dict[str, tuple] = field(default_factory=dict)
 
 
@@ -366,11 +366,22 @@ def build_corpus(tmp: Path) -> List[Case]:
             return None
         return check
 
+    def image_outcome(name):
+        def describe(r):
+            from stl.runner import load_run
+
+            run = load_run(img_out / "sample" / "CENTER.h5")
+            if name in run.image_ids:
+                a = run.image_attrs[name]
+                return f"computed ({a['width']}x{a['height']})"
+            return f"exit 1, image failed: {run.failures.get(name, '?')}"
+        return describe
+
     cases.append(Case("images", "images", "every image through stl run (CENTER)",
                       ["run", "--dataset", "sample", "--root", str(ann), "--method", "CENTER", "--no-progress",
                        "--out", str(img_out)], "failed", [],
                       subcases={f"image:{n}": (f"{'image' if k == 'ok' else 'broken image'} {f}",
-                                               image_check(n, f, k, why)) for n, f, k, why in imgs}))
+                                               image_check(n, f, k, why), image_outcome(n)) for n, f, k, why in imgs}))
     bad_files = [str(tmp / "imgs" / f) for n, f, k, _ in imgs if k == "bad"]
 
     def localize_check(fnames):
@@ -380,10 +391,16 @@ def build_corpus(tmp: Path) -> List[Case]:
             return f"localize did not name {missing[:3]}" if missing else None
         return check
 
+    def localize_outcome(f):
+        def describe(r):
+            hits = [ln for ln in log_lines(r["stderr"]) if "skipping:" in ln and f in ln]
+            return f"exit {r['rc']}, {hits[0].split(' ', 1)[1] if hits else '?'}"
+        return describe
+
     cases.append(Case("localize-bad-images", "images", "stl localize on every broken image (no STL runs)",
                       ["localize", *bad_files, "--out", str(tmp / "loc_out")], "failed", [],
-                      subcases={f"localize:{Path(f).name}": (f"stl localize {Path(f).name}",
-                                                             localize_check([f])) for f in bad_files}))
+                      subcases={f"localize:{Path(f).name}": (f"stl localize {Path(f).name}", localize_check([f]),
+                                                             localize_outcome(f)) for f in bad_files}))
 
     # ---------------------------------------------------------------- option values
     opt = [
@@ -808,11 +825,26 @@ def run_corpus(tmp: Path):
         cmd = "stl " + " ".join(a.replace(str(tmp) + "/", "") for a in c.argv)
         problem = judge(c, r)
         if c.subcases:
-            for sid, (desc, check) in c.subcases.items():
-                rows.append((sid, c.group, desc, cmd, problem or check(r)))
+            for sid, (desc, check, describe) in c.subcases.items():
+                rows.append((sid, c.group, desc, cmd, problem or check(r), describe(r).replace(str(tmp) + "/", "")))
         else:
-            rows.append((c.id, c.group, c.desc, cmd, problem))
+            rows.append((c.id, c.group, c.desc, cmd, problem, outcome(c, r).replace(str(tmp) + "/", "")))
     return rows, res
+
+
+def outcome(case: Case, r: dict) -> str:
+    """What happened, in one line, for the table."""
+    lines = log_lines(r["stderr"])
+    errors = [ln for ln in lines if ln.startswith("stl: error:")]
+    if errors:
+        return f"exit {r['rc']}: {errors[0]}"
+    warn = [ln for ln in lines if " WARNING " in ln]
+    failed = [ln.strip() for ln in lines if ln.strip().startswith("FAILED ")]
+    if failed:
+        return f"exit {r['rc']}, others finished; {failed[0]}"
+    if warn:
+        return f"exit {r['rc']}; warning: {warn[0].split(' WARNING ', 1)[1]}"
+    return f"exit {r['rc']}"
 
 
 @pytest.fixture(scope="module")
@@ -823,7 +855,7 @@ def corpus(tmp_path_factory):
 def test_corpus_is_large_and_every_outcome_clean(corpus):
     rows, _ = corpus
     assert len(rows) >= 200, len(rows)
-    bad = [(i, cmd, problem) for i, g, d, cmd, problem in rows if problem]
+    bad = [(i, cmd, problem) for i, g, d, cmd, problem, _ in rows if problem]
     assert not bad, f"{len(bad)} of {len(rows)} not clean:\n" + "\n".join(f"{i}: {p}\n    {c}" for i, c, p in bad)
 
 
@@ -873,10 +905,15 @@ def test_localize_same_stem_inputs_get_distinct_outputs(tmp_path):
 
 # ============================================================================ docs/reliability.md
 def markdown_table(rows) -> str:
-    lines = ["| # | group | case | command | outcome |", "|---|---|---|---|---|"]
-    for k, (i, g, d, cmd, problem) in enumerate(rows, 1):
-        cmd = cmd if len(cmd) < 110 else cmd[:107] + "..."
-        lines.append(f"| {k} | {g} | {d} | `{cmd}` | {'clean' if not problem else 'NOT CLEAN: ' + problem[:80]} |")
+    lines = ["| # | group | case | command | outcome | clean |", "|---|---|---|---|---|---|"]
+
+    def cell(text, n):
+        text = " ".join(str(text).split()).replace("|", "\\|")
+        return text if len(text) <= n else text[:n - 3] + "..."
+
+    for k, (i, g, d, cmd, problem, what) in enumerate(rows, 1):
+        lines.append(f"| {k} | {g} | {cell(d, 70)} | `{cell(cmd, 150)}` | {cell(what, 220)} | "
+                     f"{'yes' if not problem else 'NO: ' + cell(problem, 120)} |")
     clean = sum(1 for r in rows if not r[4])
     return f"Tried: {len(rows)}; clean: {clean}.\n\n" + "\n".join(lines) + "\n"
 
