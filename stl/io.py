@@ -5,40 +5,140 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from struct import error as struct_error
+from typing import Optional, Tuple
 
 import numpy as np
 
+from .errors import UserError
 
-class ImageError(ValueError):
+
+class ImageError(UserError, ValueError):
     """An image file that cannot be used; the message says which file and why."""
 
 
-def read_image(path, max_pixels: int = 200_000_000) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3).
+#: images whose longer side exceeds this are decoded reduced (JPEG: Pillow's ``draft``, DCT scaling;
+#: others: ``Image.reduce``) when a caller asks (``max_side=LARGE_IMAGE_SIDE``): STL resizes every image
+#: to the network input (227 px) first, so a 12000x12000 photo need not be held at full size.
+LARGE_IMAGE_SIDE = 4096
+
+#: EXIF orientation tag, and the transposition that shows the image upright (as ImageOps.exif_transpose)
+_ORIENTATION = 0x0112
+_TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}  # PIL.Image.Transpose values
+
+
+@dataclass
+class LoadedImage:
+    """An image read by :func:`load_image`."""
+
+    #: RGB uint8 (H, W, 3), possibly reduced (see ``size``)
+    array: np.ndarray
+    #: (H, W) of the file as stored (what dataset annotations use)
+    file_size: Tuple[int, int]
+    #: (H, W) in the orientation returned (= file_size unless EXIF orientation was applied), before reduction
+    size: Tuple[int, int]
+    #: EXIF orientation tag of the file (1 = none); applied only with ``exif_transpose=True``
+    orientation: int = 1
+    exif_applied: bool = False
+
+    @property
+    def reduced(self) -> bool:
+        return tuple(self.array.shape[:2]) != tuple(self.size)
+
+
+def _open_checks(path: Path):
+    if not path.exists():
+        if path.is_symlink():
+            raise ImageError(f"{path}: broken symbolic link")
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    if not os.access(path, os.R_OK):
+        raise ImageError(f"{path}: permission denied")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+
+
+def load_image(path, max_pixels: int = 200_000_000, exif_transpose: bool = False,
+               max_side: Optional[int] = None) -> LoadedImage:
+    """Read an image file as RGB uint8 (see :func:`to_rgb_uint8` for the modes).
+
+    ``exif_transpose``: apply the EXIF orientation tag (the image as a photo viewer shows it; `stl
+    localize`). Dataset loaders keep the stored orientation, which their annotations use.
+    ``max_side``: decode images whose longer side exceeds it reduced (JPEG: DCT scaling with
+    Pillow's ``draft``, at most 1/8; then ``Image.reduce`` by an integer factor) so the longer side is at
+    most ``max_side``; ``size`` keeps the full size, to map boxes back.
+    Raises :class:`ImageError` (naming the file) for missing, unreadable, truncated, empty or absurdly
+    large files.
+    """
+    import warnings
+
+    from PIL import Image, ImageFile, ImageOps
+
+    path = Path(path)
+    _open_checks(path)
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                file_size = (im.height, im.width)
+                if im.width < 1 or im.height < 1:
+                    raise ImageError(f"{path}: cannot decode image (read as {im.format or 'unknown format'} "
+                                     f"with {im.width}x{im.height} pixels)")
+                factor = 1
+                if max_side and max(im.size) > max_side:
+                    factor = -(-max(im.size) // max_side)  # ceil
+                    if im.format == "JPEG":  # DCT scaling to a longer side in [max_side / 2, max_side] if it can
+                        im.draft("RGB", (-(-im.width // (2 * factor)), -(-im.height // (2 * factor))))
+                if im.width * im.height > max_pixels:
+                    raise ImageError(f"{path}: image too large ({file_size[1]}x{file_size[0]} pixels; "
+                                     f"limit {max_pixels} pixels)")
+                orientation = 1
+                try:
+                    orientation = int(im.getexif().get(_ORIENTATION, 1) or 1)
+                except Exception:  # a damaged EXIF block: keep the stored orientation
+                    orientation = 1
+                im.load()
+                if factor > 1:  # what draft did not reduce
+                    rest = -(-max(im.size) // max_side)
+                    if rest > 1:
+                        try:  # in Pillow's own storage: no full-size copy
+                            im = im.reduce(rest)
+                        except ValueError:  # a mode reduce() does not take (P, 1, I;16, ...)
+                            im = Image.fromarray(to_rgb_uint8(im, str(path))).reduce(rest)
+                applied = False
+                size = file_size
+                if exif_transpose and orientation in _TRANSPOSE:
+                    im = im.transpose(_TRANSPOSE[orientation])
+                    applied = True
+                    if orientation in (5, 6, 7, 8):
+                        size = (file_size[1], file_size[0])
+                array = to_rgb_uint8(im, str(path))
+                return LoadedImage(array, file_size, size, orientation, applied)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: image too large ({e})") from e
+    except MemoryError as e:
+        raise ImageError(f"{path}: image too large to decode in memory") from e
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct_error) as e:
+        raise ImageError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e
+
+
+def read_image(path, max_pixels: int = 200_000_000, exif_transpose: bool = False,
+               max_side: Optional[int] = None) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3) (:func:`load_image` without the size information).
 
     Grayscale is replicated to 3 channels, RGBA is composited on white (alpha
     dropped), CMYK and palette images are converted by Pillow, 16-bit images
     are scaled to 8 bits. Raises :class:`ImageError` for unreadable, truncated,
     empty or absurdly large files.
     """
-    from PIL import Image, ImageFile
-
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return to_rgb_uint8(im, str(path))
-    except ImageError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{path}: image too large ({e})") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot decode image ({e})") from e
+    return load_image(path, max_pixels, exif_transpose, max_side).array
 
 
 def to_rgb_uint8(im, where: str = "image") -> np.ndarray:
@@ -49,8 +149,10 @@ def to_rgb_uint8(im, where: str = "image") -> np.ndarray:
         raise ImageError(f"{where}: empty image ({im.width}x{im.height})")
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.nan_to_num(np.asarray(im, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(a.max()) if a.size else 0.0
+        hi = (65535.0 if mode.startswith("I;16") or top > 255 else
+              1.0 if mode == "F" and top <= 1.0 and float(a.min()) >= 0.0 else 255.0)
         a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(a[..., None], 3, axis=2)
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
@@ -90,6 +192,13 @@ def as_rgb_uint8(image) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; on success rename it over ``path``."""
@@ -99,6 +208,8 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.exists(tmp):
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the user's usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -117,3 +228,40 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o))
+
+
+def output_names(paths) -> list:
+    """One distinct file-name stem per input path, in order: the file's stem, or -- for inputs that
+    share a stem (``a/x.png b/x.png``) -- ``<parent>_<stem>``, then ``-2``, ``-3``, ... if still equal."""
+    paths = [Path(p) for p in paths]
+    stems = [p.stem or "image" for p in paths]
+    dup = {s for s in stems if stems.count(s) > 1}
+    names, used = [], set()
+    for p, s in zip(paths, stems):
+        name = f"{p.parent.name}_{s}" if s in dup and p.parent.name else s
+        base, k = name, 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def check_output_dir(out, files=()) -> Path:
+    """Make sure results can be written to folder ``out`` (created if needed) and to ``files`` in it
+    BEFORE any computing: raises :class:`UserError` naming the path otherwise."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    for f in files:
+        f = out / f
+        if f.exists() and (f.is_dir() or not os.access(f, os.W_OK)):
+            raise UserError(f"{f}: exists and cannot be replaced ({'a folder' if f.is_dir() else 'read-only'})")
+    return out

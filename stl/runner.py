@@ -46,12 +46,15 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from .core.boxes import scale_boxes
 from .core.config import EVAL_NUM_WINDOWS
+from .errors import CorruptFileError, UserError
 from .io import atomic_path
 from .executors.compute import compute_chunk as _compute_chunk, method_meta  # noqa: F401
 from .paths import model_tag, safe_name  # noqa: F401  (re-exported)
 from .store import RunError  # noqa: F401  (re-exported)
-from .store import Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, quote_id, write_h5_attrs
+from .store import (Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, open_h5, quote_id,
+                    write_h5_attrs)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class StoredRun:
     image_attrs: Dict[str, dict]
     failures: Dict[str, str] = field(default_factory=dict)
     num_partial_chunks: int = 0
+    #: damaged per-image entries left out (``load_run(..., skip_corrupt=True)``): "path: why"
+    corrupt: List[str] = field(default_factory=list)
 
     def proposals(self) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
         return {i: (self.boxes[i], self.scores[i]) for i in self.image_ids}
@@ -119,19 +124,52 @@ def _failed_entries(path: Path) -> Store:
     return Store(partial_dir(path) / "failures")
 
 
-def _read_entries(path: Path, max_windows: Optional[int] = None):
-    """Like :func:`_read_file`, for the per-image entries beside a run file (meta = the entries' identity)."""
+def _read_entries(path: Path, max_windows: Optional[int] = None, corrupt: Optional[List[str]] = None):
+    """Like :func:`_read_file`, for the per-image entries beside a run file (meta = the entries' identity).
+    A damaged entry raises :class:`CorruptFileError`, or is listed in ``corrupt`` and left out when a
+    list is given."""
     store, fstore = _entries(path), _failed_entries(path)
     entries, failures = {}, {}
     sl = slice(None) if max_windows is None else slice(0, max_windows)
+
+    def damaged(e):
+        if corrupt is None:
+            raise CorruptFileError(e.path, f"{e} -- an unfinished run's entry: rerun the same `stl run` to set it "
+                                           f"aside and recompute the image, or evaluate the rest with "
+                                           f"--skip-corrupt") from None
+        corrupt.append(str(e))
+
     for i in store.ids():
-        data, a = store.read(i)
-        entries[a.get("image_id", i)] = (data["boxes"][sl].astype(np.float32),
-                                         data["scores"][sl].astype(np.float32), a)
+        try:
+            data, a = store.read(i)
+            entries[a.get("image_id", i)] = (data["boxes"][sl].astype(np.float32),
+                                             data["scores"][sl].astype(np.float32), a)
+        except KeyError as e:  # no boxes / scores
+            damaged(CorruptFileError(store.path(i), f"{store.path(i)}: damaged entry (no {e})"))
+        except CorruptFileError as e:
+            damaged(e)
     for i in fstore.ids():
-        _, a = fstore.read(i, names=())
+        try:
+            _, a = fstore.read(i, names=())
+        except CorruptFileError as e:
+            damaged(e)
+            continue
         failures[a.get("image_id", i)] = (a.get("error", ""), a.get("message", ""))
     return dict(store.identity), sorted(entries), entries, failures
+
+
+def set_aside_corrupt_entries(path) -> List[Tuple[Path, str]]:
+    """Rename the per-image entries of ``path`` that do not read back whole to ``<entry>.corrupt``
+    (kept for inspection; their images are then computed again). Returns [(new path, why)]."""
+    out = []
+    for store, names in ((_entries(Path(path)), ("boxes", "scores")), (_failed_entries(Path(path)), ())):
+        for i in store.ids():
+            why = store.check(i, names)
+            if why:
+                new = store.set_aside(i)
+                log.warning("%s -- set aside as %s; its image will be computed again", why, new.name)
+                out.append((new, why))
+    return out
 
 
 def _num_entries(path: Path) -> int:
@@ -143,13 +181,16 @@ def _read_file(path: Path, max_windows: Optional[int] = None):
     import h5py
 
     entries, failures = {}, {}
-    with h5py.File(path, "r") as f:
+    with open_h5(path, "stl run file") as f:
         meta = _attrs(f)
         if meta.get("format") != FORMAT:
-            raise RunError(f"{path}: not an stl run file (format {meta.get('format')!r})")
+            raise RunError(f"{path}: not an stl run file (format {meta.get('format')!r}; "
+                           f"`stl run` writes {FORMAT!r})")
         sl = slice(None) if max_windows is None else slice(0, max_windows)
         for q, g in f.get("images", {}).items():
             a = _attrs(g)
+            if "boxes" not in g or "scores" not in g:
+                raise CorruptFileError(path, f"{path}: damaged stl run file (images/{q} has no boxes/scores)")
             entries[a.get("image_id", unquote(q))] = (g["boxes"][sl].astype(np.float32),
                                                       g["scores"][sl].astype(np.float32), a)
         for q, g in f.get("failures", {}).items():
@@ -163,12 +204,10 @@ def _read_file(path: Path, max_windows: Optional[int] = None):
 
 def stored_ids(path) -> set:
     """Ids of the images stored in a run file and its per-image entries (failures not included)."""
-    import h5py
-
     path = Path(path)
     ids = set(_entries(path).ids())
     if path.exists():
-        with h5py.File(path, "r") as f:
+        with open_h5(path, "stl run file") as f:
             if "image_ids" in f:
                 ids.update(s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()])
             else:
@@ -176,14 +215,21 @@ def stored_ids(path) -> set:
     return ids
 
 
-def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None) -> StoredRun:
-    """Read a run file (and, by default, the per-image entries an interrupted run left beside it)."""
+def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None,
+             skip_corrupt: bool = False) -> StoredRun:
+    """Read a run file (and, by default, the per-image entries an interrupted run left beside it).
+
+    A damaged run file raises :class:`stl.errors.CorruptFileError` naming it; so does a damaged
+    per-image entry, unless ``skip_corrupt`` (then it is left out and listed in ``corrupt``)."""
     path = Path(path)
+    if path.is_dir():
+        raise CorruptFileError(path, f"{path}: is a folder, not an stl run file (RUN.h5)")
     n_partial = _num_entries(path) if include_partial else 0
     if not path.exists() and not n_partial:
-        raise FileNotFoundError(f"{path}: no such run (and no unfinished entries)")
+        raise RunError(f"{path}: no such run file (and no unfinished entries in {partial_dir(path)})")
+    corrupt: List[str] = []
     sources = ([_read_file(path, max_windows)] if path.exists() else []) + \
-        ([_read_entries(path, max_windows)] if n_partial else [])
+        ([_read_entries(path, max_windows, corrupt if skip_corrupt else None)] if n_partial else [])
     meta, order, boxes, scores, attrs, failures = {}, [], {}, {}, {}, {}
     for k, (m, o, e, fl) in enumerate(sources):
         if not meta or (k == 0 and path.exists()):
@@ -196,7 +242,8 @@ def load_run(path, include_partial: bool = True, max_windows: Optional[int] = No
                 order.append(i)
                 boxes[i], scores[i], attrs[i] = e[i]
                 failures.pop(i, None)
-    return StoredRun(path, meta, order, boxes, scores, attrs, failures, num_partial_chunks=n_partial)
+    return StoredRun(path, meta, order, boxes, scores, attrs, failures, num_partial_chunks=n_partial,
+                     corrupt=corrupt)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -238,7 +285,7 @@ def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Option
         with h5py.File(tmp, "w") as out:
             images = out.create_group("images")
             if path.exists():
-                with h5py.File(path, "r") as f:
+                with open_h5(path, "stl run file") as f:
                     meta = _attrs(f)
                     for q, g in f.get("failures", {}).items():
                         a = _attrs(g)
@@ -323,10 +370,15 @@ class RunSummary:
 
 def _check_identity(path: Path, meta: dict):
     if path.exists():
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            old = _attrs(f)
+        try:
+            with open_h5(path, "stl run file") as f:
+                old = _attrs(f)
+        except CorruptFileError as e:
+            raise RunError(f"{e}; it cannot be continued: move it away (keep it) and rerun to start "
+                           f"again") from None
+        if old.get("format") != FORMAT:
+            raise RunError(f"{path} exists and is not an stl run file (format {old.get('format')!r}); "
+                           f"use another --out or move it away")
     else:
         old = _entries(path).stored_identity() or _failed_entries(path).stored_identity()
         if old is None:

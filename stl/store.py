@@ -34,13 +34,14 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
+from .errors import CorruptFileError, UserError
 from .io import atomic_path
 
 IDENTITY_FILE = "store.json"
 SUFFIX = ".h5"
 
 
-class StoreError(RuntimeError):
+class StoreError(UserError, RuntimeError):
     """A store that cannot be used as asked."""
 
 
@@ -67,6 +68,32 @@ def fsync_file(path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def open_h5(path, what: str = "HDF5 file"):
+    """``h5py.File(path, "r")``; a file that cannot be opened or read (truncated, not HDF5, a folder) raises
+    :class:`stl.errors.CorruptFileError` naming ``path`` (h5py's own messages do not)."""
+    import h5py
+
+    path = Path(path)
+    if path.is_dir():
+        raise CorruptFileError(path, f"{path}: is a folder, not an {what}")
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as e:
+        raise CorruptFileError(path, f"{path}: not a readable {what} (truncated, or not HDF5? "
+                                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    try:
+        with f:
+            yield f
+    except (OSError, KeyError) as e:
+        if isinstance(e, UserError):
+            raise
+        raise CorruptFileError(path, f"{path}: damaged {what} (truncated? {type(e).__name__}: "
+                                     f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def h5_attrs(obj) -> dict:
@@ -121,7 +148,16 @@ class Store:
     # -- identity -------------------------------------------------------------------
     def stored_identity(self) -> Optional[dict]:
         p = self.root / IDENTITY_FILE
-        return json.loads(p.read_text()) if p.is_file() else None
+        if not p.is_file():
+            return None
+        try:
+            identity = json.loads(p.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CorruptFileError(p, f"{p}: damaged identity record ({e}); the entries beside it cannot be "
+                                      f"attributed; move {self.root} away") from None
+        if not isinstance(identity, dict):
+            raise CorruptFileError(p, f"{p}: damaged identity record (not a JSON object); move {self.root} away")
+        return identity
 
     def _write_identity(self):
         p = self.root / IDENTITY_FILE
@@ -174,14 +210,36 @@ class Store:
 
     def read(self, image_id, names: Optional[Sequence[str]] = None) -> Tuple[Dict[str, np.ndarray], dict]:
         """(datasets, attributes) of one entry; ``KeyError`` if it is not stored."""
-        import h5py
-
         path = self.path(image_id)
         if not path.is_file():
             raise KeyError(f"{self.root}: no entry for {image_id!r}")
-        with h5py.File(path, "r") as f:
+        with open_h5(path, "entry") as f:
             data = {k: f[k][()] for k in (names if names is not None else f.keys())}
             return data, h5_attrs(f)
+
+    def check(self, image_id, names: Sequence[str] = ()) -> Optional[str]:
+        """None if the entry reads back whole (its ``names`` datasets present), else why not."""
+        try:
+            data, _ = self.read(image_id)
+        except CorruptFileError as e:
+            return str(e)
+        missing = [n for n in names if n not in data]
+        return f"{self.path(image_id)}: damaged entry (no {', '.join(missing)})" if missing else None
+
+    def set_aside(self, image_id) -> Path:
+        """Rename an entry to ``<entry>.corrupt[.N]`` (kept, no longer listed); returns the new path."""
+        src = self.path(image_id)
+        dst = src.with_name(src.name + ".corrupt")
+        n = 1
+        while dst.exists():
+            dst = src.with_name(f"{src.name}.corrupt.{n}")
+            n += 1
+        os.replace(src, dst)
+        return dst
+
+    def corrupt_files(self) -> List[Path]:
+        """Entries set aside by :meth:`set_aside`."""
+        return sorted(self.root.glob(f"*{SUFFIX}.corrupt*")) if self.root.is_dir() else []
 
     def delete(self, image_id) -> None:
         self.path(image_id).unlink(missing_ok=True)
@@ -252,5 +310,5 @@ def is_locked(lock_path) -> bool:
     return False
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """A stored run cannot be continued (locked, or made with other settings)."""

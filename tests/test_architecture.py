@@ -21,7 +21,7 @@ PACKAGE = Path(stl.__file__).resolve().parent
 
 #: layer of each top-level part of the package (higher may import lower or equal, never higher)
 LAYERS = {
-    "__init__": 0, "io": 0, "paths": 0, "resources": 0, "registry": 0, "store": 0, "visualize": 0,
+    "__init__": 0, "errors": 0, "io": 0, "paths": 0, "resources": 0, "registry": 0, "store": 0, "visualize": 0,
     "models": 1,
     "core": 2,
     "proposals": 3, "data": 3, "wsol": 3,

@@ -1,5 +1,13 @@
 """The ``stl`` command line. Each subcommand lives in ``stl/cli/<name>.py``
-and provides ``add_arguments(parser)`` and ``main(args) -> int``."""
+and provides ``add_arguments(parser)`` and ``main(args) -> int``.
+
+Exit codes (README, "Exit codes"): 0 success; 1 some images failed (the
+others were finished and saved; the failures are listed); 2 a user error
+(bad option, file, folder, dataset root, ...): one line ``stl: error: ...`` on
+stderr, the traceback only with ``stl -v``; 130 interrupted (Ctrl-C, finished
+images are saved); 70 an internal error (a bug: rerun with ``-v`` and report
+the traceback).
+"""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +39,31 @@ COMMANDS = {
     "timing": "seconds and network evaluations per image of every registered method vs the paper",
 }
 
+EXIT_OK, EXIT_FAILED_IMAGES, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 70, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line ``stl: error: ...`` (exit 2) instead of usage + error."""
+
+    def error(self, message):
+        where = self.prog[len("stl "):] if self.prog.startswith("stl ") else ""
+        self.exit(EXIT_USAGE, f"stl: error: {where + ': ' if where else ''}{message} (see `{self.prog} --help`)\n")
+
+
+def user_error_types() -> tuple:
+    """Exceptions that are the user's input, not a bug: one line, exit 2."""
+    from ..errors import UserError
+    from ..registry import UnknownName
+
+    types = [UserError, UnknownName, OSError]
+    try:
+        from ..models.base import ModelError
+
+        types.append(ModelError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
 
 def _version() -> str:
     from pathlib import Path
@@ -42,8 +75,8 @@ def _version() -> str:
 
 def build_parser():
     """The ``stl`` parser and ``{command: module}``."""
-    parser = argparse.ArgumentParser(prog="stl", description="Self-Taught Object Localization")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = Parser(prog="stl", description="Self-Taught Object Localization")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging; tracebacks of errors")
     parser.add_argument("--version", action="version", version=_version(),
                         help="print the version and where the package is installed")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -62,7 +95,29 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    return int(modules[args.command].main(args) or 0)
+    try:
+        return int(modules[args.command].main(args) or 0)
+    except KeyboardInterrupt:
+        if args.verbose:
+            raise
+        print("stl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as e:  # a command's own `raise SystemExit("message")`
+        if isinstance(e.code, str):
+            print(f"stl: error: {e.code}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    except Exception as e:
+        from ..errors import one_line
+
+        if args.verbose:
+            raise
+        if isinstance(e, user_error_types()):
+            print(f"stl: error: {one_line(e)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"stl: internal error: {type(e).__name__}: {one_line(e)} (a bug: rerun with `stl -v "
+              f"{args.command} ...` for the traceback and report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

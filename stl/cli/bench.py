@@ -9,22 +9,23 @@ import json
 from pathlib import Path
 
 from .args import add_common_arguments, model_spec, stl_config
+from .validate import nonnegative_int, positive_int
 
 
 def add_arguments(p):
     add_common_arguments(p)
-    p.add_argument("--images", type=int, default=16, help="number of real images (../shared ILSVRC, else sample)")
-    p.add_argument("--images-per-chunk", type=int, default=16,
+    p.add_argument("--images", type=positive_int, default=16, help="number of real images (../shared ILSVRC, else sample)")
+    p.add_argument("--images-per-chunk", type=positive_int, default=16,
                    help="images sharing classifier batches (more: fuller batches in the merge rounds)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: the best batch size measured")
-    p.add_argument("--reference-images", type=int, default=2, help="images also run in reference mode (0: skip)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: the best batch size measured")
+    p.add_argument("--reference-images", type=nonnegative_int, default=2, help="images also run in reference mode (0: skip)")
     p.add_argument("--out", default="results/bench")
     d = p.add_argument_group("detector experiments (--detection)")
     d.add_argument("--detection", action="store_true",
                    help="measure window features + SVM fits instead, and project Table 1/2 + Fig. 6's run time")
-    d.add_argument("--windows", type=int, default=256, help="windows whose features are timed")
-    d.add_argument("--feature-batch-size", type=int, default=64)
-    d.add_argument("--svm-examples", type=int, default=5000)
+    d.add_argument("--windows", type=positive_int, default=256, help="windows whose features are timed")
+    d.add_argument("--feature-batch-size", type=positive_int, default=64)
+    d.add_argument("--svm-examples", type=positive_int, default=5000)
     d.add_argument("--config", default=None, help="detection config JSON (default: the paper's)")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .args import add_common_arguments, model_spec, stl_config
+from .validate import positive_int
 
 log = logging.getLogger("stl.demo")
 
@@ -23,13 +24,13 @@ def add_arguments(p):
     add_common_arguments(p)
     p.add_argument("--out", default="results/demo")
     p.add_argument("--images", nargs="*", default=None, help="ids of sample images (default: all)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N sample images")
-    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N sample images")
+    p.add_argument("--top", type=positive_int, default=5)
 
 
 def main(args) -> int:
     from ..core.boxes import iou_matrix
-    from ..io import ImageError, write_json_atomic
+    from ..io import ImageError, check_output_dir, write_json_atomic
     from ..core.localization import ImageContext, localize_batch
     from ..visualize import draw_windows
 
@@ -41,11 +42,17 @@ def main(args) -> int:
     from ..data import get_dataset
 
     sample = get_dataset("sample")
+    unknown = [i for i in (args.images or []) if i not in sample]
+    if unknown:
+        from ..errors import UserError
+
+        raise UserError(f"--images: unknown sample image(s) {', '.join(unknown)}; "
+                        f"the sample has: {', '.join(sample.image_ids)}")
+    out = check_output_dir(args.out)
     records = [r for r in sample if not args.images or r.image_id in args.images][:args.limit]
     model, config = model_spec(args), stl_config(args)
     classifier = model.build(mean_mode=config.caffe_mean)
     log.info("classifier: %s", classifier.describe())
-    out = Path(args.out)
     images, ok = [], []
     for r in records:
         try:

@@ -2,20 +2,20 @@
 stored runs (e.g. ``--profile authors`` vs ``--profile corrected``)."""
 from __future__ import annotations
 
+from .validate import positive_int, unit_interval
+
 
 def add_arguments(p):
     p.add_argument("run_a", help="stored run (HDF5)")
     p.add_argument("run_b", help="stored run (HDF5) of the same images")
-    p.add_argument("--top", type=int, default=10, help="windows per image compared (default 10)")
-    p.add_argument("--iou", type=float, default=0.9, help="IoU at which two windows count as the same")
+    p.add_argument("--top", type=positive_int, default=10, help="windows per image compared (default 10)")
+    p.add_argument("--iou", type=unit_interval, default=0.9, help="IoU at which two windows count as the same")
     p.add_argument("--per-image", action="store_true", help="one line per image")
 
 
 def main(args) -> int:
     from ..evaluation.compare import compare_runs
 
-    if args.top < 1 or not 0 < args.iou <= 1:
-        raise SystemExit("stl diff: --top must be >= 1 and --iou in (0, 1]")
     cmp = compare_runs(args.run_a, args.run_b, args.top, args.iou)
     print(f"A: {cmp.path_a}\nB: {cmp.path_b}")
     if args.per_image:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .validate import positive_int
+
 
 def add_arguments(p):
     from ..evaluation.protocol import DEFAULT_EVAL_PROFILE, EVAL_PROFILES
@@ -27,11 +29,14 @@ def add_arguments(p):
                         "conventions (difficult ignored, every image counts, ties in rank order)")
     p.add_argument("--matching", choices=["pascal", "unmatched"], default="pascal",
                    help="pascal: the authors' / VOC devkit rule (default); unmatched: best still-free box")
-    p.add_argument("--n", nargs="+", type=int, default=None, metavar="N",
+    p.add_argument("--n", nargs="+", type=positive_int, default=None, metavar="N",
                    help="numbers of windows for the table (default 1 3 10 100 1000)")
     p.add_argument("--csv", default=None, help="write the table (all runs) as CSV here")
     p.add_argument("--md", default=None, help="write the table (all runs) as Markdown here")
     p.add_argument("--json", default=None, help="write the full curves (all runs) as JSON here")
+    p.add_argument("--skip-corrupt", action="store_true",
+                   help="evaluate an unfinished run even if some of its per-image entries are damaged (they are "
+                        "left out and listed; default: refuse, naming the first)")
 
 
 def header(ev) -> str:
@@ -43,6 +48,9 @@ def header(ev) -> str:
         text += f" (includes {ev.num_partial_chunks} per-image entries of an unfinished run)"
     if r.empty:
         text += f"\n{len(r.empty)} images without windows skipped (their boxes do not count), e.g. {r.empty[0]}"
+    if ev.corrupt:
+        text += (f"\nWARNING: {len(ev.corrupt)} damaged per-image entries left out (--skip-corrupt): "
+                 + "; ".join(ev.corrupt[:3]) + (" ..." if len(ev.corrupt) > 3 else ""))
     text += (f"\npaper curves: {ev.paper_key or 'none for this dataset'}; matching {r.matching}, "
              f"IoU >= {r.iou_threshold}; {r.protocol.describe()}")
     return text
@@ -67,7 +75,7 @@ def main(args) -> int:
     rows, md, curves = [], [], {}
     for path in args.runs:
         ev = evaluate_run(path, root=args.root, matching=args.matching, protocol=args.profile,
-                          num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)))
+                          num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)), skip_corrupt=args.skip_corrupt)
         print_evaluation(ev, ns)
         rr = comparison_rows(ev.result, ev.method, ev.paper_key, ns)
         for row in rr:

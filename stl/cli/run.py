@@ -9,10 +9,11 @@ without a classifier). Rerunning continues where a killed run stopped.
 from __future__ import annotations
 
 import logging
+import sys
 
 from ..executors import method_for
-from .args import add_executor_arguments, executor_from_args
-from .args import add_common_arguments, model_spec, stl_config
+from .args import add_common_arguments, add_executor_arguments, executor_from_args, model_spec, stl_config
+from .validate import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,26 @@ def add_arguments(p):
     p.add_argument("--method", nargs="+", required=True, metavar="METHOD",
                    help="registered method(s): STL-WL, STL-CL, WHOLE-IMAGE, CENTER, SELSEARCH, ...")
     add_common_arguments(p)
-    p.add_argument("--limit", type=int, default=None, help="only the first N images of the dataset")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N images of the dataset")
     p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
-    p.add_argument("--chunk", type=int, default=16,
+    p.add_argument("--chunk", type=positive_int, default=16,
                    help="images per propose_batch call: they share classifier batches (default 16)")
-    p.add_argument("--max-windows", type=int, default=None, help="windows stored per image (default 5000)")
+    p.add_argument("--max-windows", type=positive_int, default=None, help="windows stored per image (default 5000)")
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
     add_executor_arguments(p)
+
+
+def failure_summary(name, failures: dict, path, show: int = 20) -> str:
+    """The lines `stl run` prints about failed images (all of them are recorded in the run file)."""
+    lines = [f"{name}: {len(failures)} image(s) FAILED (recorded under /failures in {path}; "
+             f"a rerun retries them):"]
+    for i, msg in list(failures.items())[:show]:
+        lines.append(f"  FAILED {i}: {msg}")
+    if len(failures) > show:
+        lines.append(f"  ... and {len(failures) - show} more")
+    return "\n".join(lines)
 
 
 def main(args) -> int:
@@ -46,6 +58,10 @@ def main(args) -> int:
     if args.images:
         ds.select(args.images)
     ds.take(args.limit)
+    if not len(ds):
+        from ..data import DatasetError
+
+        raise DatasetError(f"{ds.describe()}: no images to process (an empty image list?)")
     print(f"dataset: {ds.describe()}")
     cache = {}
     model, config = model_spec(args), stl_config(args)
@@ -66,16 +82,15 @@ def main(args) -> int:
         print(f"{name}: -> {path}")
         try:
             summary = run_method(ds, method, path, method_name=name, model=key, chunk_size=args.chunk,
-                                 max_windows=args.max_windows or DEFAULT_MAX_WINDOWS, progress=not args.no_progress,
-                                 executor=executor)
+                                 max_windows=args.max_windows if args.max_windows is not None else DEFAULT_MAX_WINDOWS,
+                                 progress=not args.no_progress, executor=executor)
         except KeyboardInterrupt:
             print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
             return 130
         print(f"{name}: {summary.computed} images computed, {summary.skipped} already done, "
               f"{len(summary.failures)} failed, {summary.seconds:.1f} s -> {summary.path}")
-        for i, msg in list(summary.failures.items())[:10]:
-            print(f"  FAILED {i}: {msg}")
-        if summary.failures and summary.computed == 0:
+        if summary.failures:  # the others are finished and saved; exit 1 (README, "Exit codes")
+            print(failure_summary(name, summary.failures, path), file=sys.stderr)
             rc = 1
         if args.eval:
             from .eval import print_evaluation

@@ -16,6 +16,13 @@ pixel-inclusive float ``[x0, y0, x1, y1]``, see :mod:`stl.boxes`), their class
 ids (ImageNet wnids; VOC class names for VOC), ``difficult`` flags and the
 image-level labels (the set of classes present, what STL-CL is given).
 
+Images are read in their STORED orientation (EXIF orientation tags are not
+applied: the annotations are in the stored pixels; `stl localize` applies them).
+An annotation problem (a bad line, a malformed XML file, a box with x1 < x0 or
+outside the image) fails only its image, with a message naming the file and
+line (:mod:`stl.data.annotations`); a box reaching past the image is clipped
+with a warning.
+
 Roots: the ``root`` argument (CLI ``--root``), else the environment
 (``STL_ILSVRC``, ``STL_VOC``), else the links ``data/ilsvrc`` and
 ``data/VOCdevkit`` in the repository (see ``data/README.md``).
@@ -29,11 +36,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
 from ..registry import Registry
 from ..paths import dataset_links, shared_dir  # noqa: F401  (shared_dir: part of this module's API)
 
 
-class DatasetError(RuntimeError):
+class DatasetError(UserError, RuntimeError):
     """A dataset root is missing or does not look like the expected layout."""
 
 
@@ -58,12 +66,24 @@ class Record:
     extra: Dict = field(default_factory=dict)
 
     def read(self) -> np.ndarray:
-        """The image as RGB uint8; raises :class:`stl.io.ImageError`."""
-        from ..io import ImageError, read_image
+        """The image as RGB uint8, in the file's stored orientation (EXIF orientation tags are NOT
+        applied: the annotations are in the stored pixels); raises :class:`stl.io.ImageError`."""
+        return self.load().array
+
+    def load(self, max_side: Optional[int] = None):
+        """:func:`stl.io.load_image` of the file (stored orientation; reduced if ``max_side``), checked
+        against :attr:`size`: a file whose size differs from the annotation's raises
+        :class:`DatasetError` (its boxes would be in other pixels)."""
+        from ..io import ImageError, load_image
 
         if self.path is None:
             raise ImageError(f"{self.image_id}: record has no image path")
-        return read_image(self.path)
+        img = load_image(self.path, max_side=max_side)
+        if tuple(img.file_size) != tuple(self.size):
+            raise DatasetError(f"{self.path}: the file is {img.file_size[1]}x{img.file_size[0]} but its annotation "
+                               f"says {self.size[1]}x{self.size[0]} ({self.extra.get('annotation', 'metadata')}); "
+                               f"its boxes would be in other pixels")
+        return img
 
     def boxes_of(self, label, include_difficult: bool = True) -> Tuple[np.ndarray, np.ndarray]:
         """(boxes, difficult) of one class."""
@@ -148,7 +168,9 @@ class Dataset:
     # -- selection
     def take(self, limit: Optional[int]) -> "Dataset":
         """The first ``limit`` images (in place; returns self)."""
-        if limit is not None and limit >= 0:
+        if limit is not None:
+            if limit < 0:
+                raise ValueError(f"limit must be >= 0, not {limit}")
             self._ids = self._ids[:limit]
         return self
 
@@ -157,7 +179,9 @@ class Dataset:
         want = set(image_ids)
         unknown = want - self._index
         if unknown:
-            raise KeyError(f"{self.key}: unknown image ids {sorted(unknown)[:5]}")
+            raise DatasetError(f"{self.key}: unknown image id(s) {', '.join(sorted(unknown)[:5])}"
+                               f"{' ...' if len(unknown) > 5 else ''} (root {self.root}; e.g. "
+                               f"{', '.join(self._ids[:3]) or 'no images'})")
         self._ids = [i for i in self._ids if i in want]
         return self
 

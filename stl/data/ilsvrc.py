@@ -28,7 +28,7 @@ random classes, :data:`stl.data.ilsvrc2012_200rnd.CLASSES_200RND`).
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import logging
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -37,7 +37,11 @@ import numpy as np
 
 from ..core.boxes import clip_boxes, scale_boxes
 from . import Dataset, DatasetError, make_record, register_dataset, resolve_root
+from .annotations import (AnnotationError, check_box, check_boxes_in_image, numbered_lines, parse_float,
+                          parse_int, parse_xml_annotation)
 from .ilsvrc2012_200rnd import CLASSES_200RND
+
+log = logging.getLogger("stl.data")
 
 SUBSETS = ("all", "200rnd")
 PAPER_KEYS = {"all": "ILSVRC2012_1000_VAL", "200rnd": "ILSVRC2012_200rnd_VAL"}
@@ -54,8 +58,8 @@ def file_size(path: Path) -> Optional[Tuple[int, int]]:
     try:
         with Image.open(path) as im:
             return im.height, im.width
-    except (OSError, ValueError, SyntaxError):
-        return None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None  # reading the file then says why
 
 
 def imagenet_wnids() -> List[str]:
@@ -90,7 +94,9 @@ class ILSVRCVal(Dataset):
         else:
             raise DatasetError(f"unknown ILSVRC layout {self.layout!r} (wsol or official)")
         keep = set(CLASSES_200RND) if subset == "200rnd" else None
-        self._ids = [i for i in self._ann if keep is None or any(lab in keep for lab in self._ann[i]["labels"])]
+        # images whose annotation is unusable stay listed (they fail, with the reason), in either subset
+        self._ids = [i for i in self._ann if keep is None or self._ann[i].get("error")
+                     or any(lab in keep for lab in self._ann[i]["labels"])]
 
     # -- layout detection
     def _find_meta(self) -> Optional[Path]:
@@ -106,28 +112,96 @@ class ILSVRCVal(Dataset):
         return "official"
 
     # -- WSOL metadata
-    def _read_wsol(self, meta: Path):
+    def _read_wsol(self, meta: Optional[Path]):
+        """The four WSOL metadata files. A line that concerns one image and cannot be used (a short or
+        non-numeric line, a label that is not a class index, a size <= 0, a box with x1 < x0) fails only
+        that image, with a message naming the file and line; a box line that names no listed image makes
+        the dataset unusable (some image's ground truth would be incomplete)."""
+        if meta is None:
+            raise DatasetError(
+                f"{self.root}: no WSOL metadata (metadata/image_ids.txt + localization.txt) found, and the run "
+                f"or option asks for the WSOL layout: is {self.root} an ILSVRC root? (see data/README.md)")
         wnids = imagenet_wnids()
-        ids = _lines(meta / "image_ids.txt")
-        labels = {}
-        for line in _lines(meta / "class_labels.txt"):
-            name, lab = line.rsplit(",", 1)
-            labels[name] = wnids[int(lab)]
-        sizes = {}
-        for line in _lines(meta / "image_sizes.txt"):
-            name, w, h = line.rsplit(",", 2)
-            sizes[name] = (int(h), int(w))
-        boxes = defaultdict(list)
-        for line in _lines(meta / "localization.txt"):
+        errors: Dict[str, str] = {}
+
+        def bad(name, msg):
+            errors.setdefault(name, msg)
+
+        ids_file = meta / "image_ids.txt"
+        ids = list(dict.fromkeys(line for _, line in numbered_lines(ids_file)))
+        if not ids:
+            raise DatasetError(f"{ids_file}: lists no images")
+        known = set(ids)
+
+        def owner(parts, n_fields):
+            """The listed image a split line belongs to (first field, else all but the last fields)."""
+            if parts[0] in known:
+                return parts[0]
+            name = ",".join(parts[:-n_fields]) if len(parts) > n_fields else None
+            return name if name in known else None
+
+        labels: Dict[str, str] = {}
+        f = meta / "class_labels.txt"
+        for n, line in numbered_lines(f):
             parts = line.split(",")
-            boxes[",".join(parts[:-4])].append([float(v) for v in parts[-4:]])
+            name = owner(parts, 1)
+            if name is None:
+                log.warning("%s:%d: %r names no image of %s; line ignored", f, n, line, ids_file.name)
+                continue
+            if len(parts) < 2 or (parts[0] == name and len(parts) != 2):
+                bad(name, f"{f}:{n}: expected NAME,LABEL, got {line!r}")
+                continue
+            try:
+                labels[name] = wnids[parse_int(parts[-1], f"{f}:{n}", "label", 0, len(wnids) - 1)]
+            except AnnotationError as e:
+                bad(name, str(e))
+        sizes: Dict[str, Tuple[int, int]] = {}
+        f = meta / "image_sizes.txt"
+        for n, line in numbered_lines(f):
+            parts = line.split(",")
+            name = owner(parts, 2)
+            if name is None:
+                log.warning("%s:%d: %r names no image of %s; line ignored", f, n, line, ids_file.name)
+                continue
+            if len(parts) < 3 or (parts[0] == name and len(parts) != 3):
+                bad(name, f"{f}:{n}: expected NAME,WIDTH,HEIGHT, got {line!r}")
+                continue
+            try:
+                w = parse_int(parts[-2], f"{f}:{n}", "width", 1)
+                h = parse_int(parts[-1], f"{f}:{n}", "height", 1)
+                sizes[name] = (h, w)
+            except AnnotationError as e:
+                bad(name, str(e))
+        boxes: Dict[str, list] = defaultdict(list)
+        sources: Dict[str, list] = defaultdict(list)
+        f = meta / "localization.txt"
+        for n, line in numbered_lines(f):
+            parts = line.split(",")
+            name = owner(parts, 4)
+            if name is None:
+                raise DatasetError(f"{f}:{n}: {line!r} names no image of {ids_file.name} (expected "
+                                   f"NAME,x0,y0,x1,y1); some image's ground truth would be incomplete")
+            if len(parts) < 5 or (parts[0] == name and len(parts) != 5):
+                bad(name, f"{f}:{n}: expected NAME,x0,y0,x1,y1, got {line!r}")
+                continue
+            try:
+                box = [parse_float(v, f"{f}:{n}", c) for v, c in zip(parts[-4:], ("x0", "y0", "x1", "y1"))]
+                boxes[name].append(check_box(box, f"{f}:{n}"))
+                sources[name].append(f"{f}:{n}")
+            except AnnotationError as e:
+                bad(name, str(e))
         for name in ids:
-            if name not in labels:
-                raise DatasetError(f"{meta}/class_labels.txt has no label for {name}")
             image_id = Path(name).stem
-            self._ann[image_id] = dict(path=self.root / name, labels=[labels[name]],
+            err = errors.get(name)
+            if err is None and name not in labels:
+                err = f"{meta / 'class_labels.txt'}: no label for {name}"
+            if err is None and name not in sizes:
+                err = f"{meta / 'image_sizes.txt'}: no size for {name}"
+            if err is None and not boxes.get(name):
+                err = f"{meta / 'localization.txt'}: no box for {name}"
+            self._ann[image_id] = dict(path=self.root / name, labels=[labels[name]] if name in labels else [],
                                        boxes=np.asarray(boxes.get(name, []), np.float64).reshape(-1, 4),
-                                       ann_size=sizes.get(name))
+                                       sources=sources.get(name, []), ann_size=sizes.get(name), error=err)
         self.metadata_dir = meta
 
     # -- official XML
@@ -136,31 +210,36 @@ class ILSVRCVal(Dataset):
         if xml_dir is None:
             raise DatasetError(
                 f"{self.root}: neither WSOL metadata (metadata/image_ids.txt) nor ILSVRC bbox XML files "
-                f"(ILSVRC2012_bbox_val_v3/val/*.xml) found; see data/README.md")
+                f"(ILSVRC2012_bbox_val_v3/val/*.xml) found; is it an ILSVRC root? (see data/README.md)")
         img_dir = Path(images) if images else _first_dir(self.root, _IMAGE_DIRS, "*.JPEG")
         if img_dir is None:
             raise DatasetError(f"{self.root}: no folder of ILSVRC2012_val_*.JPEG images found (pass images=)")
         for xml in sorted(xml_dir.glob("*.xml")):
-            tree = ET.parse(xml).getroot()
-            size = tree.find("size")
-            ann_size = (int(size.findtext("height")), int(size.findtext("width"))) if size is not None else None
-            objs = tree.findall("object")
-            names = [o.findtext("name").strip() for o in objs]
-            bb = [[float(o.find("bndbox").findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")] for o in objs]
             image_id = xml.stem
-            self._ann[image_id] = dict(path=img_dir / f"{image_id}.JPEG", labels=list(dict.fromkeys(names)),
-                                       boxes=np.asarray(bb, np.float64).reshape(-1, 4), box_labels=names,
-                                       ann_size=ann_size)
+            try:  # one bad XML file fails only its image
+                a = parse_xml_annotation(xml, one_based=False)
+                err = None
+            except AnnotationError as e:
+                a, err = dict(size=None, names=[], boxes=np.zeros((0, 4)), sources=[]), str(e)
+            self._ann[image_id] = dict(path=img_dir / f"{image_id}.JPEG", labels=list(dict.fromkeys(a["names"])),
+                                       boxes=a["boxes"], box_labels=a["names"], sources=a["sources"],
+                                       ann_size=a["size"], error=err)
         self.images_dir, self.annotations_dir = img_dir, xml_dir
 
     def _load_record(self, image_id):
         a = self._ann[image_id]
+        if a.get("error"):
+            raise DatasetError(a["error"])
         fsize = file_size(a["path"])
         ann_size = a["ann_size"]
         size = fsize or ann_size
         if size is None:
             raise DatasetError(f"{image_id}: image size unknown (no readable file, no size annotation)")
-        boxes = a["boxes"]
+        try:
+            boxes = check_boxes_in_image(a["boxes"], a.get("sources") or [image_id] * len(a["boxes"]),
+                                         ann_size or size)
+        except AnnotationError as e:
+            raise DatasetError(str(e)) from None
         if ann_size is not None and tuple(ann_size) != tuple(size):
             boxes = scale_boxes(boxes, ann_size, size)
         else:
@@ -187,12 +266,6 @@ class ILSVRCVal(Dataset):
         m = super().meta()
         m["layout"] = self.layout
         return m
-
-
-def _lines(path: Path) -> List[str]:
-    if not path.exists():
-        raise DatasetError(f"{path} not found")
-    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
 
 
 def _first_dir(root: Path, candidates, pattern) -> Optional[Path]:

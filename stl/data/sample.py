@@ -21,6 +21,7 @@ from typing import Optional
 from ..core.boxes import clip_boxes, scale_boxes
 from .. import resources
 from . import Dataset, DatasetError, make_record, register_dataset
+from .annotations import AnnotationError, check_box, check_boxes_in_image, parse_float, parse_int
 from .ilsvrc import file_size
 
 #: the packaged annotations (``stl/resources/sample/annotations.json``)
@@ -47,7 +48,12 @@ class Sample(Dataset):
             raise DatasetError(f"{ann} not found (the bundled sample's annotation file)")
         super().__init__(ann.parent)
         self.annotations = ann
-        data = json.loads(ann.read_text())
+        try:
+            data = json.loads(ann.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DatasetError(f"{ann}: malformed JSON ({e})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            raise DatasetError(f"{ann}: expected an object with an \"images\" list (see stl/data/sample.py)")
         base = data.get("root")
         dirs = []
         if base == "skimage.data":
@@ -57,16 +63,20 @@ class Sample(Dataset):
         dirs += [ann.parent, _skimage_dir()]
         self._dirs = [d for d in dirs if d is not None]
         self._ann = {}
-        for entry in data["images"]:
+        for k, entry in enumerate(data["images"]):
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not entry["file"]:
+                raise DatasetError(f"{ann}: images[{k}] has no \"file\" name")
             image_id = str(entry.get("id") or Path(entry["file"]).stem)
-            self._ann[image_id] = entry
+            if image_id in self._ann:
+                raise DatasetError(f"{ann}: images[{k}]: image id {image_id!r} appears twice")
+            self._ann[image_id] = dict(entry, _where=f"{ann}: images[{k}] ({image_id})")
         self.subset = subset or ""
         self._ids = list(self._ann)
 
     def _find(self, name: str) -> Optional[Path]:
         for d in self._dirs:
             p = d / name
-            if p.exists():
+            if p.exists() or p.is_symlink():  # a broken link is found, and then reported as such
                 return p
             for ext in (".png", ".jpg"):
                 if (d / (name + ext)).exists():
@@ -75,12 +85,30 @@ class Sample(Dataset):
 
     def _load_record(self, image_id):
         e = self._ann[image_id]
+        where = e["_where"]
         path = self._find(e["file"])
-        ann_size = tuple(e["size"]) if e.get("size") else None
-        size = (file_size(path) if path else None) or ann_size
-        if size is None:
-            raise DatasetError(f"sample image {e['file']!r} not found in {[str(d) for d in self._dirs]}")
-        boxes = e.get("boxes", [])
+        try:
+            ann_size = None
+            if e.get("size"):
+                if not isinstance(e["size"], list) or len(e["size"]) != 2:
+                    raise AnnotationError(f"{where}: \"size\" must be [H, W], not {e['size']!r}")
+                ann_size = tuple(parse_int(str(v), where, "size", 1) for v in e["size"])
+            size = (file_size(path) if path else None) or ann_size
+            if size is None and path is not None:
+                from ..io import load_image
+
+                load_image(path)  # unreadable header: raises ImageError naming the file and why
+            if size is None:
+                raise DatasetError(f"{where}: image {e['file']!r} not found in {[str(d) for d in self._dirs]}")
+            raw = e.get("boxes", [])
+            if not isinstance(raw, list) or any(not isinstance(b, list) or len(b) != 4 for b in raw):
+                raise AnnotationError(f"{where}: \"boxes\" must be a list of [x0, y0, x1, y1]")
+            boxes = [check_box([parse_float(v, where, "coordinate") for v in b], f"{where}: boxes[{j}]")
+                     for j, b in enumerate(raw)]
+            boxes = check_boxes_in_image(boxes, [f"{where}: boxes[{j}]" for j in range(len(boxes))],
+                                         ann_size or size)
+        except AnnotationError as err:
+            raise DatasetError(str(err)) from None
         if ann_size and tuple(ann_size) != tuple(size):
             boxes = scale_boxes(boxes, ann_size, size)
         else:

@@ -8,13 +8,10 @@ class names. The root may be the VOCdevkit folder or its ``VOC2007`` folder.
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from typing import Optional
 
-import numpy as np
-
-from ..core.boxes import clip_boxes
 from . import Dataset, DatasetError, make_record, register_dataset, resolve_root
+from .annotations import AnnotationError, check_boxes_in_image, numbered_lines, parse_xml_annotation
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
@@ -44,28 +41,29 @@ class VOC2007(Dataset):
         if not listing.exists():
             raise DatasetError(f"{listing} not found: is {root} a VOCdevkit root with VOC{year} "
                                f"({subset} set downloaded)? `make data` fetches it")
-        self._ids = [ln.split()[0] for ln in listing.read_text().splitlines() if ln.strip()]
+        self._ids = list(dict.fromkeys(line.split()[0] for _, line in numbered_lines(listing)))
+        if not self._ids:
+            raise DatasetError(f"{listing}: lists no images")
 
     @property
     def key(self) -> str:
         return f"{self.family}_{self.subset}"
 
     def _load_record(self, image_id):
+        """One image's XML; anything unusable in it (malformed XML, no ``<size>``, a width 0, no
+        ``<bndbox>``, a coordinate that is not a number, x1 < x0, a box outside the image) fails this
+        image with a message naming the XML file (and object); a box reaching past the border is clipped
+        with a warning."""
         xml = self.voc_dir / "Annotations" / f"{image_id}.xml"
         if not xml.exists():
             raise DatasetError(f"{xml} not found")
-        tree = ET.parse(xml).getroot()
-        size = tree.find("size")
-        h, w = int(size.findtext("height")), int(size.findtext("width"))
-        boxes, labels, difficult = [], [], []
-        for o in tree.findall("object"):
-            bb = o.find("bndbox")
-            boxes.append([float(bb.findtext(k)) - 1 for k in ("xmin", "ymin", "xmax", "ymax")])
-            labels.append(o.findtext("name").strip())
-            difficult.append(int(o.findtext("difficult") or 0) == 1)
+        try:
+            a = parse_xml_annotation(xml, one_based=True)
+            boxes = check_boxes_in_image(a["boxes"], a["sources"], a["size"])
+        except AnnotationError as e:
+            raise DatasetError(str(e)) from None
         path = self.voc_dir / "JPEGImages" / f"{image_id}.jpg"
-        return make_record(image_id, path, (h, w), clip_boxes(np.reshape(boxes, (-1, 4)), (h, w)), labels,
-                           difficult)
+        return make_record(image_id, path, a["size"], boxes, a["names"], a["difficult"], annotation=str(xml))
 
 
 @register_dataset("voc2007_test", subset="test")

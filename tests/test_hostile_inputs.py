@@ -1,0 +1,926 @@
+"""Hostile inputs through the real command line (issue 13's acceptance).
+
+A corpus of >= 200 malformed inputs is generated at test time -- images of every mode and size
+(grayscale, CMYK, RGBA, 16-bit, float, 1x1, 1x5000, huge, truncated, not an image, ...), broken
+metadata in both ILSVRC layouts (WSOL text files, official XML), VOC XML and the sample's JSON, broken
+run files and per-image entries, swapped and moved dataset roots, and bad option values -- and run
+through `stl run / eval / localize / demo / bench / diff` in subprocesses (batched: many command
+lines per process, see tests/_cli_batch.py). Every outcome must be clean:
+
+* no traceback (without -v) and no "internal error";
+* a user error is exactly one line ``stl: error: ...`` (exit 2) naming the file (and line) or the
+  option at fault;
+* an unusable image or annotation fails only that image: exit 1, the others finished and stored, the
+  failure message naming the file (and line);
+* no silent wrong number: `stl eval` against a root whose images have other sizes must fail; a box
+  computed on a reduced decode is mapped back to the file's pixels;
+* no finished result lost: damaged entries are set aside (kept) and recomputed, a damaged run file is
+  left untouched.
+
+``python tests/test_hostile_inputs.py`` prints the table of docs/reliability.md.
+Only cheap methods (CENTER, WHOLE-IMAGE) run; the one STL case is in a separate slow test.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+# ============================================================================ harness
+@dataclass
+class Case:
+    id: str
+    group: str
+    desc: str
+    argv: List[str]
+    #: "error" (exit 2, one line), "failed" (exit 1: some images failed), "ok" (exit 0), "warn" (exit 0 + warning)
+    expect: str
+    #: substrings the error / failure / warning line must contain (file name, ":line", option)
+    names: List[str] = field(default_factory=list)
+    #: extra check on the result (returns an error text or None)
+    post: Optional[Callable[[dict], Optional[str]]] = None
+    #: python code run in the batch process before the command (e.g. take a lock)
+    before: str = ""
+    #: several outcomes from one command line: {sub id: (desc, check(result) -> error or None, describe(result))}
+    subcases: Dict[str, tuple] = field(default_factory=dict)
+
+
+def run_batch(cases: List[Case], tmp: Path, name: str) -> Dict[str, dict]:
+    spec = tmp / f"{name}.cases.json"
+    res = tmp / f"{name}.results.json"
+    spec.write_text(json.dumps([{"id": c.id, "argv": c.argv, "before": c.before} for c in cases]))
+    env = {k: v for k, v in os.environ.items() if k not in ("STL_ILSVRC", "STL_VOC")}
+    env.update(PYTHONPATH=str(REPO), GLOG_minloglevel="2", PYTHONWARNINGS="default")
+    p = subprocess.run([PY, str(REPO / "tests" / "_cli_batch.py"), str(spec), str(res)], cwd=tmp, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return {r["id"]: r for r in json.loads(res.read_text())}
+
+
+def log_lines(stderr: str) -> List[str]:
+    """stderr without progress-bar redraws."""
+    return [ln for ln in stderr.replace("\r", "\n").splitlines() if ln.strip() and not _is_progress(ln)]
+
+
+def _is_progress(line: str) -> bool:
+    return ("it/s]" in line or "img/s]" in line or "fwd/s]" in line or "s/img]" in line or "s/fwd]" in line
+            or "?img/s" in line or "?it/s" in line or "?fwd/s" in line or line.rstrip().endswith("img/s]"))
+
+
+def judge(case: Case, r: dict) -> Optional[str]:
+    """None if the outcome is clean, else what is wrong."""
+    err = r["stderr"]
+    if "Traceback" in err:
+        return "traceback: " + err[-400:]
+    if "internal error" in err:
+        return "internal error: " + err[-300:]
+    lines = log_lines(err)
+    errors = [ln for ln in lines if ln.startswith("stl: error:")]
+    if case.expect == "error":
+        if r["rc"] != 2:
+            return f"exit {r['rc']} (want 2); stderr: {err[-300:]}"
+        if len(errors) != 1:
+            return f"{len(errors)} 'stl: error:' lines (want 1): {err[-300:]}"
+        missing = [n for n in case.names if n not in errors[0]]
+        if missing:
+            return f"error line does not name {missing}: {errors[0]}"
+        if len(lines) != 1 and any(not _is_log(ln) for ln in lines if ln != errors[0]):
+            return f"more than one error line: {lines}"
+    else:
+        want = {"ok": 0, "warn": 0, "failed": 1}[case.expect]
+        if r["rc"] != want:
+            return f"exit {r['rc']} (want {want}); stderr: {err[-400:]}"
+        if errors:
+            return f"unexpected error line: {errors}"
+        if case.names:
+            hits = [ln for ln in lines if all(n in ln for n in case.names)]
+            if not hits:
+                return f"no failure/warning line naming {case.names}: {lines[-5:]}"
+            if case.expect == "warn" and not any("WARNING" in ln for ln in hits):
+                return f"no WARNING naming {case.names}: {hits}"
+    if case.post:
+        return case.post(r)
+    return None
+
+
+def _is_log(line: str) -> bool:
+    return any(f" {lvl} " in line for lvl in ("INFO", "WARNING", "ERROR", "DEBUG"))
+
+
+# ============================================================================ builders
+def save(im: Image.Image, path: Path, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, **kw)
+    return path
+
+
+def rgb(w, h, seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+
+
+def png_with_size(path: Path, w: int, h: int) -> Path:
+    """A PNG whose header claims w x h (data of a 1x1 image): a decompression bomb / lie."""
+    import io
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    b = bytearray(buf.getvalue())
+    ihdr = b[12:29]  # b"IHDR" + 13 bytes
+    ihdr[4:8] = struct.pack(">I", w)
+    ihdr[8:12] = struct.pack(">I", h)
+    b[12:29] = ihdr
+    b[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
+    path.write_bytes(bytes(b))
+    return path
+
+
+def image_corpus(d: Path):
+    """[(id, file, 'ok'|'bad', check substring for bad)]: every mode, size and breakage."""
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+
+    def ok(name, im, ext, **kw):
+        save(im, d / f"{name}.{ext}", **kw)
+        out.append((name, f"{name}.{ext}", "ok", None))
+
+    def bad(name, filename, data=None, why=""):
+        p = d / filename
+        if data is not None:
+            p.write_bytes(data)
+        out.append((name, filename, "bad", why))
+
+    base = rgb(40, 30)
+    a = np.asarray(base)
+    # modes
+    ok("mode_1", base.convert("1"), "png")
+    ok("mode_L", base.convert("L"), "png")
+    ok("mode_LA", base.convert("LA"), "png")
+    ok("mode_P", base.convert("P"), "png")
+    pt = base.convert("P")
+    pt.info["transparency"] = 0
+    ok("mode_P_transparent", pt, "png", transparency=0)
+    ok("mode_RGB", base, "png")
+    ok("mode_RGBA", base.convert("RGBA"), "png")
+    ok("mode_RGBA_half", Image.fromarray(np.dstack([a, np.full(a.shape[:2], 128, np.uint8)])), "png")
+    ok("mode_CMYK_jpg", base.convert("CMYK"), "jpg")
+    ok("mode_CMYK_tif", base.convert("CMYK"), "tif")
+    ok("mode_I16_png", Image.fromarray((a[..., 0].astype(np.uint16) * 257)), "png")
+    ok("mode_I16_tif", Image.fromarray((a[..., 0].astype(np.uint16) * 257)), "tif")
+    ok("mode_I32_tif", Image.fromarray(a[..., 0].astype(np.int32) * 1000), "tif")
+    ok("mode_F_tif", Image.fromarray(a[..., 0].astype(np.float32) / 255), "tif")
+    ok("mode_F_nan_tif", Image.fromarray(np.where(a[..., 0] > 128, np.nan, 1.0).astype(np.float32)), "tif")
+    ok("mode_YCbCr_jpg", base.convert("YCbCr"), "jpg")
+    ok("mode_LAB_tif", base.convert("LAB"), "tif")
+    ok("mode_L_jpg", base.convert("L"), "jpg")
+    # sizes
+    ok("size_1x1", rgb(1, 1), "png")
+    ok("size_1x1_jpg", rgb(1, 1), "jpg")
+    ok("size_1x5000", rgb(1, 5000), "png")
+    ok("size_5000x1", rgb(5000, 1), "png")
+    ok("size_2x3", rgb(2, 3), "png")
+    ok("size_3x2_L", rgb(3, 2).convert("L"), "png")
+    ok("size_huge_jpg_5000x4800", rgb(50, 48).resize((5000, 4800)), "jpg", quality=50)
+    ok("size_huge_png_4500x100", rgb(4500, 100), "png")
+    # formats
+    for ext in ("bmp", "gif", "webp", "ppm", "tga", "ico"):
+        ok(f"format_{ext}", base if ext != "ico" else base.resize((32, 32)), ext)
+    frames = [rgb(20, 20, s) for s in range(3)]
+    save(frames[0], d / "format_anim.gif", save_all=True, append_images=frames[1:])
+    out.append(("format_anim", "format_anim.gif", "ok", None))
+    ok("format_progressive", base, "jpg", progressive=True)
+    save(base, d / "png_named.jpg", format="PNG")
+    out.append(("png_named_jpg", "png_named.jpg", "ok", None))
+    for o in range(1, 9):  # EXIF orientation: datasets keep the stored orientation
+        ex = Image.Exif()
+        ex[0x0112] = o
+        ok(f"exif_orientation_{o}", base, "jpg", exif=ex.tobytes())
+    # broken files
+    good_png = (d / "mode_RGB.png").read_bytes()
+    good_jpg = (d / "format_progressive.jpg").read_bytes()
+    big_jpg = save(rgb(300, 200), d / "_src.jpg").read_bytes()
+    bad("empty_png", "empty.png", b"", "empty file")
+    bad("empty_jpg", "empty.jpg", b"", "empty file")
+    bad("text_as_jpg", "text.jpg", b"hello world\n" * 10, "cannot decode")
+    bad("html_as_png", "page.png", b"<html><body>404 not found</body></html>", "cannot decode")
+    bad("random_bytes", "noise.jpg", np.random.default_rng(1).bytes(5000), "cannot decode")
+    bad("json_as_png", "data.png", b'{"a": 1}', "cannot decode")
+    bad("pdf_as_png", "doc.png", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "cannot decode")
+    bad("svg", "vector.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "cannot decode")
+    bad("zip_as_jpg", "arch.jpg", b"PK\x03\x04" + b"\x00" * 100, "cannot decode")
+    bad("hdf5_as_png", "h5.png", b"\x89HDF\r\n\x1a\n" + b"\x00" * 200, "cannot decode")
+    for frac in (0.05, 0.3, 0.6, 0.9):
+        bad(f"truncated_png_{int(frac * 100)}", f"trunc{int(frac * 100)}.png", good_png[:int(len(good_png) * frac)],
+            "")
+        bad(f"truncated_jpg_{int(frac * 100)}", f"trunc{int(frac * 100)}.jpg", big_jpg[:int(len(big_jpg) * frac)], "")
+    bad("jpg_header_only", "hdr.jpg", good_jpg[:20], "")
+    crc = bytearray(good_png)
+    crc[40] ^= 0xFF
+    bad("png_bad_crc", "crc.png", bytes(crc), "")
+    bad("png_bomb_50000", "bomb.png", None, "too large")
+    png_with_size(d / "bomb.png", 50000, 50000)
+    bad("png_lie_15000", "lie.png", None, "too large")
+    png_with_size(d / "lie.png", 15000, 15000)
+    bad("png_lie_3000", "lie3000.png", None, "")
+    png_with_size(d / "lie3000.png", 3000, 3000)
+    bad("gif_truncated", "t.gif", (d / "format_gif.gif").read_bytes()[:30], "")
+    bad("bmp_truncated", "t.bmp", (d / "format_bmp.bmp").read_bytes()[:60], "")
+    bad("tif_truncated", "t.tif", (d / "mode_CMYK_tif.tif").read_bytes()[:100], "")
+    bad("webp_truncated", "t.webp", (d / "format_webp.webp").read_bytes()[:40], "")
+    (d / "folder.jpg").mkdir()
+    bad("folder_named_jpg", "folder.jpg", None, "is a folder")
+    (d / "dangling.jpg").symlink_to(d / "does_not_exist.jpg")
+    bad("dangling_symlink", "dangling.jpg", None, "broken symbolic link")
+    bad("missing_file", "never_written.jpg", None, "")
+    return out
+
+
+def sample_json(d: Path, images) -> Path:
+    entries = [{"id": name, "file": f, "boxes": []} for name, f, _, _ in images]
+    p = d / "annotations.json"
+    p.write_text(json.dumps({"root": ".", "images": entries}))
+    return p
+
+
+# --- ILSVRC, WSOL metadata layout
+WNID_IDX = 0  # class index 0 (n01440764)
+
+
+def wsol_root(root: Path, n=3, size=(8, 6), mutate=None) -> Path:
+    """A tiny ILSVRC root in the WSOL metadata layout: n JPEGs of ``size`` (W, H) and the 4 files."""
+    (root / "val").mkdir(parents=True, exist_ok=True)
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    names = [f"val/ILSVRC2012_val_{i + 1:08d}.JPEG" for i in range(n)]
+    files = {"image_ids.txt": [], "class_labels.txt": [], "image_sizes.txt": [], "localization.txt": []}
+    for k, name in enumerate(names):
+        rgb(*size, seed=k).save(root / name, "JPEG")
+        files["image_ids.txt"].append(name)
+        files["class_labels.txt"].append(f"{name},{WNID_IDX}")
+        files["image_sizes.txt"].append(f"{name},{size[0] * 10},{size[1] * 10}")  # originals 10x larger
+        files["localization.txt"].append(f"{name},5,5,{size[0] * 10 - 20},{size[1] * 10 - 20}")
+    if mutate:
+        mutate(files, names, root)
+    for f, lines in files.items():
+        if lines is not None:
+            (root / "metadata" / f).write_text("".join(ln + "\n" for ln in lines))
+    return root
+
+
+# --- ILSVRC, official XML layout / VOC
+def voc_xml(w=8, h=6, objects=(("dog", (2, 2, 6, 5)),), size=True, one_based=True) -> str:
+    parts = ["<annotation><filename>x.jpg</filename>"]
+    if size:
+        parts.append(f"<size><width>{w}</width><height>{h}</height><depth>3</depth></size>")
+    for name, box in objects:
+        bb = "".join(f"<{t}>{v}</{t}>" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box))
+        parts.append(f"<object><name>{name}</name><difficult>0</difficult><bndbox>{bb}</bndbox></object>")
+    parts.append("</annotation>")
+    return "".join(parts)
+
+
+def official_root(root: Path, n=3, xml_of=None) -> Path:
+    img, ann = root / "val", root / "ILSVRC2012_bbox_val_v3" / "val"
+    img.mkdir(parents=True, exist_ok=True)
+    ann.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        stem = f"ILSVRC2012_val_{k + 1:08d}"
+        rgb(8, 6, seed=k).save(img / f"{stem}.JPEG", "JPEG")
+        text = voc_xml(objects=(("n01440764", (1, 1, 6, 4)),))
+        if xml_of is not None and k == 1:
+            text = xml_of
+        (ann / f"{stem}.xml").write_text(text) if isinstance(text, str) else (ann / f"{stem}.xml").write_bytes(text)
+    return root
+
+
+def voc_root(root: Path, n=3, xml_of=None, mutate=None) -> Path:
+    voc = root / "VOC2007"
+    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    ids = [f"{k + 1:06d}" for k in range(n)]
+    for k, i in enumerate(ids):
+        rgb(8, 6, seed=k).save(voc / "JPEGImages" / f"{i}.jpg", "JPEG")
+        text = voc_xml()
+        if xml_of is not None and k == 1:
+            text = xml_of
+        p = voc / "Annotations" / f"{i}.xml"
+        p.write_bytes(text) if isinstance(text, bytes) else p.write_text(text)
+    (voc / "ImageSets" / "Main" / "test.txt").write_text("".join(i + "\n" for i in ids))
+    if mutate:
+        mutate(voc, ids)
+    return root
+
+
+# ============================================================================ corpus
+def build_corpus(tmp: Path) -> List[Case]:
+    cases: List[Case] = []
+    out = tmp / "out"
+    RUN = ["run", "--method", "CENTER", "--no-progress"]
+
+    def run_args(dataset, root, *extra, o=None):
+        return RUN + ["--dataset", dataset, "--root", str(root), "--out", str(o or out), *extra]
+
+    # ---------------------------------------------------------------- images (one `stl run` over all)
+    imgs = image_corpus(tmp / "imgs")
+    ann = sample_json(tmp / "imgs", imgs)
+    img_out = tmp / "img_out"
+
+    def image_check(name, fname, kind, why):
+        def check(r):
+            from stl.runner import load_run
+
+            run = load_run(img_out / "sample" / "CENTER.h5")
+            if kind == "ok":
+                if name not in run.image_ids:
+                    return f"not computed: {run.failures.get(name)}"
+                b = run.boxes[name]
+                h, w = run.image_attrs[name]["height"], run.image_attrs[name]["width"]
+                if len(b) == 0 or b[:, 2].max() > w - 1 + 1e-3 or b[:, 3].max() > h - 1 + 1e-3:
+                    return f"boxes {b} outside the {w}x{h} image"
+                if name.startswith("size_huge") and b[:, 2].max() < 0.6 * w:
+                    return f"box {b[0]} not mapped back to the file's {w}x{h} pixels"
+                return None
+            msg = run.failures.get(name)
+            if msg is None:
+                return "a bad file was not reported as failed" + (" (computed!)" if name in run.image_ids else "")
+            if fname not in msg:
+                return f"failure does not name {fname}: {msg}"
+            if why and why not in msg:
+                return f"failure does not say {why!r}: {msg}"
+            if "\n" in msg:
+                return f"multi-line failure: {msg!r}"
+            return None
+        return check
+
+    def image_outcome(name):
+        def describe(r):
+            from stl.runner import load_run
+
+            run = load_run(img_out / "sample" / "CENTER.h5")
+            if name in run.image_ids:
+                a = run.image_attrs[name]
+                return f"computed ({a['width']}x{a['height']})"
+            return f"exit 1, image failed: {run.failures.get(name, '?')}"
+        return describe
+
+    cases.append(Case("images", "images", "every image through stl run (CENTER)",
+                      ["run", "--dataset", "sample", "--root", str(ann), "--method", "CENTER", "--no-progress",
+                       "--out", str(img_out)], "failed", [],
+                      subcases={f"image:{n}": (f"{'image' if k == 'ok' else 'broken image'} {f}",
+                                               image_check(n, f, k, why), image_outcome(n)) for n, f, k, why in imgs}))
+    bad_files = [str(tmp / "imgs" / f) for n, f, k, _ in imgs if k == "bad"]
+
+    def localize_check(fnames):
+        def check(r):
+            errs = [ln for ln in log_lines(r["stderr"]) if "skipping:" in ln]
+            missing = [f for f in fnames if not any(f in ln for ln in errs)]
+            return f"localize did not name {missing[:3]}" if missing else None
+        return check
+
+    def localize_outcome(f):
+        def describe(r):
+            hits = [ln for ln in log_lines(r["stderr"]) if "skipping:" in ln and f in ln]
+            return f"exit {r['rc']}, {hits[0].split(' ', 1)[1] if hits else '?'}"
+        return describe
+
+    cases.append(Case("localize-bad-images", "images", "stl localize on every broken image (no STL runs)",
+                      ["localize", *bad_files, "--out", str(tmp / "loc_out")], "failed", [],
+                      subcases={f"localize:{Path(f).name}": (f"stl localize {Path(f).name}", localize_check([f]),
+                                                             localize_outcome(f)) for f in bad_files}))
+
+    # ---------------------------------------------------------------- option values
+    opt = [
+        ("run", ["--limit", "-1"], "--limit"), ("run", ["--limit", "0"], "--limit"),
+        ("run", ["--limit", "abc"], "--limit"), ("run", ["--limit", "1.5"], "--limit"),
+        ("run", ["--max-windows", "0"], "--max-windows"), ("run", ["--max-windows", "-1"], "--max-windows"),
+        ("run", ["--max-windows", "1e3"], "--max-windows"), ("run", ["--chunk", "0"], "--chunk"),
+        ("run", ["--chunk", "-4"], "--chunk"), ("run", ["--chunk", ""], "--chunk"),
+        ("run", ["--engine", "tensorflow"], "--engine"), ("run", ["--precision", "fp8"], "--precision"),
+        ("run", ["--profile", "mine"], "--profile"),
+        ("eval", ["--n", "0"], "--n"), ("eval", ["--n", "-3"], "--n"), ("eval", ["--n", "10", "x"], "--n"),
+        ("eval", ["--matching", "greedy"], "--matching"),
+        ("localize", ["--ks", "-5"], "--ks"), ("localize", ["--ks", "0"], "--ks"),
+        ("localize", ["--ks", "50", "nan"], "--ks"), ("localize", ["--top", "0"], "--top"),
+        ("localize", ["--top", "-2"], "--top"), ("localize", ["--color-spaces", "cmyk"], "--color-spaces"),
+        ("localize", ["--mask-mode", "blur"], "--mask-mode"),
+        ("demo", ["--top", "0"], "--top"), ("demo", ["--top", "x"], "--top"),
+        ("bench", ["--images", "0"], "--images"), ("bench", ["--images", "-1"], "--images"),
+        ("bench", ["--images-per-chunk", "0"], "--images-per-chunk"),
+        ("bench", ["--batch-size", "0"], "--batch-size"), ("bench", ["--batch-size", "2.5"], "--batch-size"),
+        ("bench", ["--reference-images", "-1"], "--reference-images"),
+        ("diff", ["--top", "0"], "--top"), ("diff", ["--iou", "0"], "--iou"), ("diff", ["--iou", "1.5"], "--iou"),
+        ("diff", ["--iou", "nan"], "--iou"), ("diff", ["--iou", "inf"], "--iou"),
+    ]
+    base_args = {"run": ["--dataset", "sample", "--method", "CENTER", "--out", str(out)],
+                 "eval": ["x.h5"], "localize": ["x.png", "--out", str(out)], "demo": ["--out", str(out)],
+                 "bench": [], "diff": ["a.h5", "b.h5"]}
+    for k, (cmd, a, name) in enumerate(opt):
+        cases.append(Case(f"opt{k}", "options", f"`stl {cmd} {' '.join(a)}`", [cmd, *base_args[cmd], *a],
+                          "error", [name]))
+    cases.append(Case("opt-cmd", "options", "`stl frobnicate`", ["frobnicate"], "error", ["frobnicate"]))
+    cases.append(Case("opt-missing", "options", "`stl run` without --dataset", ["run", "--method", "CENTER"],
+                      "error", ["--dataset"]))
+
+    # ---------------------------------------------------------------- WSOL metadata
+    L = "localization.txt"
+
+    def wsol_case(key, desc, mutate, expect, names, extra=(), **kw):
+        root = wsol_root(tmp / "wsol" / key, mutate=mutate)
+        cases.append(Case(f"wsol-{key}", "ILSVRC WSOL metadata", desc,
+                          run_args("ilsvrc2012_val", root, *extra, o=tmp / "wsol_out" / key), expect, names, **kw))
+
+    def setline(f, i, text):
+        return lambda files, names, root: files[f].__setitem__(i, text(names[i]) if callable(text) else text)
+
+    wsol_case("loc-short", "localization.txt line with 3 fields", setline(L, 1, lambda n: f"{n},1,2"),
+              "failed", ["localization.txt:2", "expected NAME,x0,y0,x1,y1"])
+    wsol_case("loc-nonnum", "localization.txt coordinate 'abc'", setline(L, 1, lambda n: f"{n},1,abc,30,30"),
+              "failed", ["localization.txt:2", "'abc' is not a number"])
+    wsol_case("loc-nan", "localization.txt coordinate 'nan'", setline(L, 1, lambda n: f"{n},1,nan,30,30"),
+              "failed", ["localization.txt:2", "not a finite number"])
+    wsol_case("loc-inverted", "box with x1 < x0", setline(L, 2, lambda n: f"{n},50,5,10,30"),
+              "failed", ["localization.txt:3", "x1 < x0"])
+    wsol_case("loc-inverted-y", "box with y1 < y0", setline(L, 2, lambda n: f"{n},5,50,10,30"),
+              "failed", ["localization.txt:3", "y1 < y0"])
+    wsol_case("loc-outside", "box wholly outside the image", setline(L, 0, lambda n: f"{n},500,500,600,600"),
+              "failed", ["localization.txt:1", "outside"])
+    wsol_case("loc-past", "box reaching past the image (clipped, warned)",
+              setline(L, 0, lambda n: f"{n},5,5,95,70"), "warn", ["localization.txt:1", "clipped"])
+    wsol_case("loc-orphan", "localization.txt line naming no listed image",
+              lambda f, n, r: f[L].append("garbage line"), "error", ["localization.txt:4"])
+    wsol_case("loc-nobox", "an image without any box", lambda f, n, r: f[L].pop(1), "failed",
+              ["localization.txt", "no box for", "00000002"])
+    wsol_case("loc-binary", "localization.txt not UTF-8", lambda f, n, r: f.__setitem__(L, None) or
+              (r / "metadata" / L).write_bytes(b"\xff\xfe\x00garbage\x81"), "error", ["localization.txt", "UTF-8"])
+    wsol_case("lab-range", "label 1000 (out of range)", setline("class_labels.txt", 1, lambda n: f"{n},1000"),
+              "failed", ["class_labels.txt:2", "out of range"])
+    wsol_case("lab-neg", "label -1", setline("class_labels.txt", 1, lambda n: f"{n},-1"),
+              "failed", ["class_labels.txt:2", "out of range"])
+    wsol_case("lab-text", "label 'dog'", setline("class_labels.txt", 1, lambda n: f"{n},dog"),
+              "failed", ["class_labels.txt:2", "not an integer"])
+    wsol_case("lab-short", "label line without label", setline("class_labels.txt", 1, lambda n: n),
+              "failed", ["class_labels.txt:2"])
+    wsol_case("lab-missing", "id missing from class_labels.txt", lambda f, n, r: f["class_labels.txt"].pop(2),
+              "failed", ["class_labels.txt", "no label for", "00000003"])
+    wsol_case("lab-orphan", "class_labels.txt line naming no image (warned, ignored)",
+              lambda f, n, r: f["class_labels.txt"].append("val/other.JPEG,3"), "warn",
+              ["class_labels.txt:4", "names no image"])
+    wsol_case("size-w0", "image width 0", setline("image_sizes.txt", 1, lambda n: f"{n},0,60"),
+              "failed", ["image_sizes.txt:2", "width 0"])
+    wsol_case("size-text", "image height 'x'", setline("image_sizes.txt", 1, lambda n: f"{n},80,x"),
+              "failed", ["image_sizes.txt:2", "height 'x'"])
+    wsol_case("size-short", "image_sizes.txt line with one number", setline("image_sizes.txt", 0, lambda n: f"{n},80"),
+              "failed", ["image_sizes.txt:1"])
+    wsol_case("size-missing", "id missing from image_sizes.txt", lambda f, n, r: f["image_sizes.txt"].pop(0),
+              "failed", ["image_sizes.txt", "no size for"])
+    wsol_case("ids-empty", "empty image_ids.txt", lambda f, n, r: f.__setitem__("image_ids.txt", []),
+              "error", ["image_ids.txt", "lists no images"])
+    wsol_case("ids-empty-eval", "empty image_ids.txt with --eval", lambda f, n, r: f.__setitem__("image_ids.txt", []),
+              "error", ["image_ids.txt", "lists no images"], extra=("--eval",))
+    wsol_case("ids-dup", "an id listed twice (kept once)", lambda f, n, r: f["image_ids.txt"].append(n[0]), "ok", [])
+    wsol_case("crlf", "CRLF line endings", lambda f, n, r: [f.__setitem__(k, [x + "\r" for x in v])
+                                                           for k, v in list(f.items())], "ok", [])
+    wsol_case("labels-absent", "class_labels.txt missing",
+              lambda f, n, r: f.__setitem__("class_labels.txt", None), "error", ["class_labels.txt", "not found"])
+    wsol_case("sizes-folder", "image_sizes.txt is a folder", lambda f, n, r: f.__setitem__("image_sizes.txt", None)
+              or (r / "metadata" / "image_sizes.txt").mkdir(), "error", ["image_sizes.txt", "folder"])
+    wsol_case("img-missing", "an image file missing", lambda f, n, r: (r / n[1]).unlink(), "failed",
+              ["ILSVRC2012_val_00000002.JPEG", "no such file"])
+    wsol_case("img-truncated", "an image file truncated", lambda f, n, r: (r / n[1]).write_bytes(
+              (r / n[1]).read_bytes()[:150]), "failed", ["ILSVRC2012_val_00000002.JPEG"])
+    wsol_case("img-text", "an image file that is text", lambda f, n, r: (r / n[2]).write_text("nope"), "failed",
+              ["ILSVRC2012_val_00000003.JPEG", "cannot decode"])
+    wsol_case("unknown-id", "--images with an unknown id", None, "error", ["nope_id", "unknown image id"],
+              extra=("--images", "nope_id"))
+    wsol_case("bad-subset", "--subset 300rnd", None, "error", ["300rnd"], extra=("--subset", "300rnd"))
+
+    # ---------------------------------------------------------------- ILSVRC official XML layout
+    def official_case(key, desc, xml, expect, names):
+        root = official_root(tmp / "official" / key, xml_of=xml)
+        cases.append(Case(f"official-{key}", "ILSVRC official XML", desc,
+                          run_args("ilsvrc2012_val", root, o=tmp / "official_out" / key), expect, names))
+
+    X2 = "ILSVRC2012_val_00000002.xml"
+    official_case("malformed", "malformed XML", "<annotation><size>", "failed", [X2, "malformed XML"])
+    official_case("empty", "empty XML file", "", "failed", [X2, "malformed XML"])
+    official_case("binary", "binary garbage as XML", b"\x00\xff\x81garbage", "failed", [X2])
+    official_case("nosize", "no <size>", voc_xml(size=False), "failed", [X2, "no <size>"])
+    official_case("w0", "<width>0</width>", voc_xml(w=0), "failed", [X2, "<width> 0"])
+    official_case("abc", "coordinate 'abc'", voc_xml(objects=(("n01440764", (1, "abc", 6, 4)),)), "failed",
+                  [X2, "object 1", "'abc' is not a number"])
+    official_case("nobndbox", "no <bndbox>", voc_xml().replace("<bndbox>", "<x>").replace("</bndbox>", "</x>"),
+                  "failed", [X2, "no <bndbox>"])
+    official_case("noname", "no <name>", voc_xml(objects=(("", (1, 1, 6, 4)),)), "failed", [X2, "no <name>"])
+    official_case("noobject", "no <object>", voc_xml(objects=()), "failed", [X2, "no <object>"])
+    official_case("inverted", "xmax < xmin", voc_xml(objects=(("n01440764", (6, 1, 2, 4)),)), "failed",
+                  [X2, "x1 < x0"])
+    official_case("outside", "box outside the image", voc_xml(objects=(("n01440764", (50, 50, 60, 60)),)),
+                  "failed", [X2, "outside"])
+    official_case("past", "box past the border (clipped, warned)", voc_xml(objects=(("n01440764", (1, 1, 9, 4)),)),
+                  "warn", [X2, "clipped"])
+    official_case("nomissing", "missing <xmax>", voc_xml().replace("<xmax>6</xmax>", ""), "failed",
+                  [X2, "no <xmax>"])
+
+    # ---------------------------------------------------------------- VOC
+    def voc_case(key, desc, expect, names, xml=None, mutate=None, extra=()):
+        root = voc_root(tmp / "voc" / key, xml_of=xml, mutate=mutate)
+        cases.append(Case(f"voc-{key}", "VOC XML", desc,
+                          run_args("voc2007_test", root, *extra, o=tmp / "voc_out" / key), expect, names))
+
+    V2 = "000002.xml"
+    voc_case("malformed", "malformed XML", "failed", [V2, "malformed XML"], xml="<annotation><object>")
+    voc_case("empty", "empty XML", "failed", [V2, "malformed XML"], xml="")
+    voc_case("nosize", "no <size>", "failed", [V2, "no <size>"], xml=voc_xml(size=False))
+    voc_case("w0", "width 0", "failed", [V2, "<width> 0"], xml=voc_xml(w=0))
+    voc_case("wtext", "width 'wide'", "failed", [V2, "'wide'"], xml=voc_xml(w="wide"))
+    voc_case("abc", "coordinate 'abc'", "failed", [V2, "'abc' is not a number"],
+             xml=voc_xml(objects=(("dog", ("abc", 2, 6, 5)),)))
+    voc_case("nobndbox", "no <bndbox>", "failed", [V2, "no <bndbox>"],
+             xml=voc_xml().replace("<bndbox>", "<bb>").replace("</bndbox>", "</bb>"))
+    voc_case("noobject", "no <object>", "failed", [V2, "no <object>"], xml=voc_xml(objects=()))
+    voc_case("inverted", "xmax < xmin", "failed", [V2, "x1 < x0"], xml=voc_xml(objects=(("dog", (6, 2, 2, 5)),)))
+    voc_case("outside", "box outside", "failed", [V2, "outside"], xml=voc_xml(objects=(("dog", (20, 20, 30, 30)),)))
+    voc_case("past", "box past the border (clipped, warned)", "warn", [V2, "clipped"],
+             xml=voc_xml(objects=(("dog", (2, 2, 12, 5)),)))
+    voc_case("sizelie", "XML size differs from the JPEG's", "failed", ["000002.jpg", "annotation says 80x60"],
+             xml=voc_xml(w=80, h=60))
+    voc_case("noxml", "listed id without XML", "failed", [V2, "not found"],
+             mutate=lambda voc, ids: (voc / "Annotations" / "000002.xml").unlink())
+    voc_case("nojpg", "listed id without JPEG", "failed", ["000003.jpg", "no such file"],
+             mutate=lambda voc, ids: (voc / "JPEGImages" / "000003.jpg").unlink())
+    voc_case("emptylist", "empty test.txt", "error", ["test.txt", "lists no images"],
+             mutate=lambda voc, ids: (voc / "ImageSets" / "Main" / "test.txt").write_text("\n"))
+    voc_case("nolist", "no test.txt", "error", ["test.txt", "not found"],
+             mutate=lambda voc, ids: (voc / "ImageSets" / "Main" / "test.txt").unlink())
+    voc_case("trainval", "--subset trainval not downloaded", "error", ["trainval.txt"], extra=("--subset", "trainval"))
+
+    # ---------------------------------------------------------------- sample JSON
+    def sample_case(key, desc, text, expect, names):
+        p = tmp / "samplejson" / key / "annotations.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        rgb(8, 6).save(p.parent / "a.png")
+        rgb(8, 6).save(p.parent / "b.png")
+        p.write_text(text)
+        cases.append(Case(f"sample-{key}", "sample JSON", desc,
+                          run_args("sample", p, o=tmp / "sample_out" / key), expect, names))
+
+    good = {"root": ".", "images": [{"id": "a", "file": "a.png", "boxes": [[1, 1, 5, 4]]},
+                                    {"id": "b", "file": "b.png", "boxes": [[1, 1, 5, 4]]}]}
+
+    def variant(**change):
+        d = json.loads(json.dumps(good))
+        d["images"][1].update(change)
+        return json.dumps(d)
+
+    sample_case("malformed", "malformed JSON", '{"images": [', "error", ["annotations.json", "malformed JSON", "line 1"])
+    sample_case("noimages", "no images list", '{"root": "."}', "error", ["annotations.json", "images"])
+    sample_case("nofile", "entry without file", json.dumps({"images": [{"id": "x"}]}), "error",
+                ["annotations.json", "images[0]"])
+    sample_case("dup", "duplicate id", json.dumps({"images": [good["images"][0]] * 2}), "error",
+                ["annotations.json", "appears twice"])
+    sample_case("boxshape", "box with 3 numbers", variant(boxes=[[1, 2, 3]]), "failed", ["annotations.json", "images[1]"])
+    sample_case("boxtext", "box coordinate text", variant(boxes=[[1, "x", 3, 4]]), "failed",
+                ["annotations.json", "images[1]", "not a number"])
+    sample_case("inverted", "box x1 < x0", variant(boxes=[[5, 1, 1, 4]]), "failed", ["images[1]", "x1 < x0"])
+    sample_case("size0", "size [0, 0]", variant(size=[0, 0]), "failed", ["images[1]", "out of range"])
+    sample_case("nofilefound", "image file absent", variant(file="zzz.png"), "failed", ["images[1]", "not found"])
+
+    # ---------------------------------------------------------------- roots
+    ils = wsol_root(tmp / "roots" / "ilsvrc")
+    voc = voc_root(tmp / "roots" / "voc")
+    roots = [
+        ("voc-as-ilsvrc", "VOC root given to an ILSVRC run", run_args("ilsvrc2012_val", voc), [str(voc)]),
+        ("voc2007-as-ilsvrc", "VOC2007 folder given to an ILSVRC run", run_args("ilsvrc2012_val", voc / "VOC2007"),
+         ["VOC2007"]),
+        ("ilsvrc-as-voc", "ILSVRC root given to a VOC run", run_args("voc2007_test", ils), ["test.txt"]),
+        ("missing-root", "--root that does not exist", run_args("ilsvrc2012_val", tmp / "nope"), ["nope"]),
+        ("file-root", "--root that is a file", run_args("voc2007_test", tmp / "imgs" / "mode_L.png"), ["mode_L.png"]),
+        ("unset-root", "no --root, no $STL_ILSVRC", RUN + ["--dataset", "ilsvrc2012_val", "--out", str(out)],
+         ["--root", "STL_ILSVRC"]),
+        ("unknown-dataset", "unknown dataset", RUN + ["--dataset", "imagenet21k"], ["imagenet21k", "known:"]),
+        ("unknown-method", "unknown method", ["run", "--dataset", "sample", "--method", "YOLO", "--out", str(out)],
+         ["YOLO", "known:"]),
+        ("unknown-model", "unknown model (STL-WL)", ["run", "--dataset", "sample", "--method", "STL-WL", "--model",
+                                                     "resnet9000", "--out", str(out)], ["resnet9000"]),
+        ("model-3-args", "--model with 3 names", ["run", "--dataset", "sample", "--method", "STL-WL", "--model",
+                                                  "a", "b", "c", "--out", str(out)], ["--model"]),
+        ("stlcl-voc", "STL-CL on VOC (labels the classifier does not know)",
+         ["run", "--dataset", "voc2007_test", "--root", str(voc), "--method", "STL-CL", "--out", str(out)],
+         ["STL-CL", "labels"]),
+        ("out-is-file", "--out is a file", RUN + ["--dataset", "sample", "--out", str(tmp / "imgs" / "mode_L.png")],
+         ["mode_L.png"]),
+    ]
+    for key, desc, argv, names in roots:
+        cases.append(Case(f"root-{key}", "roots and run errors", desc, argv, "error", names))
+
+    # run file name taken by a folder
+    (tmp / "dirout" / "sample" / "CENTER.h5").mkdir(parents=True)
+    cases.append(Case("run-out-folder", "roots and run errors", "run file name is a folder",
+                      RUN + ["--dataset", "sample", "--out", str(tmp / "dirout")], "error", ["CENTER.h5", "folder"]))
+
+    # ---------------------------------------------------------------- stored runs (built first, then damaged)
+    runs = tmp / "runs"
+    ds_a = wsol_root(tmp / "ds_a", n=4, size=(8, 6))
+    ds_b = wsol_root(tmp / "ds_b", n=4, size=(16, 12))  # same ids and boxes, other image sizes
+    base = RUN + ["--dataset", "ilsvrc2012_val", "--root", str(ds_a)]
+    prep = [Case("prep-run", "prep", "", base + ["--out", str(runs)], "ok")]
+    for k in ("resume", "settings", "lock", "trunc-main-resume", "entry", "store-json"):
+        prep.append(Case(f"prep-{k}", "prep", "", base + ["--out", str(tmp / "r" / k)], "ok"))
+    moved = wsol_root(tmp / "moved_src", n=3)
+    prep.append(Case("prep-moved", "prep", "", RUN + ["--dataset", "ilsvrc2012_val", "--root", str(moved), "--out",
+                                                        str(tmp / "r" / "moved")], "ok"))
+    return cases, prep, dict(runs=runs, ds_a=ds_a, ds_b=ds_b, voc=voc, moved=moved, base=base)
+
+
+def stored_run_cases(tmp: Path, ctx) -> List[Case]:
+    """Damage the runs made by the prep batch, then evaluate / resume them."""
+    from stl.runner import partial_dir
+
+    cases: List[Case] = []
+    runs, ds_a, ds_b, base = ctx["runs"], ctx["ds_a"], ctx["ds_b"], ctx["base"]
+    good = runs / "ilsvrc2012_val" / "CENTER.h5"
+    data = good.read_bytes()
+    G = "stored runs"
+
+    def ev(*a):
+        return ["eval", *map(str, a)]
+
+    # eval of things that are not run files
+    bad = tmp / "badruns"
+    bad.mkdir()
+    (bad / "notes.txt").write_text("not a run\n")
+    (bad / "empty.h5").write_bytes(b"")
+    (bad / "folder.h5").mkdir()
+    for frac in (0.01, 0.1, 0.5, 0.9, 0.99):
+        (bad / f"trunc{int(frac * 100)}.h5").write_bytes(data[:int(len(data) * frac)])
+    import h5py
+
+    with h5py.File(bad / "other.h5", "w") as f:
+        f["x"] = np.arange(3)
+    with h5py.File(bad / "noboxes.h5", "w") as f:
+        f.attrs["format"] = "stl-run/1"
+        f.attrs["dataset"] = "ilsvrc2012_val"
+        f.attrs["root"] = str(ds_a)
+        f.create_group("images").create_group("ILSVRC2012_val_00000001")
+    with h5py.File(bad / "nodataset.h5", "w") as f:
+        f.attrs["format"] = "stl-run/1"
+        f.create_group("images")
+    for name, desc, names in [("notes.txt", "a text file", ["notes.txt"]), ("empty.h5", "an empty file", ["empty.h5"]),
+                              ("folder.h5", "a folder", ["folder.h5", "folder"]),
+                              ("missing.h5", "a missing file", ["missing.h5", "no such run"]),
+                              ("other.h5", "an HDF5 file not written by stl", ["other.h5", "not an stl run file"]),
+                              ("noboxes.h5", "an stl run file missing its boxes", ["noboxes.h5", "damaged"]),
+                              ("nodataset.h5", "an stl run file without dataset", ["nodataset.h5", "dataset"])] + [
+            (f"trunc{p}.h5", f"run file truncated to {p}%", [f"trunc{p}.h5"]) for p in (1, 10, 50, 90, 99)]:
+        cases.append(Case(f"eval-{name}", G, f"`stl eval` of {desc}", ev(bad / name), "error", names))
+        if name.endswith(".h5") and name.startswith("trunc"):
+            cases.append(Case(f"diff-{name}", G, f"`stl diff` with {desc}", ["diff", str(good), str(bad / name)],
+                              "error", names))
+
+    # the silent-wrong-number case: same ids, other image sizes
+    cases.append(Case("eval-other-sizes", G, "`stl eval --root` of a dataset with the same ids, other sizes",
+                      ev(good, "--root", ds_b), "error", ["ILSVRC2012_val_00000001", "8x6", "16x12", "wrong --root"]))
+    cases.append(Case("eval-voc-root", G, "`stl eval --root VOC` of an ILSVRC run", ev(good, "--root", ctx["voc"]),
+                      "error", [str(ctx["voc"])]))
+    cases.append(Case("eval-same-root", G, "`stl eval --root` the right root", ev(good, "--root", ds_a), "ok", [],
+                      post=lambda r: None if "4 images evaluated" in r["stdout"] else r["stdout"][-300:]))
+    # moved root
+    moved, new = ctx["moved"], tmp / "moved_dst"
+    shutil.move(str(moved), str(new))
+    mrun = tmp / "r" / "moved" / "ilsvrc2012_val" / "CENTER.h5"
+    cases.append(Case("eval-moved", G, "`stl eval` after the dataset moved (no --root)", ev(mrun), "error",
+                      ["--root", "moved_src"]))
+    cases.append(Case("eval-moved-root", G, "`stl eval --root NEW` after the dataset moved", ev(mrun, "--root", new),
+                      "ok", []))
+
+    # resume with other settings; a second run while one holds the lock
+    cases.append(Case("run-settings", G, "a run resumed with other settings (--max-windows)",
+                      base + ["--out", str(tmp / "r" / "settings"), "--max-windows", "7"], "error",
+                      ["CENTER.h5", "other settings", "max_windows"]))
+    lock = tmp / "r" / "lock" / "ilsvrc2012_val" / "CENTER.h5.lock"
+    cases.append(Case("run-locked", G, "a second `stl run` on the same output (lock held)",
+                      base + ["--out", str(tmp / "r" / "lock")], "error", ["CENTER.h5", "another process"],
+                      before=f"import subprocess, sys, time\n"
+                             f"p = subprocess.Popen([sys.executable, '-c', 'from stl.store import file_lock\\n"
+                             f"import time, sys\\nwith file_lock(sys.argv[1]):\\n    print(1, flush=True)\\n"
+                             f"    time.sleep(120)', {str(lock)!r}], stdout=subprocess.PIPE)\n"
+                             f"p.stdout.readline()\n"
+                             f"open({str(tmp / 'lockpid')!r}, 'w').write(str(p.pid))\n"))
+
+    # a truncated run file on resume: refused, left untouched
+    tm = tmp / "r" / "trunc-main-resume" / "ilsvrc2012_val" / "CENTER.h5"
+    tm.write_bytes(tm.read_bytes()[:300])
+    kept = tm.read_bytes()
+    cases.append(Case("run-trunc-main", G, "`stl run` resuming a truncated run file (refused, file kept)",
+                      base + ["--out", str(tmp / "r" / "trunc-main-resume")], "error", ["CENTER.h5", "move it away"],
+                      post=lambda r: None if tm.read_bytes() == kept else "the damaged run file was changed"))
+
+    # damaged per-image entries of an unfinished run: eval refuses, --skip-corrupt evaluates the rest,
+    # a resume sets it aside (kept) and recomputes it; the other entries are not recomputed
+    er = tmp / "r" / "entry" / "ilsvrc2012_val" / "CENTER.h5"
+    _unconsolidate(er)
+    entries = sorted(partial_dir(er).glob("*.h5"))
+    victim = entries[1]
+    victim.write_bytes(victim.read_bytes()[:200])
+    cases.append(Case("eval-entry", G, "`stl eval` of an unfinished run with a truncated entry", ev(er), "error",
+                      [victim.name, "--skip-corrupt"]))
+    cases.append(Case("eval-entry-skip", G, "... with --skip-corrupt: the rest, and the damaged one named",
+                      ev(er, "--skip-corrupt"), "ok", [],
+                      post=lambda r: None if ("3 images evaluated" in r["stdout"] and victim.name in r["stdout"])
+                      else r["stdout"][-400:]))
+
+    def resumed(r):
+        kept_files = list(partial_dir(er).glob("*.corrupt*"))
+        if not kept_files:
+            return "the damaged entry was not kept (renamed)"
+        if "3 already done" not in r["stdout"] or "1 images computed" not in r["stdout"]:
+            return f"finished entries recomputed or lost: {r['stdout'][-300:]}"
+        from stl.runner import load_run
+
+        run = load_run(er)
+        return None if len(run.image_ids) == 4 else f"{len(run.image_ids)} images after resume"
+
+    cases.append(Case("run-entry", G, "`stl run` resuming with a truncated entry: set aside, recomputed",
+                      base + ["--out", str(tmp / "r" / "entry")], "warn", [victim.name, "set aside"], post=resumed))
+    sj = tmp / "r" / "store-json" / "ilsvrc2012_val" / "CENTER.h5"
+    _unconsolidate(sj)
+    (partial_dir(sj) / "store.json").write_text('{"format": "stl-run/1", ')
+    cases.append(Case("eval-store-json", G, "`stl eval` of an unfinished run with a truncated store.json", ev(sj),
+                      "error", ["store.json"]))
+    cases.append(Case("run-store-json", G, "`stl run` resuming with a truncated store.json",
+                      base + ["--out", str(tmp / "r" / "store-json")], "error", ["store.json"]))
+    # eval/diff/bench/demo odds and ends
+    cases.append(Case("eval-mixed", G, "`stl eval GOOD MISSING`", ev(good, bad / "missing.h5"), "error",
+                      ["missing.h5"]))
+    cases.append(Case("diff-missing", G, "`stl diff` with a missing file", ["diff", str(good), str(bad / "nope.h5")],
+                      "error", ["nope.h5"]))
+    cases.append(Case("diff-text", G, "`stl diff` with a text file", ["diff", str(good), str(bad / "notes.txt")],
+                      "error", ["notes.txt"]))
+    cases.append(Case("bench-model", G, "`stl bench --model nosuchnet`", ["bench", "--model", "nosuchnet"], "error",
+                      ["nosuchnet"]))
+    cases.append(Case("demo-images", G, "`stl demo --images nope`", ["demo", "--images", "nope", "--out",
+                                                                     str(tmp / "demo")], "error",
+                      ["nope", "chelsea", "astronaut"]))
+    cases.append(Case("demo-out-file", G, "`stl demo --out FILE`", ["demo", "--out", str(bad / "notes.txt")],
+                      "error", ["notes.txt", "not a folder"]))
+    cases.append(Case("localize-out-file", G, "`stl localize --out FILE` (checked before computing)",
+                      ["localize", str(tmp / "imgs" / "mode_L.png"), "--out", str(bad / "notes.txt")], "error",
+                      ["notes.txt", "not a folder"]))
+    (tmp / "locout" / "mode_L_wl.json").mkdir(parents=True)
+    cases.append(Case("localize-out-taken", G, "`stl localize` whose output name is a folder",
+                      ["localize", str(tmp / "imgs" / "mode_L.png"), "--out", str(tmp / "locout")], "error",
+                      ["mode_L_wl.json"]))
+    cases.append(Case("localize-label", G, "`stl localize --label n99999999`",
+                      ["localize", str(tmp / "imgs" / "mode_L.png"), "--label", "n99999999", "--out",
+                       str(tmp / "locout2")], "error", ["n99999999"]))
+    return cases
+
+
+def _unconsolidate(path: Path):
+    """Turn a finished run file back into the per-image entries a killed run leaves."""
+    from stl.runner import _identity, load_run, partial_dir
+    from stl.store import Store
+
+    run = load_run(path)
+    store = Store(partial_dir(path), _identity(run.meta))
+    for i in run.image_ids:
+        store.write(i, {"boxes": run.boxes[i], "scores": run.scores[i]}, run.image_attrs[i])
+    path.unlink()
+
+
+# ============================================================================ running it all
+def run_corpus(tmp: Path):
+    """[(case id, group, description, command, outcome or None if clean)]"""
+    cases, prep, ctx = build_corpus(tmp)
+    pres = run_batch(prep, tmp, "prep")
+    for c in prep:
+        assert pres[c.id]["rc"] == 0, (c.id, pres[c.id]["stderr"][-2000:])
+    cases += stored_run_cases(tmp, ctx)
+    try:
+        res = run_batch(cases, tmp, "main")
+    finally:
+        pid = tmp / "lockpid"
+        if pid.exists():
+            try:
+                os.kill(int(pid.read_text()), 9)
+            except ProcessLookupError:
+                pass
+    rows = []
+    for c in cases:
+        r = res[c.id]
+        cmd = "stl " + " ".join(a.replace(str(tmp) + "/", "") for a in c.argv)
+        problem = judge(c, r)
+        if c.subcases:
+            for sid, (desc, check, describe) in c.subcases.items():
+                rows.append((sid, c.group, desc, cmd, problem or check(r), describe(r).replace(str(tmp) + "/", "")))
+        else:
+            rows.append((c.id, c.group, c.desc, cmd, problem, outcome(c, r).replace(str(tmp) + "/", "")))
+    return rows, res
+
+
+def outcome(case: Case, r: dict) -> str:
+    """What happened, in one line, for the table."""
+    lines = log_lines(r["stderr"])
+    errors = [ln for ln in lines if ln.startswith("stl: error:")]
+    if errors:
+        return f"exit {r['rc']}: {errors[0]}"
+    warn = [ln for ln in lines if " WARNING " in ln]
+    failed = [ln.strip() for ln in lines if ln.strip().startswith("FAILED ")]
+    if failed:
+        return f"exit {r['rc']}, others finished; {failed[0]}"
+    if warn:
+        return f"exit {r['rc']}; warning: {warn[0].split(' WARNING ', 1)[1]}"
+    return f"exit {r['rc']}"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return run_corpus(tmp_path_factory.mktemp("hostile"))
+
+
+def test_corpus_is_large_and_every_outcome_clean(corpus):
+    rows, _ = corpus
+    assert len(rows) >= 200, len(rows)
+    bad = [(i, cmd, problem) for i, g, d, cmd, problem, _ in rows if problem]
+    assert not bad, f"{len(bad)} of {len(rows)} not clean:\n" + "\n".join(f"{i}: {p}\n    {c}" for i, c, p in bad)
+
+
+def test_groups_cover_the_issue(corpus):
+    rows, _ = corpus
+    groups = {g for _, g, *_ in rows}
+    assert {"images", "options", "ILSVRC WSOL metadata", "ILSVRC official XML", "VOC XML", "sample JSON",
+            "roots and run errors", "stored runs"} <= groups
+
+
+def test_real_process_one_line_and_traceback_only_with_v(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([PY, "-m", "stl.cli", "eval", str(tmp_path / "x.h5")], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"stl: error: {tmp_path / 'x.h5'}: no such run file (and no unfinished entries in {tmp_path / 'x.h5.partial'})"]
+    r = subprocess.run([PY, "-m", "stl.cli", "-v", "eval", str(tmp_path / "x.h5")], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "no such run file" in r.stderr
+
+
+def test_failed_images_exit_1_with_summary_and_results_kept(corpus):
+    _, res = corpus
+    r = res["images"]
+    assert r["rc"] == 1
+    assert "image(s) FAILED" in r["stderr"] and "FAILED empty_png" in r["stderr"]
+    assert "images computed" in r["stdout"]
+
+
+@pytest.mark.slow
+def test_localize_same_stem_inputs_get_distinct_outputs(tmp_path):
+    """The one STL case: two 1x1 images named x.png in two folders (tiny: a few forwards each)."""
+    for k, sub in enumerate(("a", "b")):
+        save(Image.new("RGB", (1, 1), (40 * k, 90, 200)), tmp_path / sub / "x.png")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([PY, "-m", "stl.cli", "localize", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
+                        "--ks", "100", "--color-spaces", "hsv", "--out", str(tmp_path / "o")], capture_output=True,
+                       text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = (json.loads((tmp_path / "o" / f"{s}_x_wl.json").read_text()) for s in ("a", "b"))
+    assert a["image"].endswith("a/x.png") and b["image"].endswith("b/x.png")
+    mode = (tmp_path / "o" / "a_x_wl.png").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+
+
+# ============================================================================ docs/reliability.md
+def markdown_table(rows) -> str:
+    lines = ["| # | group | case | command | outcome | clean |", "|---|---|---|---|---|---|"]
+
+    def cell(text, n):
+        text = " ".join(str(text).split()).replace("|", "\\|")
+        return text if len(text) <= n else text[:n - 3] + "..."
+
+    for k, (i, g, d, cmd, problem, what) in enumerate(rows, 1):
+        lines.append(f"| {k} | {g} | {cell(d, 70)} | `{cell(cmd, 150)}` | {cell(what, 220)} | "
+                     f"{'yes' if not problem else 'NO: ' + cell(problem, 120)} |")
+    clean = sum(1 for r in rows if not r[4])
+    return f"Tried: {len(rows)}; clean: {clean}.\n\n" + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        rows, res = run_corpus(Path(d))
+        print(markdown_table(rows))
