@@ -258,20 +258,13 @@ def test_real_voc_difficult_only_classes(voc_dir):
 
 
 def test_eval_profiles_experiment(tmp_path, voc_dir, capsys):
-    """experiments/eval_profiles.py: both profiles and each single-field switch on a stored run."""
-    import importlib.util
-    from pathlib import Path
-
+    """stl eval-profiles: both profiles and each single-field switch on a stored run."""
     from stl.cli import main
 
     assert main(["run", "--dataset", "voc2007_test", "--root", str(voc_dir), "--method", "WHOLE-IMAGE",
                  "--out", str(tmp_path / "runs"), "--no-progress"]) == 0
     path = tmp_path / "runs" / "voc2007_test" / "WHOLE-IMAGE.h5"
-    spec = importlib.util.spec_from_file_location(
-        "eval_profiles", Path(__file__).resolve().parents[1] / "experiments" / "eval_profiles.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod.main([str(path), "--n", "1", "10", "--md", str(tmp_path / "t.md")]) == 0
+    assert main(["eval-profiles", str(path), "--n", "1", "10", "--md", str(tmp_path / "t.md")]) == 0
     table = (tmp_path / "t.md").read_text()
     rows = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| authors")
             or line.startswith("| corrected")}

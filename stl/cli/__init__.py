@@ -27,6 +27,7 @@ COMMANDS = {
     "table": "Table 1 or 2: mAP of detectors trained on each method's boxes (stl table 1|2)",
     "fig6": "Figure 6: per-class AP, STL-CL-trained vs ground-truth-trained detectors",
     "stl650": "STL-CL/STL-WL vs WHOLE-IMAGE and CENTER on the 650 real ILSVRC images of ../shared",
+    "eval-profiles": "each field of the evaluation protocol (authors vs corrected) on stored runs",
     "diff": "how many top-N windows differ between two stored runs (e.g. the two profiles)",
     "wsol": "STL vs CAM / Grad-CAM / RISE on the WSOL benchmark's metrics (MaxBoxAccV2, ...)",
     "bench-scale": "images/s of the local executor vs Ray workers, Ray's start-up and per-image overhead",

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """What each field of the evaluation protocol does to stored runs (docs/fidelity.md).
 
-    python experiments/eval_profiles.py RUN.h5 [RUN.h5 ...] [--n 1 2 5 10 100 1000] [--md OUT.md]
+    stl eval-profiles RUN.h5 [RUN.h5 ...] [--n 1 2 5 10 100 1000] [--md OUT.md]
 
 For every run file (written by ``stl run`` / ``experiments/fig3.py``): the mean
 recall and precision at each N under the ``authors`` profile, the ``corrected``
@@ -13,16 +12,11 @@ top 10 -- only those can move under the tie order.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def tie_counts(run) -> dict:
@@ -40,7 +34,7 @@ def tie_counts(run) -> dict:
 
 
 def variants():
-    from stl.evaluation import EVAL_PROFILES
+    from ..evaluation import EVAL_PROFILES
 
     a, c = EVAL_PROFILES["authors"], EVAL_PROFILES["corrected"]
     out = {"authors": a, "corrected": c}
@@ -50,20 +44,16 @@ def variants():
     return out
 
 
-def main(argv=None) -> int:
-    from stl.evaluation.protocol import AUTHORS_MAX_SUBWIN
-    from stl.evaluation.runs import evaluate_run
-    from stl.runner import load_run
+def eval_profiles_tables(runs: Sequence, root=None, ns: Sequence[int] = (1, 2, 5, 10, 100, 1000),
+                         md: Optional[str] = None) -> str:
+    """The tables for stored runs ``runs`` (printed, and written to ``md`` if given); returns them."""
+    from ..evaluation.protocol import AUTHORS_MAX_SUBWIN
+    from ..evaluation.runs import evaluate_run
+    from ..runner import load_run
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", metavar="RUN.h5")
-    p.add_argument("--root", default=None, help="dataset root, if it moved since the run")
-    p.add_argument("--n", nargs="+", type=int, default=[1, 2, 5, 10, 100, 1000])
-    p.add_argument("--md", default=None, help="also write the tables here (Markdown)")
-    args = p.parse_args(argv)
-    ns = sorted(set(args.n))
+    ns = sorted(set(ns))
     parts = []
-    for path in args.runs:
+    for path in runs:
         run = load_run(path, max_windows=AUTHORS_MAX_SUBWIN)
         t = tie_counts(run)
         head = (f"### {path}\n\n{run.meta.get('method', '?')} on {run.meta.get('dataset_key', '?')}, "
@@ -73,17 +63,14 @@ def main(argv=None) -> int:
         lines = ["| protocol | images | empty | classes | " + " | ".join(cols) + " |",
                  "|---|---:|---:|---:|" + "---:|" * len(cols)]
         for name, proto in variants().items():
-            r = evaluate_run(path, root=args.root, num_windows=ns, protocol=proto).result
+            r = evaluate_run(path, root=root, num_windows=ns, protocol=proto).result
             vals = [r.at(n)["recall"] for n in ns] + [r.at(n)["precision"] for n in ns]
             lines.append(f"| {name} | {len(r.image_ids)} | {len(r.empty)} | {len(r.classes)} | "
                          + " | ".join(f"{100 * v:.2f}" for v in vals) + " |")
         part = head + "\n" + "\n".join(lines) + "\n"
         print(part)
         parts.append(part)
-    if args.md:
-        Path(args.md).write_text("Mean recall (R@N) and precision (P@N) in %.\n\n" + "\n".join(parts))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    text = "Mean recall (R@N) and precision (P@N) in %.\n\n" + "\n".join(parts)
+    if md:
+        Path(md).write_text(text)
+    return text
