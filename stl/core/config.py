@@ -104,7 +104,7 @@ class STLConfig:
     #: subtracts ``IMAGENET_MEAN[yoff+yoff+dim, xoff:xoff+dim]`` -- row 255 of the mean image
     #: repeated down every row (a typo for ``yoff:yoff+dim``; 4.7 grey levels mean absolute
     #: difference, 14 max). "image": the centre 227x227 crop of the mean image (corrected).
-    #: Applied by ``stl.commands.common.build_from_args`` when it builds a Caffe model.
+    #: Applied by ``stl.cli.args.build_from_args`` when it builds a Caffe model.
     caffe_mean: str = "authors_row255"
 
     #: Feature for s_app (Eq. 4). "feature": the classifier's penultimate

@@ -22,7 +22,7 @@ advances all hierarchies of all images in lockstep, de-duplicates requests
 its box) and runs them in batches: crops through ``Classifier.forward`` in batches
 of ``config.batch_size``, box masks through ``Classifier.forward_masked`` sorted by
 box area, at least ``classifier.masked_batch_size`` at a time (the torch Caffe engine
-computes them incrementally: :mod:`stl.modeling.incremental`). Results do not depend
+computes them incrementally: :mod:`stl.models.caffe.incremental`). Results do not depend
 on batching (up to float rounding).
 """
 from __future__ import annotations

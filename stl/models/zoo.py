@@ -1,7 +1,7 @@
 """The model registry and its registrations (``efficientnet_lite0``, ``caffenet``, ``alexnet``,
 ``squeezenet``, ``caffenet_random``) and the one factory :func:`build_classifier`.
 
-Nothing in :mod:`stl.modeling` imports this module back: engines and model files
+Nothing in :mod:`stl.models` imports this module back: engines and model files
 (:mod:`.caffe_models`, :mod:`.torch_caffe`, :mod:`.pycaffe_engine`, :mod:`.efficientnet`)
 know nothing of the registry. Add a model with ``@register_model("name")``.
 """

@@ -217,7 +217,7 @@ def masked_forward(net, fill: torch.Tensor, boxes: np.ndarray, records: Sequence
 
     Parameters
     ----------
-    net : :class:`~stl.modeling.torch_caffe.CaffeNetModule`.
+    net : :class:`~stl.models.caffe.net.CaffeNetModule`.
     fill : (C, H, W) the network input of a masked pixel at each position (for Caffe
         preprocessing: the mask colour minus the mean image). Masked images are never built
         whole: each item's input rectangle is its unmasked input with the box set to ``fill``.

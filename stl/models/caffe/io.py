@@ -24,7 +24,7 @@ Public API
 ``NetParameter``, ``LayerParameter``, ``BlobProto``, ... message classes (``caffe_pb2``).
 
 Errors (missing file, not a protobuf, prototxt syntax error with its line)
-raise :class:`stl.modeling.base.ModelError`.
+raise :class:`stl.models.base.ModelError`.
 """
 from __future__ import annotations
 

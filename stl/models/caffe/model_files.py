@@ -1,5 +1,5 @@
 """Files of the Caffe models ``caffenet``, ``alexnet``, ``squeezenet``, ``caffenet_random``
-(registered in :mod:`stl.modeling.zoo`).
+(registered in :mod:`stl.models.zoo`).
 
 * ``caffenet`` / ``alexnet``: the paper's networks (BVLC reference CaffeNet, BVLC AlexNet).
   Prototxt ``stl/resources/models/<bvlc name>/deploy.prototxt`` (packaged), weights

@@ -125,7 +125,7 @@ class CaffeLayer(nn.Module):
     """One Caffe layer: ``setup`` infers top shapes (and parameter shapes) like Caffe's Reshape.
 
     Each layer also declares its *locality* for incremental masking
-    (:mod:`stl.modeling.incremental`, which imports only this protocol):
+    (:mod:`stl.models.caffe.incremental`, which imports only this protocol):
 
     * ``"window"`` -- an output pixel depends on a kernel window of the input
       (convolution, pooling that never divides by a clipped window); such a
@@ -317,7 +317,7 @@ class PoolingLayer(CaffeLayer):
                                 for size, k, p, st in zip((h, w), self.kernel, self.pad, self.stride))
             if min(self.out_hw) <= 0:
                 raise self.error(f"output would be empty (input {h}x{w})")
-        # every AVE window lies inside the image: no clipped divisors (see stl.modeling.incremental)
+        # every AVE window lies inside the image: no clipped divisors (see stl.models.caffe.incremental)
         self.never_clips = (not self.global_pooling and self.pad == (0, 0)
                              and all((o - 1) * st + k <= size for o, st, k, size
                                      in zip(self.out_hw, self.stride, self.kernel, (h, w))))
@@ -746,7 +746,7 @@ class TorchCaffeClassifier(Classifier):
         "avg" only for the automatic choice on nets without InnerProduct layers.
     classes : ClassList, synset_words.txt path, or None (ImageNet when the net has 1000 outputs).
     incremental_masking : :meth:`forward_masked` recomputes only the layer outputs a masked box
-        can change (:mod:`stl.modeling.incremental`; same values up to float rounding). False
+        can change (:mod:`stl.models.caffe.incremental`; same values up to float rounding). False
         runs every masked image through the whole net.
     record_cache_size : unmasked images whose layer outputs are kept for ``forward_masked``.
 
@@ -763,7 +763,7 @@ class TorchCaffeClassifier(Classifier):
                  name: Optional[str] = None, num_threads: Optional[int] = None,
                  incremental_masking: bool = True, record_cache_size: int = 64):
         self.runtime = TorchRuntime(device, precision, channels_last, num_threads)
-        #: masked forwards recompute only what the box can change (stl.modeling.incremental)
+        #: masked forwards recompute only what the box can change (stl.models.caffe.incremental)
         self.incremental_masking = bool(incremental_masking)
         self.record_cache_size = int(record_cache_size)
         self._records: "OrderedDict[bytes, incremental.BaseRecord]" = OrderedDict()
@@ -864,7 +864,7 @@ class TorchCaffeClassifier(Classifier):
     def forward_masked(self, images: np.ndarray, index, boxes, outputs: Sequence[str] = (PROB,),
                        color=None) -> Dict[str, np.ndarray]:
         """:meth:`Classifier.forward_masked`; with ``incremental_masking`` (the default) only the
-        outputs the boxes can change are recomputed (:mod:`stl.modeling.incremental`)."""
+        outputs the boxes can change are recomputed (:mod:`stl.models.caffe.incremental`)."""
         if not self.incremental_masking:
             return super().forward_masked(images, index, boxes, outputs, color)
         color = np.asarray(self.mask_color if color is None else color, np.float32)

@@ -7,7 +7,7 @@ into the project's virtual environment (see ``docs/caffe.md``).
 Caffe reports most errors with ``LOG(FATAL)``, which aborts the whole Python
 process. :class:`PyCaffeClassifier` therefore checks the model files in Python
 first (prototxt syntax and layer types, caffemodel parse, layer blob counts and
-shapes) and raises :class:`~stl.modeling.base.ModelError` for anything Caffe
+shapes) and raises :class:`~stl.models.base.ModelError` for anything Caffe
 would die on. ``GLOG_minloglevel`` is set to 2 (errors only) before Caffe is
 imported unless the caller already set it.
 
@@ -230,7 +230,7 @@ class PyCaffeClassifier(Classifier):
         registry models (``caffenet``, ...) pass the mean image when they find it.
     mean_mode : "image" (subtract the centre crop of the mean image) or "channel" (its
         per-channel mean). Ignored for a (3,) mean. Preprocessing is
-        :class:`~stl.modeling.preprocessing.CaffePreprocessing`, bit-identical to the torch engine.
+        :class:`~stl.models.preprocessing.CaffePreprocessing`, bit-identical to the torch engine.
     prob_layer : blob returned as PROB. Default: the top of the last Softmax layer. A net
         without Softmax gets PROB = softmax(LOGITS) computed in numpy.
     logits_layer : blob returned as LOGITS. Default: the bottom of that Softmax layer (CaffeNet:
