@@ -37,7 +37,7 @@ FILE_READERS = ("PRECOMPUTED",)
 
 
 class CountingClassifier:
-    """Wraps a :class:`stl.modeling.Classifier` and counts the images it evaluates."""
+    """Wraps a :class:`stl.models.base.Classifier` and counts the images it evaluates."""
 
     def __init__(self, inner):
         self.inner = inner
