@@ -75,7 +75,7 @@ def load_image(path, max_pixels: int = 200_000_000, exif_transpose: bool = False
     """
     import warnings
 
-    from PIL import Image, ImageFile, ImageOps
+    from PIL import Image, ImageFile
 
     path = Path(path)
     _open_checks(path)

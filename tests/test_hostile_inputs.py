@@ -852,6 +852,7 @@ def corpus(tmp_path_factory):
     return run_corpus(tmp_path_factory.mktemp("hostile"))
 
 
+@pytest.mark.slow  # ~11 s of CPU, but minutes of wall time on a shared 2-core machine
 def test_corpus_is_large_and_every_outcome_clean(corpus):
     rows, _ = corpus
     assert len(rows) >= 200, len(rows)
@@ -859,6 +860,7 @@ def test_corpus_is_large_and_every_outcome_clean(corpus):
     assert not bad, f"{len(bad)} of {len(rows)} not clean:\n" + "\n".join(f"{i}: {p}\n    {c}" for i, c, p in bad)
 
 
+@pytest.mark.slow  # ~11 s of CPU, but minutes of wall time on a shared 2-core machine
 def test_groups_cover_the_issue(corpus):
     rows, _ = corpus
     groups = {g for _, g, *_ in rows}
@@ -877,6 +879,7 @@ def test_real_process_one_line_and_traceback_only_with_v(tmp_path):
     assert r.returncode != 0 and "Traceback" in r.stderr and "no such run file" in r.stderr
 
 
+@pytest.mark.slow  # ~11 s of CPU, but minutes of wall time on a shared 2-core machine
 def test_failed_images_exit_1_with_summary_and_results_kept(corpus):
     _, res = corpus
     r = res["images"]
