@@ -436,6 +436,10 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
     executor = executor if executor is not None else LocalExecutor()
+    if max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1, not {max_windows}")
+    if path.is_dir():
+        raise RunError(f"{path} is a folder; the run file needs that name (use another --out)")
     ids = dataset.image_ids
     t0 = time.time()
     with run_lock(path):
@@ -463,6 +467,7 @@ def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_window
     computed, failures_now = 0, {}
     _remove_stale_temps(path)
     _check_identity(path, meta)
+    set_aside_corrupt_entries(path)
     done = stored_ids(path)
     todo = [i for i in ids if i not in done]
     skipped = len(ids) - len(todo)

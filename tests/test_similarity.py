@@ -16,13 +16,17 @@ def test_drop_cl_eq2_and_wl_eq3():
     masked = np.array([0.10, 0.35, 0.05, 0.10, 0.00, 0.40])
     assert S.drop_cl(full, masked, 0) == pytest.approx(0.30)
     assert S.drop_cl(full, masked, 1) == pytest.approx(0.0)  # score went up: no drop
-    # top-5 of f(x) = classes 0..4; drops 0.30, 0, 0.10, 0, 0.06 -> 0.46 (class 5 is not in the top-5)
-    assert S.drop_wl(full, masked, top_k=5) == pytest.approx(0.46)
+    # top-5 of f(x) = classes 0..4; paper text (clamp per class): 0.30 + 0 + 0.10 + 0 + 0.06 = 0.46
+    # (class 5 is not in the top-5); authors' code (clamp the sum): 0.30 - 0.10 + 0.10 + 0 + 0.06 = 0.36
+    assert S.drop_wl(full, masked, top_k=5, rule="clamp_then_sum") == pytest.approx(0.46)
+    assert S.drop_wl(full, masked, top_k=5, rule="sum_then_clamp") == pytest.approx(0.36)
+    assert S.drop_wl(full, masked, top_k=5) == pytest.approx(0.36)  # the default: the authors' rule
     assert list(S.top_classes(full, 2)) == [0, 1]
 
 
 def test_top_classes_ties_break_by_index():
     assert list(S.top_classes(np.array([0.2, 0.4, 0.4, 0.0]), 2)) == [1, 2]
+    assert list(S.top_classes(np.array([0.2, 0.4, 0.4, 0.0]), 2, "sum_then_clamp")) == [2, 1]
 
 
 def test_s_drop():

@@ -289,12 +289,12 @@ class _FakeWindows:
     needs_label = False
     uses_classifier = False
 
-    def propose(self, image, labels=None):
+    def propose(self, image, labels=None, image_id=None):
         h, w = image.shape[:2]
         return (np.array([[0, 0, w - 1, h - 1], [w * .2, h * .2, w * .8, h * .8], [0, 0, w / 2, h / 2]]),
                 np.array([0.9, 0.5, 0.2]))
 
-    def propose_batch(self, images, labels=None):
+    def propose_batch(self, images, labels=None, image_ids=None):
         return [self.propose(im) for im in images]
 
 

@@ -61,8 +61,9 @@ def main(args) -> int:
         raise UserError(f"--label: {one_line(e)}") from None
     log.info("classifier: %s", classifier.describe())
     failures = 0
+    # the bar only on a terminal (disable=None), where log lines go through tqdm.write
     images = tqdm(list(zip(args.images, names)), desc="images", unit="img", dynamic_ncols=True,
-                  disable=len(args.images) < 2)
+                  disable=True if len(args.images) < 2 else None)
     for path, name in images:
         try:  # EXIF orientation applied: boxes are in the image as a photo viewer shows it
             img = load_image(path, exif_transpose=True, max_side=LARGE_IMAGE_SIDE)

@@ -39,13 +39,23 @@ def validate(result, image_id) -> Tuple[np.ndarray, np.ndarray]:
     return boxes, scores
 
 
+def load_record_image(rec) -> np.ndarray:
+    """The record's image; files larger than :data:`stl.io.LARGE_IMAGE_SIDE` decoded reduced (the
+    method's boxes are mapped back to the file's pixels by :func:`compute_chunk`)."""
+    from ..io import LARGE_IMAGE_SIDE
+
+    if not hasattr(rec, "load"):
+        return rec.read()
+    return rec.load(max_side=LARGE_IMAGE_SIDE).array
+
+
 def compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
     fails: Dict[str, Tuple[str, str]] = {}
     images, recs = [], []
     for image_id in chunk:
         try:
             rec = dataset.record(image_id)
-            images.append(rec.read())
+            images.append(load_record_image(rec))
             recs.append(rec)
         except Exception as e:  # ImageError, DatasetError, ...
             fails[image_id] = (type(e).__name__, str(e))
@@ -72,10 +82,14 @@ def compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
                     results.append(None)
     per_image = (time.time() - t) / max(1, len(recs))
     entries = []
-    for rec, res in zip(recs, results):
+    for rec, im, res in zip(recs, images, results):
         if res is None:
             continue
         boxes, scores = res
+        if tuple(im.shape[:2]) != tuple(rec.size):  # decoded reduced: boxes back to the file's pixels
+            from ..core.boxes import scale_boxes
+
+            boxes = scale_boxes(boxes, im.shape[:2], rec.size)
         entries.append((rec.image_id, boxes[:max_windows], scores[:max_windows],
                         {"height": rec.size[0], "width": rec.size[1], "seconds": per_image,
                          "num_windows_total": len(boxes)}))
