@@ -55,11 +55,18 @@ class CountingClassifier:
         self.forwards += len(images)
         return out
 
-    def forward_masked(self, images, index, boxes, outputs=("prob",)):
+    def forward_masked(self, images, index, boxes, outputs=("prob",), color=None):
         t = time.perf_counter()
-        out = self.inner.forward_masked(images, index, boxes, outputs)
+        out = self.inner.forward_masked(images, index, boxes, outputs, color)
         self.seconds += time.perf_counter() - t
         self.masked_forwards += len(boxes)
+        return out
+
+    def forward_crops(self, crops, outputs=("feature",), crop_mode="center_square"):
+        t = time.perf_counter()
+        out = self.inner.forward_crops(crops, outputs, crop_mode)
+        self.seconds += time.perf_counter() - t
+        self.forwards += len(crops)
         return out
 
     def __call__(self, images, outputs=("prob", "feature"), batch_size: int = 64):
