@@ -109,7 +109,7 @@ bench-scale: setup
 	$(BIN)/stl bench-scale --images $(SCALE_IMAGES) --out results/bench-scale
 
 stl650: setup
-	$(BIN)/stl stl650 --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) --out results/stl650
+	$(BIN)/stl stl650 --model $(MODEL) $(if $(LIMIT),--limit $(LIMIT)) $(if $(PROFILE),--profile $(PROFILE)) --out results/stl650
 
 # The other figures and tables of the paper (stl/experiments/). They share the run store
 # results/runs with `stl run` / `stl eval`; without ILSVRC=/VOC= they use ../shared.
