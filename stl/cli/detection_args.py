@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 
-from .args import add_common_arguments, model_spec, split_overrides, stl_config
+from .args import (add_common_arguments, add_executor_arguments, executor_from_args, model_spec, split_overrides,
+                   stl_config)
 
 
 def add_detection_arguments(p, which: str, default_pairs=()):
     add_common_arguments(p)
+    add_executor_arguments(p)
     for a in p._actions:  # --set also takes DetectionConfig keys here
         if a.dest == "overrides":
             a.help += ("; here also detection config keys, JSON values (data.num_classes=5, positive_top_k=1, "
@@ -56,4 +58,5 @@ def detection_options(args):
         ilsvrc_train=args.ilsvrc_train, config=args.config, overrides=overrides, classes=classes, limit=args.limit,
         fast=args.fast, max_windows=args.max_windows, iterations=args.iterations,
         pairs=[q.strip() for q in args.pairs.split(",")] if args.pairs else None, work=args.work, runs=args.runs,
-        features=args.features, out=args.out, force=args.force, progress=not args.no_progress)
+        features=args.features, out=args.out, force=args.force, progress=not args.no_progress,
+        executor=executor_from_args(args))

@@ -38,7 +38,7 @@ class ProposalProvider:
     """
 
     def __init__(self, runs_dir, get_classifier: Callable, model=None, stl_config=None, progress: bool = True,
-                 chunk_size: int = 8):
+                 chunk_size: int = 8, executor=None, model_spec=None):
         from ..core.config import DEFAULT
 
         self.runs_dir = Path(runs_dir)
@@ -47,6 +47,10 @@ class ProposalProvider:
         self.stl_config = stl_config or DEFAULT
         self.progress = progress
         self.chunk_size = chunk_size
+        #: where the proposal runs are computed (``stl.executors``; None: this process) and the
+        #: :class:`stl.models.spec.ModelSpec` remote workers build their classifier from
+        self.executor = executor
+        self.model_spec = model_spec
         self._methods: Dict[str, object] = {}
         self._cache: Dict[Tuple[str, str], Windows] = {}
 
@@ -112,9 +116,14 @@ class ProposalProvider:
         uses = m.uses_classifier
         runs = self.stl_runs_dir() if name.startswith("STL-") else self.runs_dir
         path = run_path(runs, view.key, name, self.model if uses else None, uses)
+        work = m
+        if self.executor is not None and not self.executor.builds_locally and self.model_spec is not None:
+            from ..executors import MethodSpec
+
+            work = MethodSpec.from_model_spec(name, self.model_spec, self.stl_config)
         try:
-            summary = run_method(view, m, path, method_name=name, model=self.model if uses else None,
-                                 chunk_size=self.chunk_size, progress=self.progress)
+            summary = run_method(view, work, path, method_name=name, model=self.model if uses else None,
+                                 chunk_size=self.chunk_size, progress=self.progress, executor=self.executor)
         except RunError as e:
             raise MethodUnavailable(f"{name}: {e}") from None
         if summary.failures:

@@ -63,6 +63,9 @@ class DetectionOptions:
     iterations: Optional[int] = None
     pairs: Optional[Sequence[str]] = None
     work: str = "results/detection"
+    #: where the proposal runs (STL, ...) are computed: an :class:`stl.executors.Executor`
+    #: (None: this process; a Ray executor spreads their images over workers)
+    executor: Optional[object] = None
     runs: Optional[str] = None
     features: Optional[str] = None
     out: Optional[str] = None
@@ -177,7 +180,8 @@ class Setup:
         self.store = FeatureStore(fdir, self.classifier(), model_tag(self.model), "",
                                   self.cfg.features.context_padding, self.cfg.features.dtype,
                                   self.cfg.features.batch_size, self.cfg.features.memory_mib)
-        self.provider = ProposalProvider(runs, self.classifier, self.model, self.stl_config, progress)
+        self.provider = ProposalProvider(runs, self.classifier, self.model, self.stl_config, progress,
+                                         executor=opts.executor, model_spec=opts.model)
         self.experiment = DetectionExperiment(self.cfg, self.split, self.provider, self.store, self.work, progress)
 
     def classifier(self):
