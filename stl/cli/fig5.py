@@ -8,26 +8,13 @@ from __future__ import annotations
 
 
 def add_arguments(p):
-    from ..experiments.common import add_data_args, add_model_args
+    from .fig1 import add_maskout_arguments
 
-    add_model_args(p)
-    add_data_args(p, limit_help="first N images of ILSVRC val to run STL-CL on and choose from (CI: 1-2)")
+    add_maskout_arguments(p, "fig5")
     p.add_argument("--num", type=int, default=3, help="failure cases shown (default 3)")
-    p.add_argument("--out", default="results/fig5")
 
 
 def main(args) -> int:
-    from ..experiments.common import ilsvrc_data
-    from ..experiments.maskout import run_maskout
+    from .fig1 import run_maskout_command
 
-    data = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.limit)
-    print(f"fig5: data: {data.description} ({len(data.dataset)} images)")
-    res = run_maskout("fig5", data, args.model, args.out, engine=args.engine, device=args.device,
-                      precision=args.precision, runs_dir=args.runs, progress=not args.no_progress,
-                      num=args.num)
-    for f in res["figures"]:
-        print(f"fig5: {f.image_id}: class {f.class_name}, f_c(x) {f.score:.4f} -> f_c(h_g(x,b)) {f.score_masked:.4f} "
-              f"(drop {f.drop:.4f}); {f.note}")
-    for p in res["files"]:
-        print(f"fig5: wrote {p}")
-    return 0
+    return run_maskout_command(args, "fig5", num=args.num)

@@ -28,12 +28,17 @@ class STLMethod(ProposalMethod):
         return self.propose_batch([image], [labels])[0]
 
     def propose_batch(self, images, labels=None, image_ids=None):
+        wins = self.windows(images, labels, self.config)
+        return [(w.boxes, w.scores) for w in wins]
+
+    def windows(self, images, labels, config):
+        """STL's :class:`~stl.core.localization.Windows` of ``images`` under ``config``; STL-CL
+        needs the class label(s) of every image (the labels are ignored for STL-WL)."""
         if not self.needs_label:
             labels = [None] * len(images)
         elif labels is None or any(lab is None or (hasattr(lab, "__len__") and len(lab) == 0) for lab in labels):
-            raise ValueError("STL-CL needs the class label(s) of every image")
-        wins = localize_batch(images, self.classifier, labels, self.config, self.progress)
-        return [(w.boxes, w.scores) for w in wins]
+            raise ValueError(f"{self.name} needs the class label(s) of every image")
+        return localize_batch(images, self.classifier, labels, config, self.progress)
 
 
 @register_method("STL-CL", uses_classifier=True, needs_label=True)

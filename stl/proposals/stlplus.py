@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 from ..core.config import DEFAULT
-from ..core.localization import localize_batch
-from . import ProposalMethod, register_method
+from . import register_method
+from .stl_methods import STLMethod
 
 
-class STLPlusMethod(ProposalMethod):
-    uses_classifier = True
+class STLPlusMethod(STLMethod):
+    """STL (:class:`~stl.proposals.stl_methods.STLMethod`) with its top windows re-ranked."""
 
     def __init__(self, classifier=None, config=DEFAULT, plus=None, class_level: bool = False, progress=None):
         from ..wsol.stlplus import STLPlusConfig
 
-        if classifier is None:
-            raise ValueError("STL+ needs a classifier (build_method(..., classifier=build_classifier(...)))")
-        self.classifier = classifier
+        super().__init__(classifier, config, class_level, progress)
         self.stl_config = config
         self.plus = plus or STLPlusConfig()
-        self.config = _Identity(config, self.plus)
-        self.needs_label = class_level
+        self.config = _Identity(config, self.plus)  # what a stored run records
         self.name = "STL+-CL" if class_level else "STL+-WL"
-        self.progress = progress
-
-    def propose(self, image, labels=None, image_id=None):
-        return self.propose_batch([image], [labels])[0]
 
     def propose_batch(self, images, labels=None, image_ids=None):
         from ..wsol.stlplus import rerank, target_classes_for, window_features
 
+        wins = self.windows(images, labels, self.stl_config)
         if not self.needs_label:
             labels = [None] * len(images)
-        elif labels is None or any(lab is None or (hasattr(lab, "__len__") and len(lab) == 0) for lab in labels):
-            raise ValueError("STL+-CL needs the class label(s) of every image")
-        wins = localize_batch(images, self.classifier, labels, self.stl_config, self.progress)
         out = []
         for im, lab, w in zip(images, labels, wins):
             lab = (lab[0] if isinstance(lab, (list, tuple)) else lab) if self.needs_label else None
