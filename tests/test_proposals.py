@@ -94,8 +94,8 @@ def half_white(size=16):
 
 def test_all_methods_registered():
     names = set(available_methods())
-    for n in ("SELSEARCH", "SELSEARCH-OPENCV", "EDGEBOXES", "BING", "MCG", "PRECOMPUTED", "SLIDING-WINDOW", "OCCLUSION-BOX",
-              "STL-WL+MCG", "STL-WL+EDGEBOXES"):
+    for n in ("SELSEARCH", "SELSEARCH-OPENCV", "EDGEBOXES", "BING", "MCG", "PRECOMPUTED", "SLIDING-WINDOW",
+              "OCCLUSION-BOX", "STL-WL+MCG", "STL-WL+EDGEBOXES", "EDGEBOXES-PUBLISHED", "MCG-PUBLISHED"):
         assert n in names
 
 
