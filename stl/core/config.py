@@ -238,3 +238,7 @@ class SelectiveSearchConfig:
             raise ValueError(f"SelectiveSearchConfig.ranking must be pseudo_random or hierarchy; got {self.ranking!r}")
         if not self.ks or any(int(k) <= 0 for k in self.ks):
             raise ValueError(f"SelectiveSearchConfig.ks must be positive; got {self.ks}")
+
+    def to_dict(self) -> dict:
+        """Every field (stored runs record it as their ``method_config``)."""
+        return dataclasses.asdict(self)

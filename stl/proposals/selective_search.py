@@ -37,7 +37,7 @@ texture binning, tie order of equal similarities, neighbourhood definition).
 from __future__ import annotations
 
 import heapq
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -296,16 +296,17 @@ class SelectiveSearchFast(ProposalMethod):
     authors: the original image); ``max_side=N`` shrinks larger images first (boxes are
     mapped back). Score = minus the randomised priority (best first).
 
-    Options: ``config`` (a :class:`SelectiveSearchConfig`), ``max_side``, ``max_boxes``,
-    ``seed`` and ``ranking`` (shortcuts for the config fields)."""
+    Options: ``ss_config`` (a :class:`SelectiveSearchConfig`; not ``config``, which names
+    STL's :class:`STLConfig` when runs are built), ``max_side``, ``max_boxes``, ``seed`` and
+    ``ranking`` (shortcuts for the config fields)."""
 
     name = "SELSEARCH"
 
-    def __init__(self, config: Optional[SelectiveSearchConfig] = None, max_side: Optional[int] = None,
+    def __init__(self, ss_config: Optional[SelectiveSearchConfig] = None, max_side: Optional[int] = None,
                  max_boxes: Optional[int] = None, seed: Optional[int] = None, ranking: Optional[str] = None):
         import dataclasses
 
-        config = config or DEFAULT_SS
+        config = ss_config or DEFAULT_SS
         changes = {k: v for k, v in (("seed", seed), ("ranking", ranking)) if v is not None}
         self.config = dataclasses.replace(config, **changes) if changes else config
         self.max_side = None if max_side in (None, 0) else int(max_side)
