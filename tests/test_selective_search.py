@@ -193,3 +193,20 @@ def test_selsearch_tiny_and_gray_images():
     flat = np.full((25, 30), 90, np.uint8)  # one region: its box is the only one
     b, _ = ss.propose(flat)
     np.testing.assert_array_equal(b, [[0, 0, 29, 24]])
+
+
+def test_selsearch_is_built_for_runs_and_stores_its_config(tmp_path):
+    # stl run / fig3 build every method with build_run_method(..., config=STLConfig): SELSEARCH must not
+    # take STL's config for its own (its option is ss_config); a stored run records the SS settings
+    from stl.core.config import STLConfig
+    from stl.data import get_dataset
+    from stl.proposals import build_run_method
+    from stl.runner import load_run, run_method
+
+    m = build_run_method("SELSEARCH", lambda: None, STLConfig())
+    assert m.config == SelectiveSearchConfig()
+    ds = get_dataset("sample", limit=1)
+    run_method(ds, m, tmp_path / "SELSEARCH.h5", method_name="SELSEARCH", progress=False)
+    run = load_run(tmp_path / "SELSEARCH.h5")
+    assert "min_box_width" in str(run.meta["method_config"]) and "pseudo_random" in str(run.meta["method_config"])
+    assert len(run.boxes[ds.image_ids[0]]) > 10
