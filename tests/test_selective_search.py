@@ -210,3 +210,10 @@ def test_selsearch_is_built_for_runs_and_stores_its_config(tmp_path):
     run = load_run(tmp_path / "SELSEARCH.h5")
     assert "min_box_width" in str(run.meta["method_config"]) and "pseudo_random" in str(run.meta["method_config"])
     assert len(run.boxes[ds.image_ids[0]]) > 10
+
+
+def test_neighbour_pairs_agree_with_region_adjacency(voc_image):
+    from stl.core.segmentation import felzenszwalb, region_adjacency
+
+    labels = felzenszwalb(voc_image[1], "hsv", 50, 0.8)
+    np.testing.assert_array_equal(neighbour_pairs(labels), np.argwhere(np.triu(region_adjacency(labels), 1)))

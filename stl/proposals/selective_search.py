@@ -46,7 +46,7 @@ from scipy import ndimage
 from . import ProposalMethod, ranked, register_method
 from ..core.boxes import clip_boxes, scale_boxes
 from ..core.config import SelectiveSearchConfig
-from ..core.segmentation import felzenszwalb, region_adjacency, region_boxes_and_sizes, to_color_space
+from ..core.segmentation import felzenszwalb, region_boxes_and_sizes, to_color_space
 from ..core.similarity import l1_normalize, s_app, s_fill, s_size, union_boxes
 from ..io import as_rgb_uint8
 
@@ -114,9 +114,16 @@ def texture_histograms(labels: np.ndarray, colour01: np.ndarray, n: int, orienta
 
 
 def neighbour_pairs(labels: np.ndarray) -> np.ndarray:
-    """(m, 2) pairs i < j of 4-connected neighbouring regions, sorted by (i, j)."""
-    adj = np.triu(region_adjacency(labels), 1)
-    return np.argwhere(adj)
+    """(m, 2) pairs i < j of 4-connected neighbouring regions, sorted by (i, j) (the pairs of
+    :func:`stl.core.segmentation.region_adjacency`, without its n x n matrix)."""
+    labels = np.asarray(labels, np.int64)
+    n = int(labels.max()) + 1 if labels.size else 0
+    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1, :].ravel()])
+    b = np.concatenate([labels[:, 1:].ravel(), labels[1:, :].ravel()])
+    diff = a != b
+    lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
+    codes = np.unique(lo * n + hi)
+    return np.stack([codes // max(n, 1), codes % max(n, 1)], axis=1)
 
 
 # ======================================================================================
