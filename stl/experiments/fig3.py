@@ -23,7 +23,11 @@ vs paper at N = 1, 3, 10, 100, 1000), ``fig3_methods.md/.csv`` (every method at
 N = 1..10, with WHOLE-IMAGE and CENTER) and ``fig3_curves.json``.
 
 A method that cannot be built (e.g. EdgeBoxes without its model file) is
-skipped with a loud warning; nothing is substituted for it.
+skipped with a loud warning; nothing is substituted for it. On PASCAL VOC 2007 test,
+EdgeBoxes and MCG can also be drawn from the proposals Hosang et al. published
+(``EDGEBOXES-PUBLISHED``, ``MCG-PUBLISHED``; ``make data`` fetches them): listed by
+default once their files are present, compared with the paper's EDGEBOXES / MCG curves,
+labelled "boxes published by Hosang et al.", skipped on other datasets.
 """
 from __future__ import annotations
 
