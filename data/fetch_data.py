@@ -81,9 +81,10 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download(urls, target: Path, md5, timeout: float = 30.0, progress: bool = True) -> Path:
+def download(urls, target: Path, md5, timeout: float = 30.0, progress: bool = True, offline_hint=None) -> Path:
     """Download to ``target`` (atomically: ``.part`` then rename), trying each URL; check the MD5
-    (``md5=None``: not pinned -- the MD5 of what arrived is printed, to be pinned)."""
+    (``md5=None``: not pinned -- the MD5 of what arrived is printed, to be pinned). ``offline_hint``
+    replaces the VOC advice at the end of the no-network message."""
     from tqdm import tqdm
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -127,8 +128,9 @@ def download(urls, target: Path, md5, timeout: float = 30.0, progress: bool = Tr
     raise FetchError(
         f"cannot download {target.name} -- no network, or the servers are down?\n  "
         + "\n  ".join(errors)
-        + f"\nOn an offline machine: fetch {urls[0]} elsewhere (MD5 {md5}), copy it to {target} and rerun "
-          f"`make data`; or point STL_VOC at an existing VOCdevkit (see data/README.md).")
+        + (f"\n{offline_hint}" if offline_hint else
+           f"\nOn an offline machine: fetch {urls[0]} elsewhere (MD5 {md5}), copy it to {target} and rerun "
+           f"`make data`; or point STL_VOC at an existing VOCdevkit (see data/README.md)."))
 
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path):
@@ -196,12 +198,10 @@ def fetch_hosang(methods, dest: Path, cache: Path, progress: bool = True, table=
         if stamp.exists():
             print(f"{m} proposals: already in {dest / info['dir']}")
             continue
-        try:
-            tar = download([info["url"]], cache / info["archive"], info["md5"], progress=progress)
-        except FetchError as e:
-            raise FetchError(f"{e}\nHosang et al.'s {info['name']} proposals: the archives are listed on "
-                             f"{_hosang_page()}; save {info['archive']} as {cache / info['archive']} and rerun "
-                             f"`make data`, or extract it into {dest} yourself.") from None
+        hint = (f"Hosang et al.'s {info['name']} proposals: the archives are listed on {_hosang_page()}; on an "
+                f"offline machine save {info['archive']} as {cache / info['archive']} and rerun `make data`, or "
+                f"extract it into {dest} yourself (see data/README.md).")
+        tar = download([info["url"]], cache / info["archive"], info["md5"], progress=progress, offline_hint=hint)
         tmp = dest / f".extract-{info['dir']}"
         if tmp.exists():
             shutil.rmtree(tmp)
