@@ -225,3 +225,61 @@ def test_cli_eval_ci_bad_options(tmp_path, argv, what, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("stl: error:") and what in err[0]
+
+
+# ----------------------------------------------------------------------------- stl wsol
+def test_wsol_resampled_metrics_hand_computed():
+    """Two images, thresholds (0.1, 0.2, 0.3); best IoU per tau: a (0.8, 0.4, 0), b (0, 0.6, 0.9);
+    a's class right, b's wrong (the case of tests/test_wsol.py)."""
+    from stl.wsol.metrics import WSOLScores
+
+    sc = WSOLScores(thresholds=np.array([0.1, 0.2, 0.3]))
+    sc.add("a", [0.8, 0.4, 0.0], [0.8, 0.4, 0.0], True)
+    sc.add("b", [0.0, 0.6, 0.9], [0.0, 0.6, 0.9], False)
+    f = sc.resampled(np.array([[1.0, 1.0], [2.0, 0.0], [3.0, 1.0]]))
+    summary = sc.summary()
+    for k, v in f.items():
+        assert v[0] == pytest.approx(summary[k]), k
+    # a twice: a hits at every delta at tau 0.1 -> 100 everywhere, Top-1 Loc 100
+    assert f["max_box_acc_v2"][1] == pytest.approx(100) and f["top1_loc"][1] == pytest.approx(100)
+    # a three times, b once: delta 0.3: tau 0.2 hits both (100); 0.5: tau 0.1 (a: 75); 0.7: tau 0.1 (75)
+    # -> MaxBoxAccV2 (100 + 75 + 75) / 3; tau* = 0.1 (BoxAcc 75, 25, 25): Top-1 Loc 75
+    assert f["max_box_acc_iou30"][2] == pytest.approx(100) and f["max_box_acc_iou50"][2] == pytest.approx(75)
+    assert f["max_box_acc_v2"][2] == pytest.approx(250 / 3) and f["top1_loc"][2] == pytest.approx(75)
+
+
+def test_wsol_maxboxaccv2_interval_matches_scipy(ilsvrc_dir):
+    """MaxBoxAccV2 of a Gaussian-blob score map per real image (centred on the image) against the real
+    boxes of 40 ILSVRC images: our interval is scipy.stats.bootstrap's on the image indices."""
+    from scipy import stats
+
+    from stl.data import get_dataset
+    from stl.experiments.wsol import build_selection, wsol_summary
+    from stl.wsol.metrics import IOU_THRESHOLDS, WSOLScores, scoremap_ious
+
+    from stl.models.base import ClassList
+
+    class _Clf:  # build_selection only needs the class list of a 1000-class ImageNet classifier
+        classes = ClassList.imagenet()
+
+    sel = build_selection(get_dataset("ilsvrc2012_val", root=ilsvrc_dir), _Clf(), limit=40)
+    yy, xx = np.mgrid[0:224, 0:224]
+    sc = WSOLScores()
+    for k, i in enumerate(sel.ids):
+        s = 30 + 2 * k  # blobs of different widths: different IoUs and best thresholds
+        m = np.exp(-((yy - 112) ** 2 + (xx - 112) ** 2) / (2.0 * s * s))
+        largest, every = scoremap_ious((m - m.min()) / (m.max() - m.min()), sel.infos[i].gt224)
+        sc.add(i, largest, every, True)
+    ours = wsol_summary(sc, (0.95, 1000, 5))
+    every = np.stack(sc.iou_all)
+
+    def v2(idx):
+        rows = every[np.asarray(idx, int)]
+        return np.mean([((rows >= d).mean(0) * 100).max() for d in IOU_THRESHOLDS])
+
+    sp = stats.bootstrap((np.arange(len(sc)),), v2, vectorized=False, n_resamples=1000, method="percentile",
+                         rng=np.random.default_rng(5))
+    assert ours["max_box_acc_v2"] == pytest.approx(v2(np.arange(len(sc))))
+    assert ours["intervals"]["max_box_acc_v2"]["low"] == pytest.approx(sp.confidence_interval.low, abs=1e-9)
+    assert ours["intervals"]["max_box_acc_v2"]["high"] == pytest.approx(sp.confidence_interval.high, abs=1e-9)
+    assert sp.confidence_interval.high - sp.confidence_interval.low > 1  # not a degenerate case
