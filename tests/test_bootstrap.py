@@ -283,3 +283,16 @@ def test_wsol_maxboxaccv2_interval_matches_scipy(ilsvrc_dir):
     assert ours["intervals"]["max_box_acc_v2"]["low"] == pytest.approx(sp.confidence_interval.low, abs=1e-9)
     assert ours["intervals"]["max_box_acc_v2"]["high"] == pytest.approx(sp.confidence_interval.high, abs=1e-9)
     assert sp.confidence_interval.high - sp.confidence_interval.low > 1  # not a degenerate case
+
+
+def test_blocks_of_resamples_change_nothing(ilsvrc_dir, monkeypatch):
+    """The figures are computed in blocks of resamples (memory on large sets); the draws are made in
+    one call, so any block size gives the same intervals."""
+    from stl.evaluation import bootstrap
+
+    c = _real_center_and_whole(ilsvrc_dir, n=60)["CENTER"].contributions
+    whole = eval_intervals(c, [1, 5], 0.95, resamples=300, seed=2)
+    monkeypatch.setattr(bootstrap, "_BATCH_ELEMENTS", 7 * 60)  # blocks of 7 resamples
+    blocks = eval_intervals(c, [1, 5], 0.95, resamples=300, seed=2)
+    assert blocks["top1_hit_rate"] == whole["top1_hit_rate"]
+    assert blocks["recall"] == whole["recall"] and blocks["precision"] == whole["precision"]

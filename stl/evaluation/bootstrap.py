@@ -40,13 +40,33 @@ def resample_indices(n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = B
     return np.random.default_rng(seed).integers(0, n, (int(resamples), int(n)))
 
 
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    counts = np.zeros((len(idx), n), np.float64)
+    np.add.at(counts, (np.repeat(np.arange(len(idx)), idx.shape[1]), idx.reshape(-1)), 1.0)
+    return counts
+
+
 def resample_counts(n: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
     """(resamples, n) float: how many times each image is drawn in each resample."""
+    return _counts(resample_indices(n, resamples, seed), n)
+
+
+#: elements of the per-batch (resamples x rows) work arrays (the figures are computed in blocks of resamples)
+_BATCH_ELEMENTS = 4_000_000
+
+
+def resampled(n: int, figures: Callable[[np.ndarray], Dict[str, np.ndarray]], resamples: int = BOOTSTRAP_RESAMPLES,
+              seed: int = BOOTSTRAP_SEED, width: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """``figures(counts)`` for every resample, computed in blocks of resamples (``width``: the size
+    of the widest per-resample work array, default n) and stacked: ``{name: (resamples, ...)}``.
+    The draws are those of :func:`resample_indices` (one call, so scipy's)."""
     idx = resample_indices(n, resamples, seed)
-    counts = np.zeros((len(idx), n), np.float64)
-    rows = np.repeat(np.arange(len(idx)), n)
-    np.add.at(counts, (rows, idx.reshape(-1)), 1.0)
-    return counts
+    step = max(1, _BATCH_ELEMENTS // max(width or n, n, 1))
+    parts: Dict[str, List[np.ndarray]] = {}
+    for start in range(0, len(idx), step):
+        for k, v in figures(_counts(idx[start:start + step], n)).items():
+            parts.setdefault(k, []).append(np.asarray(v))
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def percentile_interval(values: np.ndarray, level: float) -> Tuple[np.ndarray, np.ndarray]:
@@ -98,6 +118,11 @@ class ImageContributions:
     row_tp: np.ndarray
     row_considered: np.ndarray
     top1: np.ndarray
+
+    @property
+    def width(self) -> int:
+        """The widest per-resample work array of :meth:`figures` (rows, classes or images)."""
+        return max(len(self.row_image), self.num_classes, len(self.image_ids))
 
     def subset(self, image_ids: Sequence[str]) -> "ImageContributions":
         """The contributions of ``image_ids`` only, in that order (classes renumbered)."""
@@ -170,7 +195,7 @@ def eval_intervals(contrib: ImageContributions, ns: Sequence[int], level: float 
     ns = [int(n) for n in ns]
     n = len(contrib.image_ids)
     point = contrib.figures(np.ones((1, n)), ns)
-    boot = contrib.figures(resample_counts(n, resamples, seed), ns)
+    boot = resampled(n, lambda c: contrib.figures(c, ns), resamples, seed, contrib.width)
     return _intervals(point, boot, level, resamples, seed, ns)
 
 
@@ -187,33 +212,13 @@ def paired_bootstrap(a: ImageContributions, b: ImageContributions, ns: Sequence[
     if not common:
         raise ValueError("the two runs have no evaluated image in common")
     ca, cb = a.subset(common), b.subset(common)
-    counts = resample_counts(len(common), resamples, seed)
     ones = np.ones((1, len(common)))
     fa, fb = ca.figures(ones, ns), cb.figures(ones, ns)
-    ba, bb = ca.figures(counts, ns), cb.figures(counts, ns)
     point = {k: fa[k] - fb[k] for k in fa}
-    boot = {k: ba[k] - bb[k] for k in ba}
+
+    def diff(counts):
+        da, db = ca.figures(counts, ns), cb.figures(counts, ns)
+        return {k: da[k] - db[k] for k in da}
+
+    boot = resampled(len(common), diff, resamples, seed, max(ca.width, cb.width))
     return common, _intervals(point, boot, level, resamples, seed, ns)
-
-
-# ----------------------------------------------------------------------------- generic
-def bootstrap_statistic(n: int, statistic: Callable[[np.ndarray], np.ndarray], level: float = 0.95,
-                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> Interval:
-    """Interval of a figure of n images given as ``statistic(counts)``, which maps (B, n) draw
-    counts to (B,) figures (the figure of the whole set: ``statistic(ones((1, n)))``)."""
-    value = float(np.asarray(statistic(np.ones((1, n))))[0])
-    lo, hi = percentile_interval(np.asarray(statistic(resample_counts(n, resamples, seed))), level)
-    return Interval(value, float(lo), float(hi), level, resamples, seed)
-
-
-def format_interval(iv: Optional[Interval], pct: bool = True, signed: bool = False) -> str:
-    """``45.3 [41.0, 49.9]`` (percent points by default)."""
-    if iv is None:
-        return "-"
-    s = 100.0 if pct else 1.0
-    f = "{:+.1f}" if signed else "{:.1f}"
-    if not np.isfinite(iv.value):
-        return "-"
-    if not (np.isfinite(iv.low) and np.isfinite(iv.high)):
-        return f.format(s * iv.value)
-    return f"{f.format(s * iv.value)} [{f.format(s * iv.low)}, {f.format(s * iv.high)}]"

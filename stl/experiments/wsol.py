@@ -366,12 +366,12 @@ def wsol_summary(scores: WSOLScores, ci: Optional[Tuple[float, int, int]] = None
     """:meth:`WSOLScores.summary`, with ``ci`` = (level, resamples, seed) also every metric's per-image
     bootstrap interval (``["intervals"][metric] = {"low", "high"}``; images resampled with
     replacement, each metric -- its max over tau included -- recomputed per resample)."""
-    from ..evaluation.bootstrap import percentile_interval, resample_counts
+    from ..evaluation.bootstrap import percentile_interval, resampled
 
     out = scores.summary()
     if ci is not None and len(scores):
         level, resamples, seed = ci
-        boot = scores.resampled(resample_counts(len(scores), resamples, seed))
+        boot = resampled(len(scores), scores.resampled, resamples, seed, max(len(scores), len(scores.thresholds)))
         out["intervals"] = {}
         for k, v in boot.items():
             lo, hi = percentile_interval(v, level)
