@@ -3,7 +3,8 @@
 #
 # 1. environment: GPU (nvidia-smi), torch; on a GPU machine a CPU build of the pinned torch
 #    (requirements.txt) is replaced by the CUDA wheel of the same version;
-# 2. the tests marked `cuda` (tests/test_cuda.py; STL_REQUIRE_CUDA=1 on a GPU machine, so a skip fails);
+# 2. the tests marked `cuda` (tests/test_cuda.py; STL_REQUIRE_CUDA=1 and STL_REQUIRE_ALL=1 on a GPU machine,
+#    so a skip -- no usable GPU, no ../shared -- fails);
 # 3. `stl bench --device cuda` for each model and precision, the CPU side (segmentation,
 #    clustering) reported apart;
 # 4. `stl run --device cuda --executor ray --workers 2 --gpus-per-worker 0.5` on 32 images, its windows
@@ -130,7 +131,7 @@ EOF
 # ------------------------------------------------------------------ 2. the cuda tests
 log "tests/test_cuda.py (the tests marked cuda$([ "$GPU" = 1 ] || echo ': they skip without a GPU'))"
 T="$(now)"
-STL_REQUIRE_CUDA="$GPU" "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py \
+STL_REQUIRE_CUDA="$GPU" STL_REQUIRE_ALL="$GPU" "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py \
   --junitxml "$OUT/cuda-tests.xml" 2>&1 | tee "$OUT/cuda-tests.txt"
 RC=${PIPESTATUS[0]}
 if [ "$RC" = 0 ]; then
@@ -197,7 +198,8 @@ T="$(now)"
 RB=$?; SB="$(elapsed "$T")"
 [ "$RA" = 0 ] && step "run A: ${A[*]}" ok "$WHAT, $SA s" || step "run A: ${A[*]}" failed "exit $RA: $(tail -1 "$OUT/run-a.log")"
 [ "$RB" = 0 ] && step "run B: ${B[*]}" ok "$WHAT, $SB s" || step "run B: ${B[*]}" failed "exit $RB: $(tail -1 "$OUT/run-b.log")"
-FA="$(find "$RUNS_A" -name '*.h5' 2>/dev/null | head -1)"; FB="$(find "$RUNS_B" -name '*.h5' 2>/dev/null | head -1)"
+# the run files (RUNS/<dataset>/<METHOD>__<model>.h5; an unfinished run's entries lie deeper, in <file>.partial/)
+FA="$(find "$RUNS_A" -maxdepth 2 -name '*.h5' 2>/dev/null | head -1)"; FB="$(find "$RUNS_B" -maxdepth 2 -name '*.h5' 2>/dev/null | head -1)"
 if [ -n "$FA" ] && [ -n "$FB" ]; then
   "$PY" tools/gpu_check_tables.py runs "$FA" "$SA" "$FB" "$SB" "$OUT/runs.md" > /dev/null \
     || step runs-table failed "tools/gpu_check_tables.py runs failed"
