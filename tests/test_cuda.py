@@ -203,6 +203,7 @@ def test_cuda_fp32_runtime_turns_tf32_off(monkeypatch, fp32_flags):
     TorchRuntime("cpu", "fp32")
     assert torch.backends.cudnn.conv.fp32_precision == "tf32"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     TorchRuntime("cuda", "fp16")
     assert torch.backends.cudnn.conv.fp32_precision == "tf32"
     rt = TorchRuntime("cuda:0", "fp32")
@@ -211,12 +212,25 @@ def test_cuda_fp32_runtime_turns_tf32_off(monkeypatch, fp32_flags):
     assert torch.backends.cuda.matmul.fp32_precision == "ieee"
 
 
-def test_cuda_without_a_gpu_is_one_clear_error():
+@pytest.mark.parametrize("argv, what", [
+    (["--device", "cuda"], "torch.cuda.is_available() is False"), (["--device", "cuda:x"], "is not a device"),
+    (["--device", "tpu"], "is not a device"), (["--device", "meta"], "run on cpu, cuda or cuda:N"),
+    (["--precision", "fp16"], "fp16 is supported on CUDA only"),
+])
+def test_devices_this_machine_lacks_are_one_line_errors(argv, what, tmp_path, capsys):
+    """A device or precision the machine cannot give is the user's choice: `stl: error: ...`, exit 2
+    (it was an internal error, exit 70), before any work."""
+    from stl.cli import main
     from stl.models import build_classifier
+    from stl.models.torch_runtime import DeviceError
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="use --device cpu"):
+    assert main(["bench", "--images", "1", "--out", str(tmp_path / "b"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stl: error:") and what in err[0], err
+    assert not (tmp_path / "b").exists()
+    with pytest.raises(DeviceError):  # also a RuntimeError (ModelError) and a ValueError, as before
         build_classifier("efficientnet_lite0", device="cuda")
 
 

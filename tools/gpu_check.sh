@@ -96,6 +96,7 @@ if [ "$GPU" = 1 ]; then
           v="${tag#cu}"; v="${v:0:${#v}-1}.${v: -1}"
           if awk -v a="$v" -v b="${DRIVER:-0}" 'BEGIN { exit !(a + 0 <= b + 0) }'; then CU="$tag"; break; fi
         done
+        CU="${CU:-cu128}"  # driver version not read: a common tag
       fi
       log "PyPI's wheel does not run here (driver CUDA ${DRIVER:-?}); trying download.pytorch.org/whl/$CU"
       "$PY" -m pip install -q --disable-pip-version-check "torch==$PIN+$CU" --index-url "https://download.pytorch.org/whl/$CU"

@@ -17,7 +17,13 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .base import ModelError
+
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class DeviceError(ModelError, ValueError):
+    """A device / precision this machine cannot give (the user's choice: one line, exit 2)."""
 
 
 def ieee_fp32_on_cuda() -> None:
@@ -38,12 +44,21 @@ class TorchRuntime:
                  num_threads: Optional[int] = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise DeviceError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+        if dev.type not in ("cpu", "cuda"):
+            raise DeviceError(f"--device {device!r}: the torch engines run on cpu, cuda or cuda:N")
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False "
-                               "(CPU build of torch, or no GPU); use --device cpu")
+            raise DeviceError(f"device {device!r} requested but torch.cuda.is_available() is False (torch "
+                              f"{torch.__version__}: a CPU build, or no GPU); use --device cpu, or the CUDA build "
+                              f"of torch (docs/gpu.md)")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {device!r} requested but this machine shows {torch.cuda.device_count()} "
+                              f"CUDA device(s) (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
         if precision == "fp16" and dev.type != "cuda":
-            raise ValueError("fp16 is supported on CUDA only; use bf16 on CPU")
+            raise DeviceError("fp16 is supported on CUDA only; use bf16 on CPU")
         if dev.type == "cuda" and precision == "fp32":
             ieee_fp32_on_cuda()
         if num_threads:
