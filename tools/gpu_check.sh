@@ -17,8 +17,8 @@
 # exit status is 1 if any did.
 #
 # Settings (environment): PYTHON (default .venv/bin/python; made with `make setup` if missing),
-# STL_SHARED (default ./shared, else ../shared), GPU_CHECK_QUICK=1 (16 bench images, 8 run images: fits a
-# 15-minute GPU lease), GPU_CHECK_BENCH_IMAGES (64), GPU_CHECK_BENCH_CHUNK (32), GPU_CHECK_REFERENCE_IMAGES (2),
+# STL_SHARED (default ./shared, else ../shared), GPU_CHECK_QUICK=1 (16 bench images in chunks of 16, 1 reference
+# image, 8 run images: meant for a 15-minute GPU lease), GPU_CHECK_BENCH_IMAGES (64), GPU_CHECK_BENCH_CHUNK (32), GPU_CHECK_REFERENCE_IMAGES (2),
 # GPU_CHECK_MODELS ("caffenet_random squeezenet efficientnet_lite0"), GPU_CHECK_PRECISIONS ("fp32 fp16"),
 # GPU_CHECK_RUN_MODEL (caffenet_random), GPU_CHECK_RUN_IMAGES (32), GPU_CHECK_RAY_WORKERS (2),
 # GPU_CHECK_GPUS_PER_WORKER (0.5), GPU_CHECK_CPU_WORKERS (CPU run's Ray workers; default cores - 1),
@@ -41,7 +41,7 @@ ROOT="$STL_SHARED/data/ilsvrc2012-val-227"
 QUICK="${GPU_CHECK_QUICK:-0}"
 BENCH_IMAGES="${GPU_CHECK_BENCH_IMAGES:-$([ "$QUICK" = 1 ] && echo 16 || echo 64)}"
 BENCH_CHUNK="${GPU_CHECK_BENCH_CHUNK:-$([ "$QUICK" = 1 ] && echo 16 || echo 32)}"
-REFERENCE_IMAGES="${GPU_CHECK_REFERENCE_IMAGES:-2}"
+REFERENCE_IMAGES="${GPU_CHECK_REFERENCE_IMAGES:-$([ "$QUICK" = 1 ] && echo 1 || echo 2)}"
 MODELS="${GPU_CHECK_MODELS:-caffenet_random squeezenet efficientnet_lite0}"
 PRECISIONS="${GPU_CHECK_PRECISIONS:-fp32 fp16}"
 RUN_MODEL="${GPU_CHECK_RUN_MODEL:-caffenet_random}"

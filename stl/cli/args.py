@@ -244,9 +244,9 @@ def add_ci_arguments(p, paired: bool = False):
     g.add_argument("--ci", type=confidence_level, default=None, metavar="LEVEL",
                    help="add a bootstrap interval at this level (e.g. 0.95) to every figure: images resampled "
                         "with replacement, the figure recomputed on each resample")
-    g.add_argument("--resamples", type=positive_int, default=BOOTSTRAP_RESAMPLES,
+    g.add_argument("--resamples", type=positive_int, default=BOOTSTRAP_RESAMPLES, metavar="N",
                    help=f"bootstrap resamples (default {BOOTSTRAP_RESAMPLES})")
-    g.add_argument("--ci-seed", type=nonnegative_int, default=BOOTSTRAP_SEED,
+    g.add_argument("--ci-seed", type=nonnegative_int, default=BOOTSTRAP_SEED, metavar="SEED",
                    help=f"seed of the resampling (default {BOOTSTRAP_SEED}; same seed, same intervals)")
     if paired:
         g.add_argument("--paired", action="store_true",
