@@ -41,6 +41,10 @@ IoU in exact pixel arithmetic.
 
 docs/fidelity.md ("Evaluation protocol") tabulates each difference and what it
 does to the numbers.
+
+:func:`evaluate` also keeps what each image adds to the sums
+(``EvalResult.contributions``), which the per-image bootstrap of ``stl eval --ci``
+resamples (:mod:`stl.evaluation.bootstrap`).
 """
 from __future__ import annotations
 
@@ -191,7 +195,7 @@ class EvalResult:
     empty: List[str] = field(default_factory=list)
     #: what each evaluated image adds to the sums (:class:`stl.evaluation.bootstrap.ImageContributions`;
     #: the per-image bootstrap of ``stl eval --ci`` resamples it); None when not recorded
-    contributions: Optional[object] = None
+    contributions: Optional[ImageContributions] = None
 
     @property
     def recall(self) -> np.ndarray:
