@@ -231,3 +231,34 @@ def executor_from_args(args) -> "Executor":
     return RayExecutor(address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                        threads_per_worker=args.threads_per_worker or 1, max_retries=args.max_retries,
                        log_to_driver=bool(getattr(args, "verbose", False)))
+
+
+# ----------------------------------------------------------------------------- confidence intervals
+def add_ci_arguments(p, paired: bool = False):
+    """``--ci LEVEL --resamples N --ci-seed S`` (and ``--paired``): per-image bootstrap intervals
+    (:mod:`stl.evaluation.bootstrap`) of every reported figure."""
+    from ..core.config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+    from .validate import confidence_level, nonnegative_int, positive_int
+
+    g = p.add_argument_group("confidence intervals (per-image bootstrap, percentile method)")
+    g.add_argument("--ci", type=confidence_level, default=None, metavar="LEVEL",
+                   help="add a bootstrap interval at this level (e.g. 0.95) to every figure: images resampled "
+                        "with replacement, the figure recomputed on each resample")
+    g.add_argument("--resamples", type=positive_int, default=BOOTSTRAP_RESAMPLES, metavar="N",
+                   help=f"bootstrap resamples (default {BOOTSTRAP_RESAMPLES})")
+    g.add_argument("--ci-seed", type=nonnegative_int, default=BOOTSTRAP_SEED, metavar="SEED",
+                   help=f"seed of the resampling (default {BOOTSTRAP_SEED}; same seed, same intervals)")
+    if paired:
+        g.add_argument("--paired", action="store_true",
+                       help="with two runs A B of the same images: the difference A - B of every figure on "
+                            "the images both evaluate, with its interval (--ci LEVEL, default 0.95)")
+    return g
+
+
+def ci_settings(args, default_level: Optional[float] = None) -> Optional[Tuple[float, int, int]]:
+    """(level, resamples, seed) of :func:`add_ci_arguments`' options, or None without ``--ci``
+    (``default_level`` is used when ``--ci`` is absent, e.g. 0.95 for ``--paired``)."""
+    level = getattr(args, "ci", None) or default_level
+    if level is None:
+        return None
+    return float(level), int(args.resamples), int(args.ci_seed)

@@ -37,3 +37,11 @@ def unit_interval(text) -> float:
     if not 0 < v <= 1:
         raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
     return v
+
+
+def confidence_level(text) -> float:
+    """A number strictly between 0 and 1 (a confidence level, e.g. 0.95)."""
+    v = _number(text, float, "must be a number strictly between 0 and 1 (e.g. 0.95)")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+    return v

@@ -188,6 +188,10 @@ CORRECTED_CHANGES = dict(profile="corrected", mask_fill="float", drop_rule="clam
 EVAL_IOU = 0.5
 #: Numbers of windows N at which the Fig. 3 curves are evaluated.
 EVAL_NUM_WINDOWS = tuple(list(range(1, 16)) + [20, 30, 50, 100, 200, 500, 1000, 2000, 3000, 5000])
+#: Per-image bootstrap of the evaluation figures (``stl eval --ci``, stl.evaluation.bootstrap):
+#: resamples and the seed of ``numpy.random.default_rng`` (ours; the paper reports no intervals).
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 DEFAULT = STLConfig()
 
