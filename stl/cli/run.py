@@ -77,7 +77,7 @@ def main(args) -> int:
     for name in args.method:
         method = method_for(executor, name, model, config, lambda: build_run_method(name, get_classifier, config))
         uses = method.uses_classifier
-        key = model.name if uses else None
+        key = model.run_name if uses else None
         path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
         try:
