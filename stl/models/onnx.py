@@ -13,7 +13,7 @@ installs it). What it expects of the file:
 Preprocessing: STL hands RGB pixels 0..255; the network gets ``(x - mean) / std`` per channel,
 ``mean`` and ``std`` in the same 0..255 pixel units, or both as fractions of 255 (every mean
 <= 1 and every std < 1, torchvision's: ``mean=(0.485, 0.456, 0.406)`` means ``(123.675, 116.28,
-103.53)``; :func:`pixel_values`), in RGB order (``bgr=True`` flips the channels first, for Caffe-style exports). The mask colour g
+103.53)``; :func:`stl.models.preprocessing.pixel_values`), in RGB order (``bgr=True`` flips the channels first, for Caffe-style exports). The mask colour g
 of Eq. 1 is the mean pixel, the value the network sees as 0.
 
 ``FEATURE`` (the feature of s_app, Eq. 3) is the input of the LAST ``Gemm`` / ``MatMul`` node of
@@ -38,6 +38,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError, softmax
+from .preprocessing import pixel_values
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +57,6 @@ def _require_onnx():
     except ImportError as e:
         raise ModelError("ONNX models need the packages onnxruntime and onnx (`make setup`, or "
                          "`pip install 'stl[onnx]'`)") from e
-
-
-def _three(values, what: str) -> np.ndarray:
-    v = np.asarray([float(x) for x in (values if np.ndim(values) else [values])], np.float64).reshape(-1)
-    if v.size == 1:
-        v = np.repeat(v, 3)
-    if v.size != 3 or not np.all(np.isfinite(v)):
-        raise ModelError(f"{what}: give 1 or 3 numbers (RGB), not {values!r}")
-    return v
-
-
-def pixel_values(mean, std) -> Tuple[np.ndarray, np.ndarray]:
-    """``--mean`` / ``--std`` as 3 RGB values each in 0..255 pixel units. One value means all
-    channels. When every mean is <= 1 and every std < 1 both are read as fractions of 255
-    (torchvision's ``0.485, 0.456, 0.406`` / ``0.229, 0.224, 0.225``); otherwise as pixel values
-    (``--mean 127.5 --std 127.5``: inputs in [-1, 1]; ``--mean 0 --std 1``: raw 0..255 inputs)."""
-    m, s = _three(mean, "--mean"), _three(std, "--std")
-    if np.any(s <= 0):
-        raise ModelError(f"--std: must be > 0, not {s.tolist()}")
-    if np.all(np.abs(m) <= 1.0) and np.all(s < 1.0):
-        m, s = m * 255.0, s * 255.0
-    return m.astype(np.float32), s.astype(np.float32)
 
 
 def _dims(value_info) -> list:
@@ -397,4 +376,4 @@ def lite0_onnx_classifier(threads: Optional[int] = None, device: str = "cpu", **
     return OnnxClassifier(export_lite0_onnx(), threads=threads, device=device, **kw)
 
 
-__all__ = ["OnnxClassifier", "export_lite0_onnx", "lite0_onnx_classifier", "inspect_graph", "pixel_values"]
+__all__ = ["OnnxClassifier", "export_lite0_onnx", "lite0_onnx_classifier", "inspect_graph"]
