@@ -20,20 +20,6 @@ def _skimage(name):
     return Path(skimage.data_dir) / name
 
 
-@pytest.fixture
-def photos(tmp_path):
-    """photos/n02123045/chelsea.png, photos/n07920052/coffee.png, photos/n07920052/sub/astro.PNG (real photos)."""
-    root = tmp_path / "photos"
-    for rel, src in (("n02123045/chelsea.png", "chelsea.png"), ("n07920052/coffee.png", "coffee.png"),
-                     ("n07920052/sub/astro.PNG", "astronaut.png")):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(_skimage(src), root / rel)
-    (root / "notes.txt").write_text("not an image")
-    (root / ".hidden").mkdir()
-    shutil.copy(_skimage("rocket.jpg"), root / ".hidden" / "r.jpg")
-    return root
-
-
 def stl(*argv, cwd=None):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-m", "stl.cli", *map(str, argv)], capture_output=True, text=True,
