@@ -121,7 +121,6 @@ def _dataset(meta: dict):
 
 def read_export(run_path, top: Optional[int] = None) -> Export:
     """The run's images, windows (best ``top`` per image) and categories."""
-    from .models.base import ClassList
     from .runner import load_run
 
     run_path = Path(run_path)
@@ -157,6 +156,14 @@ def read_export(run_path, top: Optional[int] = None) -> Export:
                                   boxes, np.asarray(run.scores[i], np.float64)))
     if not sum(len(im.scores) for im in images):
         raise ExportError(f"{run_path}: the run's {len(images)} images have no windows to export")
+    return Export(run_path, run.meta, images, categories_of(images), dict(run.failures))
+
+
+def categories_of(images: Sequence[ExportImage]) -> List[dict]:
+    """COCO categories of the images' labels, ids 1..C in first-seen order (ImageNet wnids get their
+    ``words``), plus ``object`` for unlabelled images; only ``object`` when no image has a label."""
+    from .models.base import ClassList
+
     seen = list(dict.fromkeys(lab for im in images for lab in im.labels))
     words = {}
     try:
@@ -164,14 +171,13 @@ def read_export(run_path, top: Optional[int] = None) -> Export:
         words = dict(zip(inet.wnids, inet.words))
     except Exception:  # pragma: no cover - packaged file
         pass
-    if seen:
-        cats = [dict(id=c, name=lab, supercategory="object", **({"words": words[lab]} if lab in words else {}))
-                for c, lab in enumerate(seen, 1)]
-        if any(not im.labels for im in images):
-            cats.append({"id": len(cats) + 1, "name": "object", "supercategory": "object"})
-    else:
-        cats = [{"id": 1, "name": "object", "supercategory": "object"}]
-    return Export(run_path, run.meta, images, cats, dict(run.failures))
+    if not seen:
+        return [{"id": 1, "name": "object", "supercategory": "object"}]
+    cats = [dict(id=c, name=lab, supercategory="object", **({"words": words[lab]} if lab in words else {}))
+            for c, lab in enumerate(seen, 1)]
+    if any(not im.labels for im in images):
+        cats.append({"id": len(cats) + 1, "name": "object", "supercategory": "object"})
+    return cats
 
 
 # ----------------------------------------------------------------------------- the formats
@@ -339,5 +345,6 @@ def write_export(run_path, fmt: str, out=None, top: Optional[int] = None, per_im
 
 
 __all__ = ["FORMATS", "CONVENTIONS", "Export", "ExportImage", "ExportError", "read_export", "export_run",
+           "categories_of",
            "write_export", "coco_results", "coco_pseudo_gt", "detectron2_proposals", "mmdet_proposals",
            "output_files", "default_out"]

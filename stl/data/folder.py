@@ -35,6 +35,12 @@ from . import Dataset, DatasetError, make_record, register_dataset
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+def image_files(root) -> List[Path]:
+    """The images under folder ``root`` (recursive, hidden files and folders skipped), sorted."""
+    root = Path(root)
+    return [root / rel for rel in _scan(root)]
+
+
 def _scan(root: Path) -> List[str]:
     out = []
     for p in root.rglob("*"):
