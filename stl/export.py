@@ -338,6 +338,40 @@ def export_run(ex: Export, fmt: str, out, per_image: int = 1) -> List[Path]:
     return files
 
 
+def draw_export(ex: Export, path, per_image: int = 5, max_images: int = 12) -> Path:
+    """One figure of the exported boxes: a panel per image (the first ``max_images``), its best
+    ``per_image`` windows numbered with their score, the labels in the title. Needs the image files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import load_image
+    from .visualize import draw_windows
+
+    shown = [im for im in ex.images if im.path is not None and Path(im.path).is_file()][:max_images]
+    if not shown:
+        raise ExportError(f"--draw: the run's image files are not available (dataset root "
+                          f"{ex.meta.get('root') or '?'})")
+    cols = min(3, len(shown))
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, im in zip(axes.ravel(), shown):
+        image = load_image(im.path).array  # the stored pixels, those of the run's boxes
+        names = ", ".join(im.labels) if im.labels else "no label"
+        draw_windows(image, im.boxes, im.scores, None, title=f"{im.file_name} ({names})", top=per_image, ax=ax)
+    fig.suptitle(f"{ex.meta.get('method', '')} {ex.meta.get('model', '')}: top {per_image} per image".strip(),
+                 fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=90)
+    plt.close(fig)
+    return path
+
+
 def write_export(run_path, fmt: str, out=None, top: Optional[int] = None, per_image: int = 1) -> List[Path]:
     """Read ``run_path`` and write it as ``fmt`` (see :data:`CONVENTIONS`); returns the files written."""
     ex = read_export(run_path, top)
@@ -345,6 +379,6 @@ def write_export(run_path, fmt: str, out=None, top: Optional[int] = None, per_im
 
 
 __all__ = ["FORMATS", "CONVENTIONS", "Export", "ExportImage", "ExportError", "read_export", "export_run",
-           "categories_of",
+           "categories_of", "draw_export",
            "write_export", "coco_results", "coco_pseudo_gt", "detectron2_proposals", "mmdet_proposals",
            "output_files", "default_out"]

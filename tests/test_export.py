@@ -187,3 +187,12 @@ def test_bad_exports_are_one_line_and_write_nothing(photos, tmp_path):
     r = stl("export", unlabelled, "--format", "coco-pseudo-gt", "--out", out)
     assert r.returncode == 2 and "needs image-level labels" in r.stderr, r.stderr
     assert not out.exists() and not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".x.json*"))
+
+
+def test_draw_figure_of_the_exported_boxes(run, tmp_path):
+    from PIL import Image
+
+    r = stl("export", run, "--format", "coco-pseudo-gt", "--out", tmp_path / "gt.json", "--draw", tmp_path / "gt.png")
+    assert r.returncode == 0, r.stderr
+    with Image.open(tmp_path / "gt.png") as im:
+        assert im.width > 600 and im.height > 200  # three panels in a row

@@ -38,13 +38,16 @@ def add_arguments(p):
                    help="the best N windows per image (default: all stored, at most 5000)")
     p.add_argument("--per-image", type=positive_int, default=1,
                    help="coco-pseudo-gt: boxes per image and label (default 1: STL-CL's top-1)")
+    p.add_argument("--draw", default=None, metavar="FIGURE.png",
+                   help="also draw the exported boxes on the images (a panel per image, the first 12; "
+                        "coco-pseudo-gt: its --per-image boxes, else the top 5)")
     p.add_argument("--out", default=None,
                    help="output file (default: next to the run, RUN.<format>.<ext>); coco also writes "
                         "<out stem>_images.json, fast-rcnn-mat the image-set order <out>.txt")
 
 
 def main(args) -> int:
-    from ..export import read_export, export_run, default_out
+    from ..export import default_out, draw_export, export_run, read_export
 
     ex = read_export(args.run, args.top)
     out = args.out if args.out is not None else default_out(args.run, args.format)
@@ -59,4 +62,7 @@ def main(args) -> int:
         print(f"  note: pseudo ground truth from {method}; the paper's is STL-CL's top-1 (stl run --method STL-CL)")
     for f in files:
         print(f"  wrote {f}")
+    if args.draw:
+        n = args.per_image if args.format == "coco-pseudo-gt" else min(5, args.top or 5)
+        print(f"  figure {draw_export(ex, args.draw, per_image=n)}")
     return 0
