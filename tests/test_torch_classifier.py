@@ -155,3 +155,19 @@ def test_lite0_as_torch_classifier_and_in_onnx_runtime_give_the_builtin_windows(
     with capsys.disabled():
         print(f"\nLite0 parity on {IMAGE} (authors profile, hsv k=100): {len(ref)} windows; TorchClassifier: "
               f"identical; ONNX Runtime: {swaps} neighbour swap(s) (|drop difference| < {SWAP_TOLERANCE})")
+
+
+def test_cuda_gives_the_cpu_outputs():
+    """TorchClassifier on CUDA (skipped without a GPU): the same outputs as on the CPU."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from stl.models import FEATURE, LOGITS
+    from stl.models.torch_classifier import TorchClassifier
+
+    x = np.random.default_rng(0).uniform(0, 255, (3, 8, 8, 3)).astype(np.float32)
+    cpu = TorchClassifier(Tiny(), 8, 127.5, 127.5).forward(x, (LOGITS, FEATURE))
+    gpu_clf = TorchClassifier(Tiny(), 8, 127.5, 127.5, device="cuda")
+    assert gpu_clf.device.startswith("cuda") and gpu_clf.preferred_batch_size == 64
+    gpu = gpu_clf.forward(x, (LOGITS, FEATURE))
+    for k in (LOGITS, FEATURE):
+        np.testing.assert_allclose(gpu[k], cpu[k], atol=1e-4)
