@@ -118,3 +118,6 @@ def test_run_then_eval_says_no_ground_truth(photos, tmp_path):
              "--out", out)
     assert r2.returncode == 0 and "3 already done" in r2.stdout, r2.stdout  # resumes
     one_error_line(stl("eval", run), "has no ground-truth boxes", "stl export")
+    # the same dataset through the registry's name; STL-WL needs no labels (no label check)
+    r3 = stl("run", "--dataset", "folder", "--root", photos, "--method", "CENTER", "--no-progress", "--out", out)
+    assert r3.returncode == 0 and "folder_photos (3 images" in r3.stdout, r3.stderr

@@ -176,3 +176,29 @@ def test_lite0_export_matches_torch_on_a_real_image(ilsvrc_dir, lite0, tmp_path,
     np.testing.assert_allclose(a[FEATURE], b[FEATURE], atol=2e-4)
     np.testing.assert_allclose(a[PROB], b[PROB], atol=1e-5)
     assert (np.argsort(-a[PROB], 1)[:, :5] == np.argsort(-b[PROB], 1)[:, :5]).all()
+
+
+def test_nhwc_file_gives_the_nchw_outputs(tmp_path):
+    """A file whose input is (N, H, W, 3) is fed NHWC; same outputs as the NCHW file of the same net."""
+    import torch
+
+    from stl.models import FEATURE, LOGITS
+    from stl.models.onnx import OnnxClassifier
+
+    net = TinyNet.build(False)
+
+    class NHWC(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.permute(0, 3, 1, 2))
+
+    nchw = OnnxClassifier(_export(net, tmp_path / "a.onnx", (1, 3, 5, 6)), mean=(1, 2, 3), std=(4, 5, 6))
+    nhwc = OnnxClassifier(_export(NHWC(), tmp_path / "b.onnx", (1, 5, 6, 3)), mean=(1, 2, 3), std=(4, 5, 6))
+    assert nhwc._layout == "NHWC" and nhwc.input_size == (5, 6) == nchw.input_size
+    x = np.random.default_rng(1).uniform(0, 255, (2, 5, 6, 3)).astype(np.float32)
+    a, b = nchw.forward(x, (LOGITS, FEATURE)), nhwc.forward(x, (LOGITS, FEATURE))
+    for k in (LOGITS, FEATURE):
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-5)
