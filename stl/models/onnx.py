@@ -7,8 +7,10 @@ installs it). What it expects of the file:
 * one input of rank 4, NCHW (dimension 1 is 3) or NHWC (dimension 3 is 3), float32 or
   float16, the batch dimension dynamic (or fixed: then that is the batch size); a dynamic
   height/width needs ``input_size``;
-* an output of rank 2, ``(N, C)``: the class scores. If it is made by a ``Softmax`` node the
-  softmax's input is taken as the logits (and added as a graph output if needed).
+* an output of rank 2, ``(N, C)``: the class scores (an output named ``logits``, else the first
+  rank-2 output). If it is made by a ``Softmax`` / ``LogSoftmax`` node, that node's input is taken
+  as the logits (and added as a graph output if needed); otherwise the output must be logits
+  (STL applies the softmax itself).
 
 Preprocessing: STL hands RGB pixels 0..255; the network gets ``(x - mean) / std`` per channel,
 ``mean`` and ``std`` in the same 0..255 pixel units, or both as fractions of 255 (every mean
@@ -112,10 +114,8 @@ def inspect_graph(model, path: str = "model") -> dict:
                          f"not a classifier")
     logits, is_prob = score.name, False
     node = _producer(g, score.name)
-    if node is not None and node.op_type in ("Softmax", "LogSoftmax"):
+    if node is not None and node.op_type in ("Softmax", "LogSoftmax"):  # the scores before it are the logits
         logits, is_prob = node.input[0], node.op_type == "Softmax"
-        if node.op_type == "LogSoftmax":
-            is_prob = False
     n_classes = _dims(score)[1] if len(_dims(score)) == 2 else None
     if "feature" in named:
         feature = "feature"
@@ -137,7 +137,8 @@ class OnnxClassifier(Classifier):
     ----------
     path : str or Path
         The ``.onnx`` file.
-    mean, std : 1 or 3 numbers, RGB, 0..255 pixel units (or fractions of 255, all <= 1).
+    mean, std : 1 or 3 numbers, RGB, 0..255 pixel units, or both fractions of 255 (every mean <= 1
+        and every std < 1; :func:`stl.models.preprocessing.pixel_values`).
         Default: the file's ``stl.mean`` / ``stl.std`` metadata (written by :func:`export_lite0_onnx`);
         a file without them needs both.
     classes : ClassList, synset_words.txt path, or None (ImageNet for 1000 classes, else ``class_i``).
@@ -148,7 +149,7 @@ class OnnxClassifier(Classifier):
         one per physical core); inter-op threads are 1 (the graph runs sequentially).
     device : "cpu" or "cuda[:N]" (needs the ``onnxruntime-gpu`` build).
     bgr : feed the channels in BGR order (after subtracting the mean given in RGB).
-    batch_size : images per session run (default: the file's fixed batch, else 8 on CPU, 64 on GPU).
+    batch_size : images per session run (default: the file's fixed batch, else 4 on CPU, 64 on GPU).
     """
 
     def __init__(self, path, mean=None, std=None, classes=None, input_size=None, threads: Optional[int] = None,
