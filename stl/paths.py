@@ -106,6 +106,6 @@ def model_tag(model) -> str:
     model = str(model)
     if ":" in model and model.split(":")[0].endswith(".prototxt"):
         model = model.split(":", 1)[1]
-    if "/" in model or model.endswith(".caffemodel"):
+    if "/" in model or model.endswith((".caffemodel", ".onnx")):
         model = Path(model).stem
     return safe_name(model)

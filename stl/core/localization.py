@@ -92,6 +92,18 @@ class Windows:
         return {"image_size": list(self.image_size), "target_classes": [int(c) for c in self.target_classes],
                 "num_forwards": int(self.num_forwards), "windows": rows}
 
+    def to_xywh(self) -> np.ndarray:
+        """``boxes`` as COCO ``[x, y, w, h]`` (continuous pixels: x = x0, w = x1 - x0 + 1), (K, 4)."""
+        from .boxes import to_xywh
+
+        return to_xywh(self.boxes)
+
+    def to_coco(self, image_id: int = 1, category_id: int = 1) -> List[dict]:
+        """The windows as COCO results ``{image_id, category_id, bbox: [x, y, w, h], score}``, best first
+        (``score`` = the drop; ``label``: the class index whose hierarchy made the window, -1 for STL-WL)."""
+        return [{"image_id": image_id, "category_id": category_id, "bbox": [round(float(v), 3) for v in b],
+                 "score": float(s), "label": int(lab)} for b, s, lab in zip(self.to_xywh(), self.scores, self.label)]
+
 
 def neighbour_swaps(a: "Windows", b: "Windows", tolerance: float) -> Optional[int]:
     """How two ranked window lists of one image differ, for engine parity with exact-drop
