@@ -38,6 +38,7 @@ import numpy as np
 from .boxes import nms, nms_authors, scale_boxes
 from .config import DEFAULT, STLConfig
 from ..io import as_rgb_uint8
+from ..profiling import stage
 from ..models.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
 from .segmentation import (Segmentation, initial_segmentations, pixels_in_box, region_adjacency,
                            segmentation_from_labels)
@@ -160,6 +161,10 @@ class ImageContext:
     """
 
     def __init__(self, image, classifier: Classifier, config: STLConfig = DEFAULT, label_maps=None):
+        with stage("segmentation"):
+            self._prepare(image, classifier, config, label_maps)
+
+    def _prepare(self, image, classifier, config, label_maps):
         rgb = as_rgb_uint8(image)
         self.original_size = rgb.shape[:2]
         self.input_size = tuple(classifier.input_size)
@@ -356,7 +361,8 @@ class ForwardScheduler:
     def full_image_probs(self, contexts: Sequence[ImageContext]) -> None:
         todo = [c for c in contexts if c.prob_full is None]
         if todo:
-            out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.batch_size)
+            with stage("full-image forwards", len(todo)):
+                out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.batch_size)
             for c, p in zip(todo, out[PROB]):
                 c.prob_full = p.astype(np.float64)
                 c.num_forwards += 1
@@ -380,7 +386,8 @@ class ForwardScheduler:
 
     def _advance(self, idx, ctx, gen, value, pending, results, on_job_done=None):
         try:
-            req = gen.send(value) if value is not None else next(gen)
+            with stage("clustering"):
+                req = gen.send(value) if value is not None else next(gen)
             pending[idx] = (ctx, gen, req)
         except StopIteration as stop:
             results[idx] = stop.value
@@ -418,23 +425,28 @@ class ForwardScheduler:
                 contexts = list({id(c): c for c, _, _ in chunk}.values())
                 position = {id(c): i for i, c in enumerate(contexts)}
                 t0 = time.perf_counter()
-                out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
-                                                     [position[id(c)] for c, _, _ in chunk],
-                                                     np.array([k[1:] for _, _, k in chunk]), (PROB,),
-                                                     contexts[0].mask_color)
+                with stage("masked forwards", len(chunk)):
+                    out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
+                                                         [position[id(c)] for c, _, _ in chunk],
+                                                         np.array([k[1:] for _, _, k in chunk]), (PROB,),
+                                                         contexts[0].mask_color)
                 self.forward_seconds += time.perf_counter() - t0
                 self._store(chunk, out)
         for start in range(0, len(segment_masks), bs):
             chunk = segment_masks[start:start + bs]
             t0 = time.perf_counter()
-            out = self.classifier.forward(np.stack([c.masked_image(k) for c, _, k in chunk]), (PROB,))
+            with stage("masked forwards", len(chunk)):
+                with stage("mask images"):
+                    batch = np.stack([c.masked_image(k) for c, _, k in chunk])
+                out = self.classifier.forward(batch, (PROB,))
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
         for start in range(0, len(crops), bs):
             chunk = crops[start:start + bs]
             t0 = time.perf_counter()
-            out = self.classifier.forward_crops([c.crop_pixels(k) for c, _, k in chunk], (self.feature_output,),
-                                                self.config.crop_mode)
+            with stage("crop forwards", len(chunk)):
+                out = self.classifier.forward_crops([c.crop_pixels(k) for c, _, k in chunk],
+                                                    (self.feature_output,), self.config.crop_mode)
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
 
@@ -542,8 +554,9 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         remaining[i] += 1
 
     def finish(i):
-        out[i] = _pooled_windows(contexts[i], parts[i], config,
-                                 targets_per_image[i][0][1] if label_ids[i] is None else [])
+        with stage("nms + pooling"):
+            out[i] = _pooled_windows(contexts[i], parts[i], config,
+                                     targets_per_image[i][0][1] if label_ids[i] is None else [])
         if on_done is not None:
             on_done(i, out[i])
 

@@ -15,6 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ..profiling import stage
+
 #: Output names an engine can return from :meth:`Classifier.forward`.
 PROB = "prob"  # softmax probabilities, (N, C)
 LOGITS = "logits"  # pre-softmax class scores (CaffeNet fc8), (N, C)
@@ -142,7 +144,9 @@ class Classifier(abc.ABC):
         changes); the values must be the same up to float rounding.
         """
         color = self.mask_color if color is None else color
-        return self.forward(mask_boxes(images, index, boxes, color), outputs)
+        with stage("mask images"):
+            batch = mask_boxes(images, index, boxes, color)
+        return self.forward(batch, outputs)
 
     def forward_crops(self, crops: Sequence[np.ndarray], outputs: Sequence[str] = (FEATURE,),
                       crop_mode: str = "center_square") -> Dict[str, np.ndarray]:
@@ -154,7 +158,9 @@ class Classifier(abc.ABC):
         """
         if not len(crops):
             return {o: np.zeros((0, 0), np.float32) for o in outputs}
-        return self.forward(crops_to_input(crops, self.input_size, crop_mode), outputs)
+        with stage("crop preprocessing"):
+            batch = crops_to_input(crops, self.input_size, crop_mode)
+        return self.forward(batch, outputs)
 
     def __call__(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE), batch_size: int = 64
                  ) -> Dict[str, np.ndarray]:
