@@ -18,6 +18,8 @@ class STLMethod(ProposalMethod):
     def __init__(self, classifier=None, config=DEFAULT, class_level: bool = False, progress=None):
         if classifier is None:
             raise ValueError("STL needs a classifier (build_method(..., classifier=build_classifier(...)))")
+        if not class_level and getattr(classifier, "classes", None) is not None:
+            config.check_classes(len(classifier.classes))
         self.classifier = classifier
         self.config = config
         self.needs_label = class_level
