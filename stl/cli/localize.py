@@ -55,10 +55,16 @@ def main(args) -> int:
     names = output_names(args.images)
     out = check_output_dir(args.out, [f"{n}_{suffix}{ext}" for n in names for ext in (".json", ".png")])
     classifier = model_spec(args).build(mean_mode=config.caffe_mean)
-    try:
-        labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
-    except KeyError as e:
-        raise UserError(f"--label: {one_line(e)}") from None
+    labels = []
+    for lab in args.label or ():
+        try:
+            labels.append(classifier.classes.index(lab))
+        except (KeyError, ValueError) as e:  # ValueError: a "digit" that int() refuses (--label ²)
+            raise UserError(f"--label: {one_line(e) if isinstance(e, KeyError) else f'unknown class {lab!r}'}") \
+                from None
+    labels = labels or None
+    if not labels:
+        config.check_classes(len(classifier.classes))
     log.info("classifier: %s", classifier.describe())
     failures = 0
     # the bar only on a terminal (disable=None), where log lines go through tqdm.write

@@ -170,7 +170,9 @@ class Dataset:
         """The first ``limit`` images (in place; returns self)."""
         if limit is not None:
             if limit < 0:
-                raise ValueError(f"limit must be >= 0, not {limit}")
+                from ..errors import OptionError
+
+                raise OptionError(f"limit must be >= 0, not {limit}")
             self._ids = self._ids[:limit]
         return self
 

@@ -127,12 +127,17 @@ class RayExecutor(Executor):
     def __init__(self, address: Optional[str] = None, workers: Optional[int] = None, gpus_per_worker: float = 0.0,
                  threads_per_worker: int = 1, max_retries: int = DEFAULT_MAX_RETRIES, inflight_per_worker: int = 2,
                  log_to_driver: bool = False, num_cpus: Optional[int] = None, init_kwargs: Optional[dict] = None):
+        from ..errors import OptionError
+
         if workers is not None and workers < 1:
-            raise ValueError("workers must be >= 1")
+            raise OptionError(f"--workers must be >= 1, not {workers}")
         if threads_per_worker < 1:
-            raise ValueError("threads_per_worker must be >= 1")
-        if gpus_per_worker < 0 or max_retries < 0 or inflight_per_worker < 1:
-            raise ValueError("gpus_per_worker and max_retries must be >= 0, inflight_per_worker >= 1")
+            raise OptionError(f"--threads-per-worker must be >= 1, not {threads_per_worker}")
+        if not 0 <= gpus_per_worker < float("inf"):  # NaN fails too
+            raise OptionError(f"--gpus-per-worker must be a number >= 0, not {gpus_per_worker}")
+        if max_retries < 0 or inflight_per_worker < 1:
+            raise OptionError(f"--max-retries must be >= 0 (not {max_retries}), inflight_per_worker >= 1 "
+                              f"(not {inflight_per_worker})")
         self.address = address
         self.workers = workers
         self.gpus_per_worker = float(gpus_per_worker)

@@ -18,14 +18,21 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 class TorchRuntime:
     def __init__(self, device: str = "cpu", precision: str = "fp32", channels_last: bool = False,
                  num_threads: Optional[int] = None):
+        from ..errors import OptionError
+
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        dev = torch.device(device)
+            raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError, ValueError) as e:  # '', 'gpu', 'cuda:x'
+            raise OptionError(f"--device {device!r}: not a torch device ({e}); use cpu, cuda or cuda:N") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False "
-                               "(CPU build of torch, or no GPU); use --device cpu")
+            raise OptionError(f"--device {device}: torch.cuda.is_available() is False (CPU build of torch, or no "
+                              f"GPU); use --device cpu")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise OptionError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
         if precision == "fp16" and dev.type != "cuda":
-            raise ValueError("fp16 is supported on CUDA only; use bf16 on CPU")
+            raise OptionError("--precision fp16 is supported on CUDA only; use bf16 on CPU")
         if num_threads:
             torch.set_num_threads(num_threads)
         self.device = dev
