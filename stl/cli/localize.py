@@ -47,6 +47,7 @@ def main(args) -> int:
     from ..core.boxes import scale_boxes
     from ..core.localization import localize
     from ..errors import UserError, one_line
+    from ..paths import special_file
     from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
     from ..visualize import draw_windows
 
@@ -72,6 +73,8 @@ def main(args) -> int:
                   disable=True if len(args.images) < 2 else None)
     for path, name in images:
         try:  # EXIF orientation applied: boxes are in the image as a photo viewer shows it
+            if special_file(path):  # opening a FIFO would block until something writes to it
+                raise ImageError(f"{path}: is {special_file(path)}, not an image file")
             img = load_image(path, exif_transpose=True, max_side=LARGE_IMAGE_SIDE)
         except ImageError as e:
             log.error("skipping: %s", e)

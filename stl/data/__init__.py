@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..registry import Registry
-from ..paths import dataset_links, shared_dir  # noqa: F401  (shared_dir: part of this module's API)
+from ..paths import dataset_links, shared_dir, special_file  # noqa: F401  (shared_dir: part of this module's API)
 
 
 class DatasetError(UserError, RuntimeError):
@@ -78,6 +78,9 @@ class Record:
 
         if self.path is None:
             raise ImageError(f"{self.image_id}: record has no image path")
+        what = special_file(self.path)
+        if what:  # opening a FIFO would block until something writes to it
+            raise ImageError(f"{self.path}: is {what}, not an image file")
         img = load_image(self.path, max_side=max_side)
         if tuple(img.file_size) != tuple(self.size):
             raise DatasetError(f"{self.path}: the file is {img.file_size[1]}x{img.file_size[0]} but its annotation "
