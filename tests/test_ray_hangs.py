@@ -94,7 +94,8 @@ def test_dashboard_agent_killed_is_a_clear_error_not_a_hang(ilsvrc_dir, tmp_path
             if agents and workers:
                 time.sleep(3)  # a few images computed
                 agent = agents[0]
-        assert agent is not None, ("no DashboardAgent / worker appeared", p.poll(), p.stderr.read()[-2000:] if p.poll() is not None else "")
+        assert agent is not None, ("no DashboardAgent / worker appeared", p.poll(),
+                                   p.stderr.read()[-2000:] if p.poll() is not None else "")
         os.kill(agent, signal.SIGKILL)
         t_kill = time.time()
         out, err = p.communicate(timeout=HEALTH_S + HEALTH_TIMEOUT_S + 120)
