@@ -65,7 +65,10 @@ def main(args) -> int:
                 from None
     labels = labels or None
     if not labels:
-        config.check_classes(len(classifier.classes))
+        try:
+            config.check_classes(len(classifier.classes))
+        except ValueError as e:
+            raise UserError(str(e)) from None
     log.info("classifier: %s", classifier.describe())
     failures = 0
     # the bar only on a terminal (disable=None), where log lines go through tqdm.write

@@ -315,12 +315,11 @@ class STLConfig:
 
     def check_classes(self, num_classes: int) -> None:
         """Refuse settings a classifier of ``num_classes`` classes cannot honour (the one check that
-        needs the classifier): ``wl_top_classes`` larger than the number of classes."""
+        needs the classifier): ``wl_top_classes`` larger than the number of classes. Raises
+        ``ValueError`` (callers that face the user make it :class:`stl.errors.OptionError`)."""
         if self.wl_top_classes > num_classes:
-            from ..errors import OptionError
-
-            raise OptionError(f"wl_top_classes={self.wl_top_classes} is more than the classifier's "
-                              f"{num_classes} classes")
+            raise ValueError(f"wl_top_classes={self.wl_top_classes} is more than the classifier's "
+                             f"{num_classes} classes")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

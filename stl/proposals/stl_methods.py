@@ -6,6 +6,7 @@ import numpy as np
 
 from ..core.config import DEFAULT
 from ..core.localization import localize_batch
+from ..errors import OptionError
 from . import ProposalMethod, register_method
 
 
@@ -19,7 +20,10 @@ class STLMethod(ProposalMethod):
         if classifier is None:
             raise ValueError("STL needs a classifier (build_method(..., classifier=build_classifier(...)))")
         if not class_level and getattr(classifier, "classes", None) is not None:
-            config.check_classes(len(classifier.classes))
+            try:
+                config.check_classes(len(classifier.classes))
+            except ValueError as e:
+                raise OptionError(str(e)) from None
         self.classifier = classifier
         self.config = config
         self.needs_label = class_level
