@@ -24,6 +24,7 @@ Model files (``make models`` downloads them into ``models/weights/``):
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
@@ -214,8 +215,6 @@ class _CleanProcess:
                 self._p.wait()
             self._p = None
 
-    __del__ = close
-
 
 def _read_exactly(f, n: int) -> bytes:
     out = f.read(n)
@@ -224,7 +223,9 @@ def _read_exactly(f, n: int) -> bytes:
     return out
 
 
+#: the one helper process of this process (it also ends by itself when this process goes: EOF on its stdin)
 _SS_PROCESS = _CleanProcess()
+atexit.register(_SS_PROCESS.close)
 
 
 def _ray_running() -> bool:
