@@ -69,10 +69,11 @@ def check_reachable(address: Optional[str], timeout: float = CONNECT_TIMEOUT_S) 
                           f"one with `ray start --head` or give the address it prints") from None
 
 
-def ray_down() -> Optional[str]:
+def ray_down(ask_gcs: bool = True) -> Optional[str]:
     """Why the Ray instance this process is connected to is gone, or None if it looks alive: a
-    process of a local instance this driver started (raylet, GCS) has exited, or the cluster's GCS
-    does not answer within :data:`HEALTH_TIMEOUT_S` / lists this node as dead."""
+    process of a local instance this driver started (raylet, GCS) has exited, or (``ask_gcs``; not
+    for Ray Client ``ray://`` connections) the cluster's GCS does not answer within
+    :data:`HEALTH_TIMEOUT_S` or lists this node as dead."""
     import threading
 
     import ray
@@ -83,14 +84,22 @@ def ray_down() -> Optional[str]:
             rc = info.process.poll() if getattr(info, "process", None) is not None else None
             if rc is not None:
                 return f"its {kind} process exited (code {rc}; killed, out of memory, or its DashboardAgent died)"
+    if not ask_gcs:
+        return None
     answer: list = []
 
     def ask():
         try:
-            me = ray.get_runtime_context().get_node_id()
-            answer.append(next((n.get("Alive", True) for n in ray.nodes() if n.get("NodeID") == me), True))
+            nodes = ray.nodes()
         except Exception as e:  # the GCS is gone
             answer.append(e)
+            return
+        try:
+            me = ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 - no node of our own to look up: the GCS answered
+            answer.append(True)
+            return
+        answer.append(next((n.get("Alive", True) for n in nodes if n.get("NodeID") == me), True))
 
     t = threading.Thread(target=ask, daemon=True)
     t.start()
@@ -247,7 +256,7 @@ class RayExecutor(Executor):
         if not force and time.time() - self._checked < HEALTH_S:
             return
         self._checked = time.time()
-        why = ray_down()
+        why = ray_down(ask_gcs=not str(self.address or "").startswith("ray://"))
         if why:
             from ..store import RunError
 
