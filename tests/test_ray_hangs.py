@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,3 +110,10 @@ def test_dashboard_agent_killed_is_a_clear_error_not_a_hang(ilsvrc_dir, tmp_path
     assert p.returncode == 2 and len(lines) == 1, err[-2000:]
     assert "Ray" in lines[0] and "rerun" in lines[0], lines[0]
     assert took < HEALTH_S + HEALTH_TIMEOUT_S + 30, took
+    # the rerun resumes: the images finished before the kill are not computed again
+    env.pop("STL_TEST_PIXEL_DELAY")
+    r = subprocess.run([sys.executable, str(driver)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = re.search(r"(\d+) images computed, (\d+) already done", r.stdout)
+    assert m and int(m.group(2)) > 0 and int(m.group(1)) + int(m.group(2)) == 40, r.stdout[-500:]
+    print(f"rerun: {m.group(0)}")
