@@ -953,6 +953,35 @@ def test_out_of_memory_is_one_line_exit_2(monkeypatch, capsys):
     assert len(err) == 1 and err[0].startswith("stl: error: out of memory") and "40.2 TiB" in err[0], err
 
 
+def test_prototxt_with_a_huge_input_is_one_line_exit_2(tmp_path):
+    """A deploy prototxt whose input is 60000x60000 (a real, tiny net: global pooling, fc8, softmax), run
+    under an 8 GB address-space limit: `stl: error: out of memory (...)`, exit 2 (it was exit 70)."""
+    import resource
+
+    from stl.models.caffe.io import write_caffemodel
+
+    proto = tmp_path / "huge.prototxt"
+    proto.write_text(
+        'name: "Huge"\n'
+        'layer { name: "data" type: "Input" top: "data" '
+        'input_param { shape: { dim: 1 dim: 3 dim: 60000 dim: 60000 } } }\n'
+        'layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" '
+        'pooling_param { pool: AVE global_pooling: true } }\n'
+        'layer { name: "fc8" type: "InnerProduct" bottom: "pool" top: "fc8" inner_product_param { num_output: 1000 } }\n'
+        'layer { name: "prob" type: "Softmax" bottom: "fc8" top: "prob" }\n')
+    model = write_caffemodel(tmp_path / "huge.caffemodel", proto,
+                             {"fc8": [np.zeros((1000, 3), np.float32), np.zeros(1000, np.float32)]})
+    rgb(8, 6).save(tmp_path / "x.png")
+    limit = 8 * 2 ** 30
+    r = subprocess.run([PY, "-m", "stl.cli", "localize", str(tmp_path / "x.png"), "--model", str(proto), str(model),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    lines = log_lines(r.stderr)
+    assert r.returncode == 2 and lines[-1].startswith("stl: error: out of memory"), r.stderr[-1500:]
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
 def test_ascii_terminal_and_a_non_ascii_id(tmp_path):
     """PYTHONIOENCODING=ascii and an image id the terminal cannot show: the id is escaped, exit as usual."""
     rgb(8, 6).save(tmp_path / "a.png")
