@@ -967,7 +967,8 @@ def test_prototxt_with_a_huge_input_is_one_line_exit_2(tmp_path):
         'input_param { shape: { dim: 1 dim: 3 dim: 60000 dim: 60000 } } }\n'
         'layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" '
         'pooling_param { pool: AVE global_pooling: true } }\n'
-        'layer { name: "fc8" type: "InnerProduct" bottom: "pool" top: "fc8" inner_product_param { num_output: 1000 } }\n'
+        'layer { name: "fc8" type: "InnerProduct" bottom: "pool" top: "fc8" '
+        'inner_product_param { num_output: 1000 } }\n'
         'layer { name: "prob" type: "Softmax" bottom: "fc8" top: "prob" }\n')
     model = write_caffemodel(tmp_path / "huge.caffemodel", proto,
                              {"fc8": [np.zeros((1000, 3), np.float32), np.zeros(1000, np.float32)]})
