@@ -25,7 +25,7 @@ LAYERS = {
     "models": 1,
     "core": 2,
     "proposals": 3, "data": 3, "wsol": 3,
-    "runner": 4, "evaluation": 4, "detection": 4, "executors": 4,
+    "runner": 4, "evaluation": 4, "detection": 4, "executors": 4, "export": 4,
     "experiments": 5,
     "cli": 6,
 }

@@ -1,4 +1,6 @@
-"""SELSEARCH's windows do not depend on what else runs in the process (issue 21, item 9).
+"""SELSEARCH-OPENCV's windows do not depend on what else runs in the process (issue 21, item 9; the
+method was SELSEARCH when the issue was filed; SELSEARCH is now the release's algorithm, whose ranking
+draws from a NumPy ``RandomState`` made afresh for every image and needs nothing of this).
 
 OpenCV ranks Selective Search's regions with the C library's process-wide ``rand()``; the method
 calls ``srand(seed)`` right before ``process()``. In a process running Ray, Ray's own threads also
@@ -52,7 +54,7 @@ class _RandCaller:
 
 def test_ranking_unchanged_by_another_thread_drawing_rand_while_ray_runs(ilsvrc_dir, monkeypatch):
     images = _image(ilsvrc_dir)
-    ss = build_method("SELSEARCH")
+    ss = build_method("SELSEARCH-OPENCV")
     reference = [ss.propose(im)[0] for im in images]  # no Ray, nothing else drawing
     assert all(np.array_equal(a, ss.propose(im)[0]) for a, im in zip(reference, images))  # repeatable
     # this process now "runs Ray" (what the method asks), and a thread draws from rand() meanwhile
@@ -73,12 +75,12 @@ def test_ray_run_equals_local_run(ilsvrc_dir, tmp_path):
 
     env = dict(os.environ, PYTHONPATH=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     base = [sys.executable, "-m", "stl.cli", "run", "--dataset", "ilsvrc2012_val", "--root", str(ilsvrc_dir),
-            "--method", "SELSEARCH", "--limit", "8", "--chunk", "1", "--no-progress"]
+            "--method", "SELSEARCH-OPENCV", "--limit", "8", "--chunk", "1", "--no-progress"]
     for name, extra in (("local", []), ("ray", ["--executor", "ray", "--workers", "2"])):
         r = subprocess.run(base + ["--out", str(tmp_path / name)] + extra, capture_output=True, text=True, env=env,
                            timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
-    a, b = (load_run(tmp_path / n / "ilsvrc2012_val" / "SELSEARCH.h5") for n in ("local", "ray"))
+    a, b = (load_run(tmp_path / n / "ilsvrc2012_val" / "SELSEARCH-OPENCV.h5") for n in ("local", "ray"))
     assert a.image_ids == b.image_ids
     for i in a.image_ids:
         assert np.array_equal(a.boxes[i], b.boxes[i]), i

@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": "STL-WL and STL-CL with the bundled EfficientNet-Lite0 on the bundled sample images",
     "run": "compute a proposal method over a dataset (HDF5, resumable)",
     "eval": "recall/precision table of stored runs, against the paper's numbers",
+    "export": "a stored run's windows as COCO, detectron2, mmdetection, Fast R-CNN .mat, VOC text or CSV",
     "bench": "speed benchmark of the STL engine (--detection: of the detector experiments)",
     "fig3": "Figure 3: recall/precision vs number of windows, ours and the paper's",
     "table": "Table 1 or 2: mAP of detectors trained on each method's boxes (stl table 1|2)",

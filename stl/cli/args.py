@@ -74,14 +74,39 @@ def unit_interval(text) -> float:
     return v
 
 
+def confidence_level(text) -> float:
+    """A number strictly between 0 and 1 (a confidence level, e.g. 0.95)."""
+    v = _number(text, float, "must be a number strictly between 0 and 1 (e.g. 0.95)")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+    return v
+
+
 # ----------------------------------------------------------------------------- adding options
-def add_model_arguments(p, default_model: str = "efficientnet_lite0"):
+def add_model_arguments(p, default_model: str = "efficientnet_lite0", class_list_option: str = "--classes"):
+    """The classifier's options. ``class_list_option``: the name of the class-list option (the
+    detector experiments, whose ``--classes`` picks classes, call it ``--class-list``)."""
     g = p.add_argument_group("classifier")
-    g.add_argument("--model", nargs="+", default=[default_model], metavar="NAME|PROTOTXT CAFFEMODEL",
-                   help="registry name (efficientnet_lite0, caffenet, alexnet, squeezenet, caffenet_random) "
-                        "or a deploy prototxt and a caffemodel")
-    g.add_argument("--engine", choices=["torch", "caffe"], default="torch",
-                   help="torch: PyTorch (CPU/CUDA, Caffe-exact for Caffe models); caffe: pycaffe")
+    g.add_argument("--model", nargs="+", default=[default_model], metavar="NAME|PROTOTXT CAFFEMODEL|FILE.onnx",
+                   help="registry name (efficientnet_lite0, caffenet, alexnet, squeezenet, caffenet_random), "
+                        "a deploy prototxt and a caffemodel, an ONNX classifier FILE.onnx (ONNX Runtime; with "
+                        "--mean --std [--classes --input-size]), or package.module:factory (a Python function "
+                        "returning a torch module and its preprocessing, stl.models.torch_classifier)")
+    g.add_argument("--engine", choices=["torch", "caffe", "onnx"], default="torch",
+                   help="torch: PyTorch (CPU/CUDA, Caffe-exact for Caffe models); caffe: pycaffe; onnx: "
+                        "efficientnet_lite0 exported to ONNX (cached under $STL_CACHE) in ONNX Runtime")
+    g.add_argument(class_list_option, default=None, metavar="SYNSET_WORDS.txt", dest="class_list",
+                   help="ONNX / factory models: the class list, one 'id words' line per output "
+                        "(default: ImageNet's for 1000 outputs, else class_0, class_1, ...)")
+    g.add_argument("--mean", type=float, nargs="+", default=None, metavar="V",
+                   help="ONNX models: the per-channel mean subtracted from RGB pixels (1 or 3 values, 0..255, or "
+                        "all as fractions of 255 with --std < 1: 0.485 0.456 0.406); also the mask colour")
+    g.add_argument("--std", type=float, nargs="+", default=None, metavar="V",
+                   help="ONNX models: the per-channel divisor after the mean (1 or 3 values, same units as --mean)")
+    g.add_argument("--input-size", type=int, nargs="+", default=None, metavar="N",
+                   help="ONNX models: network input H W (or one side); needed when the file's is dynamic")
+    g.add_argument("--threads", type=int, default=None,
+                   help="ONNX models: ONNX Runtime intra-op threads (default $OMP_NUM_THREADS, else all cores)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster but change STL's "
@@ -111,9 +136,9 @@ def set_help() -> str:
     return "; ".join(f"{k}: {d}" for k, d in field_help(STLConfig) if k != "profile").replace("%", "%%")
 
 
-def add_common_arguments(p, default_model: str = "efficientnet_lite0"):
+def add_common_arguments(p, default_model: str = "efficientnet_lite0", class_list_option: str = "--classes"):
     """The classifier and the STL settings (every command that runs STL)."""
-    add_model_arguments(p, default_model)
+    add_model_arguments(p, default_model, class_list_option)
     add_config_arguments(p)
 
 
@@ -123,8 +148,14 @@ def model_spec(args) -> ModelSpec:
     from ..models import ModelError
 
     try:
+        opts = {k: getattr(args, "class_list" if k == "classes" else k, None) for k in ModelSpec.OPTION_FIELDS}
+        for k in ("mean", "std", "input_size"):
+            if opts[k] is not None:
+                opts[k] = tuple(opts[k])
+        if opts["threads"] is not None and opts["threads"] < 1:
+            raise ModelError(f"--threads must be >= 1, not {opts['threads']}")
         return ModelSpec.from_words(args.model, engine=args.engine, device=args.device, precision=args.precision,
-                                    incremental=not getattr(args, "no_incremental", False))
+                                    incremental=not getattr(args, "no_incremental", False), **opts)
     except ModelError as e:
         raise SystemExit(str(e))
 
@@ -292,3 +323,33 @@ def executor_from_args(args) -> "Executor":
     return RayExecutor(address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                        threads_per_worker=args.threads_per_worker or 1, max_retries=args.max_retries,
                        log_to_driver=bool(getattr(args, "verbose", False)))
+
+
+# ----------------------------------------------------------------------------- confidence intervals
+def add_ci_arguments(p, paired: bool = False):
+    """``--ci LEVEL --resamples N --ci-seed S`` (and ``--paired``): per-image bootstrap intervals
+    (:mod:`stl.evaluation.bootstrap`) of every reported figure."""
+    from ..core.config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+    g = p.add_argument_group("confidence intervals (per-image bootstrap, percentile method)")
+    g.add_argument("--ci", type=confidence_level, default=None, metavar="LEVEL",
+                   help="add a bootstrap interval at this level (e.g. 0.95) to every figure: images resampled "
+                        "with replacement, the figure recomputed on each resample")
+    g.add_argument("--resamples", type=positive_int, default=BOOTSTRAP_RESAMPLES, metavar="N",
+                   help=f"bootstrap resamples (default {BOOTSTRAP_RESAMPLES})")
+    g.add_argument("--ci-seed", type=nonnegative_int, default=BOOTSTRAP_SEED, metavar="SEED",
+                   help=f"seed of the resampling (default {BOOTSTRAP_SEED}; same seed, same intervals)")
+    if paired:
+        g.add_argument("--paired", action="store_true",
+                       help="with two runs A B of the same images: the difference A - B of every figure on "
+                            "the images both evaluate, with its interval (--ci LEVEL, default 0.95)")
+    return g
+
+
+def ci_settings(args, default_level: Optional[float] = None) -> Optional[Tuple[float, int, int]]:
+    """(level, resamples, seed) of :func:`add_ci_arguments`' options, or None without ``--ci``
+    (``default_level`` is used when ``--ci`` is absent, e.g. 0.95 for ``--paired``)."""
+    level = getattr(args, "ci", None) or default_level
+    if level is None:
+        return None
+    return float(level), int(args.resamples), int(args.ci_seed)

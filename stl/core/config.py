@@ -342,5 +342,61 @@ CORRECTED_CHANGES = dict(profile="corrected", mask_fill="float", drop_rule="clam
 EVAL_IOU = 0.5
 #: Numbers of windows N at which the Fig. 3 curves are evaluated.
 EVAL_NUM_WINDOWS = tuple(list(range(1, 16)) + [20, 30, 50, 100, 200, 500, 1000, 2000, 3000, 5000])
+#: Per-image bootstrap of the evaluation figures (``stl eval --ci``, stl.evaluation.bootstrap):
+#: resamples and the seed of ``numpy.random.default_rng`` (ours; the paper reports no intervals).
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 DEFAULT = STLConfig()
+
+
+@dataclass(frozen=True)
+class SelectiveSearchConfig:
+    """Selective Search "fast" (Uijlings et al., IJCV 2013) as the authors ran it for the
+    paper's SELSEARCH curve: the SelectiveSearchCodeIJCV release called by their
+    ``selective_search.m`` with ``ss_version = 'fast'`` (docs/selective_search.md).
+
+    Defaults are the release's fast mode; every departure from its MATLAB code is listed in
+    docs/selective_search.md."""
+
+    #: Colour spaces (``Image2ColourSpace``: 8-bit HSV and Lab), inner loop.
+    color_spaces: Tuple[str, ...] = ("hsv", "lab")
+    #: Felzenszwalb k (min segment size = k), outer loop.
+    ks: Tuple[int, ...] = (50, 100)
+    #: Gaussian smoothing of the Felzenszwalb segmentation.
+    sigma: float = 0.8
+    #: Similarity combinations of the fast mode, one hierarchy each:
+    #: ``SSSimColourTextureSizeFillOrig`` and ``SSSimTextureSizeFill``.
+    strategies: Tuple[str, ...] = ("colour+texture+size+fill", "texture+size+fill")
+    #: Bins per colour channel of the colour histogram (IJCV Sec. 3.2: 25, 75-d for 3 channels).
+    colour_bins: int = 25
+    #: Orientations of the Gaussian derivatives of the texture histogram (IJCV: 8).
+    texture_orientations: int = 8
+    #: Bins per orientation and channel of the texture histogram (IJCV: 10, 240-d in all).
+    texture_bins: int = 10
+    #: Scale of the Gaussian derivatives (IJCV: sigma = 1).
+    texture_sigma: float = 1.0
+    #: Boxes narrower or shorter than this many pixels are dropped (``minBoxWidth = 20`` of
+    #: the authors' ``selective_search.m``; 0 keeps all).
+    min_box_width: int = 20
+    #: Ranking. "pseudo_random" (the release): priority = position in its hierarchy (1 = the
+    #: last merge) x U(0, 1), ascending. "hierarchy": the positions alone (no random factor).
+    ranking: str = "pseudo_random"
+    #: Seed of the random factor: the authors call ``rng('default')`` before every image,
+    #: i.e. MATLAB's Mersenne Twister with seed 5489, whose ``rand`` stream is numpy's
+    #: ``RandomState(5489).random_sample``.
+    seed: int = 5489
+
+    def __post_init__(self):
+        known = ("colour+texture+size+fill", "texture+size+fill")
+        bad = [s for s in self.strategies if s not in known]
+        if bad or not self.strategies:
+            raise ValueError(f"SelectiveSearchConfig.strategies must be among {', '.join(known)}; got {bad}")
+        if self.ranking not in ("pseudo_random", "hierarchy"):
+            raise ValueError(f"SelectiveSearchConfig.ranking must be pseudo_random or hierarchy; got {self.ranking!r}")
+        if not self.ks or any(int(k) <= 0 for k in self.ks):
+            raise ValueError(f"SelectiveSearchConfig.ks must be positive; got {self.ks}")
+
+    def to_dict(self) -> dict:
+        """Every field (stored runs record it as their ``method_config``)."""
+        return dataclasses.asdict(self)

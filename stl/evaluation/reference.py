@@ -74,9 +74,19 @@ def paper_curves(dataset_key: str, ref: Optional[dict] = None) -> Dict[str, Dict
     return out
 
 
+#: ``X-PUBLISHED`` (the boxes of method X published by Hosang et al., read from files) is
+#: compared with the paper's curve of X.
+PUBLISHED_SUFFIX = "-PUBLISHED"
+
+
+def paper_method(method: str) -> str:
+    """The paper's name for one of our methods (``EDGEBOXES-PUBLISHED`` -> ``EDGEBOXES``)."""
+    return method[:-len(PUBLISHED_SUFFIX)] if method.endswith(PUBLISHED_SUFFIX) else method
+
+
 def paper_value(dataset_key: str, method: str, metric: str, n: int, ref: Optional[dict] = None) -> float:
     """The paper's mean recall/precision of ``method`` at N windows, NaN if not published."""
-    curve = paper_curves(dataset_key, ref).get(method, {}).get(metric)
+    curve = paper_curves(dataset_key, ref).get(paper_method(method), {}).get(metric)
     if curve is None:
         return float("nan")
     hit = np.flatnonzero(curve["num_windows"] == int(n))

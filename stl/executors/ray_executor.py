@@ -147,6 +147,27 @@ class Worker:
         return _compute_chunk(_Records(records), self.method, [r.image_id for r in records], max_windows)
 
 
+def worker_device(device: str, gpus_per_worker: float) -> str:
+    """The classifier device a Ray worker gets for the requested ``device``.
+
+    Ray makes only the GPUs a worker reserved visible to it (``CUDA_VISIBLE_DEVICES``): with
+    ``gpus_per_worker`` > 0 the classifier runs on ``"cuda"`` (the worker's GPU, whatever
+    ``cuda:N`` was asked: device N may not exist inside the worker); without a reservation Ray
+    hides every GPU (``CUDA_VISIBLE_DEVICES=""``), so a CUDA device is refused here with what to
+    do instead of failing in every worker.
+    """
+    dev = str(device)
+    on_gpu = dev.startswith("cuda") or dev == "gpu"
+    if gpus_per_worker > 0:
+        return "cuda"
+    if on_gpu:
+        from ..store import RunError
+
+        raise RunError(f"--device {dev} with --executor ray needs --gpus-per-worker (e.g. 1, or 0.5 to put two "
+                       f"workers on a GPU): Ray hides the GPUs from workers that reserve none")
+    return dev
+
+
 # ----------------------------------------------------------------------------- the driver
 @dataclass
 class _Task:
@@ -303,10 +324,13 @@ class RayExecutor(Executor):
     def start(self, method, method_name: Optional[str] = None, model=None) -> dict:
         import ray
 
+        if is_spec(method) and method.uses_classifier:
+            device = worker_device(method.device, self.gpus_per_worker)  # before Ray starts: a bad request fails fast
+            if device != str(method.device):
+                log.info("--gpus-per-worker %g: the classifier runs on %s (the worker's GPU; asked: %s)",
+                         self.gpus_per_worker, device, method.device)
+                method = replace(method, device=device)
         self._init_ray()
-        if is_spec(method) and self.gpus_per_worker and str(method.device) == "cpu":
-            log.info("--gpus-per-worker %g: the classifier runs on cuda", self.gpus_per_worker)
-            method = replace(method, device="cuda")
         self._method = method
         self.restarts = 0
         self.chunks_done.clear()

@@ -335,10 +335,13 @@ def stlplus_features(sel: Selection, classifier, stored: Dict[str, object], top_
     return result
 
 
-def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: Sequence[str]) -> Dict[str, dict]:
+def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: Sequence[str],
+                  ci: Optional[Tuple[float, int, int]] = None) -> Dict[str, dict]:
     """The paper's protocol (stl eval: IoU >= 0.5, mean per class) on ``ids``: top-1 hit rate,
-    recall@1/5/10."""
+    recall@1/5/10; with ``ci`` = (level, resamples, seed) each with its per-image bootstrap
+    interval (``row["intervals"][figure] = {"low", "high"}``, :mod:`stl.evaluation.bootstrap`)."""
     from ..evaluation import evaluate
+    from ..evaluation.bootstrap import eval_intervals
 
     records = [sel.dataset.record(i) for i in ids]
     rows = {}
@@ -348,7 +351,32 @@ def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: S
         res = evaluate(records, {i: props[i] for i in ids}, num_windows=(1, 5, 10), mode="image")
         rows[name] = {"images": len(ids), "top1_hit_rate": res.top1_hit_rate,
                       **{f"recall@{n}": res.at(n)["recall"] for n in (1, 5, 10)}}
+        if ci is not None and res.image_ids:
+            iv = eval_intervals(res.contributions, (1, 5, 10), *ci)
+            rows[name]["intervals"] = {"top1_hit_rate": _lh(iv["top1_hit_rate"]),
+                                       **{f"recall@{n}": _lh(iv["recall"][n]) for n in (1, 5, 10)}}
     return rows
+
+
+def _lh(iv) -> dict:
+    return {"low": iv.low, "high": iv.high}
+
+
+def wsol_summary(scores: WSOLScores, ci: Optional[Tuple[float, int, int]] = None) -> dict:
+    """:meth:`WSOLScores.summary`, with ``ci`` = (level, resamples, seed) also every metric's per-image
+    bootstrap interval (``["intervals"][metric] = {"low", "high"}``; images resampled with
+    replacement, each metric -- its max over tau included -- recomputed per resample)."""
+    from ..evaluation.bootstrap import percentile_interval, resampled
+
+    out = scores.summary()
+    if ci is not None and len(scores):
+        level, resamples, seed = ci
+        boot = resampled(len(scores), scores.resampled, resamples, seed, max(len(scores), len(scores.thresholds)))
+        out["intervals"] = {}
+        for k, v in boot.items():
+            lo, hi = percentile_interval(v, level)
+            out["intervals"][k] = {"low": float(lo), "high": float(hi)}
+    return out
 
 
 # ----------------------------------------------------------------------------- orchestration
@@ -368,6 +396,8 @@ class BenchmarkOptions:
     plus: Optional[object] = None  # STLPlusConfig; None: the defaults
     config: Optional[object] = None  # STLConfig of the STL runs; None: the default (authors) profile
     select_plus: bool = True
+    #: (level, resamples, seed) of the per-image bootstrap intervals (``--ci``); None: no intervals
+    ci: Optional[Tuple[float, int, int]] = None
     figure_images: int = 8
     save_top1: bool = False
     progress: bool = True
@@ -443,15 +473,19 @@ def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
     stl_ids = sorted(set.intersection(*[set(p) for n, p in proposals.items() if n.startswith("STL")])
                      if any(n.startswith("STL") for n in proposals) else set(), key=sel.ids.index)
     halves = {h: [i for i in stl_ids if sel.infos[i].half == h] for h in (0, 1)}
-    protocol = {f"half{h + 1}": protocol_rows(sel, proposals, ids) for h, ids in halves.items()}
+    protocol = {f"half{h + 1}": protocol_rows(sel, proposals, ids, opt.ci) for h, ids in halves.items()}
 
     report = {
         "dataset": sel.dataset.describe(), "model": opt.model, "classifier": classifier.describe(),
         "images": len(sel.ids), "stl_images": len(stl_ids), "stl_images_by_half": [len(halves[0]), len(halves[1])],
         "rise": {"num_masks": opt.rise.num_masks, "grid": opt.rise.grid, "p": opt.rise.p, "seed": opt.rise.seed},
         "stl_heatmap_rule": opt.heatmap_rule, "notes": notes, "cam_note": head_note,
-        "methods": {m: s.summary() for m, s in scores.items()},
-        "methods_on_stl_images": {m: s.subset(stl_ids).summary() for m, s in scores.items()} if stl_ids else {},
+        "methods": {m: wsol_summary(s, opt.ci) for m, s in scores.items()},
+        "methods_on_stl_images": ({m: wsol_summary(s.subset(stl_ids), opt.ci) for m, s in scores.items()}
+                                  if stl_ids else {}),
+        "ci": (None if opt.ci is None else
+               {"level": opt.ci[0], "resamples": opt.ci[1], "seed": opt.ci[2], "method": "percentile",
+                "unit": "image"}),
         "protocol": protocol, "stlplus": {k: {kk: vv for kk, vv in v.items() if kk != "grid"}
                                           for k, v in plus_report.items()},
         "published": [{"method": a, "backbone": b, "max_box_acc_v2": c} for a, b, c in PUBLISHED],
@@ -481,6 +515,18 @@ def _fmt(v) -> str:
     return "--" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
 
 
+def _fmt_iv(r: dict, key: str, scale: float = 1.0, bold: bool = False) -> str:
+    """``r[key]`` (times ``scale``), with its interval ``[low, high]`` when ``r`` has one."""
+    v = r[key]
+    text = _fmt(None if v is None else v * scale)
+    if bold:
+        text = f"**{text}**"
+    iv = (r.get("intervals") or {}).get(key)
+    if iv is not None and text.strip("*") != "--":
+        text += f" [{_fmt(iv['low'] * scale)}, {_fmt(iv['high'] * scale)}]"
+    return text
+
+
 def _table(rows: Dict[str, dict], backbone: str) -> List[str]:
     lines = ["| method | kind | backbone | images | Top-1 Loc | GT-known Loc | MaxBoxAcc | MaxBoxAccV2 | "
              "@IoU0.3 | @IoU0.5 | @IoU0.7 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -489,9 +535,10 @@ def _table(rows: Dict[str, dict], backbone: str) -> List[str]:
         if not r.get("images"):
             continue
         bb = "--" if m in ("WHOLE-IMAGE", "CENTER") else backbone
-        lines.append(f"| {m} | {KIND.get(m, '?')} | {bb} | {r['images']} | {_fmt(r['top1_loc'])} | "
-                     f"{_fmt(r['gt_known_loc'])} | {_fmt(r['max_box_acc'])} | **{_fmt(r['max_box_acc_v2'])}** | "
-                     f"{_fmt(r['max_box_acc_iou30'])} | {_fmt(r['max_box_acc_iou50'])} | {_fmt(r['max_box_acc_iou70'])} |")
+        lines.append(f"| {m} | {KIND.get(m, '?')} | {bb} | {r['images']} | {_fmt_iv(r, 'top1_loc')} | "
+                     f"{_fmt_iv(r, 'gt_known_loc')} | {_fmt_iv(r, 'max_box_acc')} | "
+                     f"{_fmt_iv(r, 'max_box_acc_v2', bold=True)} | {_fmt_iv(r, 'max_box_acc_iou30')} | "
+                     f"{_fmt_iv(r, 'max_box_acc_iou50')} | {_fmt_iv(r, 'max_box_acc_iou70')} |")
     return lines
 
 
@@ -500,7 +547,13 @@ def format_report(rep: dict) -> str:
     lines = [f"WSOL benchmark (wsolevaluation's metrics) on {rep['dataset']}; classifier {rep['classifier']}.",
              f"Score maps for the ground-truth class; thresholds 0.00..0.99 step 0.01; 224x224 frame. "
              f"RISE: N={rep['rise']['num_masks']} masks (grid {rep['rise']['grid']}, p {rep['rise']['p']}). "
-             f"STL heatmap rule: {rep['stl_heatmap_rule']}.", ""]
+             f"STL heatmap rule: {rep['stl_heatmap_rule']}."]
+    if rep.get("ci"):
+        c = rep["ci"]
+        lines.append(f"[low, high]: {100 * c['level']:g}% per-image bootstrap interval (percentile method, "
+                     f"{c['resamples']} resamples, seed {c['seed']}; every metric, its max over thresholds "
+                     f"included, recomputed on each resample).")
+    lines.append("")
     lines += ["All images each method has:", ""] + _table(rep["methods"], bb)
     for a, b, c in PUBLISHED:
         lines.append(f"| {a} [published, wsolevaluation] | heatmap | {b} (other backbone) | 50000 | | | | **{c}** | | | |")
@@ -519,8 +572,8 @@ def format_report(rep: dict) -> str:
                   "| method | top-1 hit rate | recall@1 | recall@5 | recall@10 |", "|---|---|---|---|---|"]
         for m in sorted(rows, key=lambda k_: ORDER.index(k_) if k_ in ORDER else 99):
             r = rows[m]
-            lines.append(f"| {m} | {r['top1_hit_rate']:.1%} | {r['recall@1']:.1%} | {r['recall@5']:.1%} | "
-                         f"{r['recall@10']:.1%} |")
+            lines.append(f"| {m} | {_fmt_iv(r, 'top1_hit_rate', 100)}% | {_fmt_iv(r, 'recall@1', 100)}% | "
+                         f"{_fmt_iv(r, 'recall@5', 100)}% | {_fmt_iv(r, 'recall@10', 100)}% |")
     for name, p in rep.get("stlplus", {}).items():
         c = p["config"]
         how = (f"selected on {p['selected_on_images']} first-half images" if p["selected"]

@@ -1,4 +1,5 @@
-"""The low-level proposal methods of Fig. 3 that OpenCV implements: SELSEARCH,
+"""The low-level proposal methods of Fig. 3 that OpenCV implements: SELSEARCH-OPENCV
+(OpenCV's Selective Search; the paper's SELSEARCH is :mod:`stl.proposals.selective_search`),
 EDGEBOXES and BING (Sec. 4.1 of the paper, "Comparison with other proposal
 methods"; the paper's refs. Uijlings et al. IJCV 2013, Zitnick & Dollar ECCV
 2014, Cheng et al. CVPR 2014).
@@ -240,8 +241,9 @@ def _ray_running() -> bool:
 
 
 class SelectiveSearch(ProposalMethod):
-    """Selective Search "fast" (Uijlings et al. 2013), the paper's SELSEARCH curve
-    (Sec. 4.1, Fig. 3; Table 1-2 use its windows for the detectors).
+    """SELSEARCH-OPENCV: OpenCV-contrib's Selective Search "fast" (Uijlings et al. 2013),
+    kept beside SELSEARCH (:mod:`stl.proposals.selective_search`, the release's MATLAB
+    algorithm and ranking as the paper ran it) for comparison.
 
     Implementation: ``cv2.ximgproc.segmentation.createSelectiveSearchSegmentation``
     with ``switchToSelectiveSearchFast(base_k, inc_k, sigma)`` (OpenCV defaults 150,
@@ -268,7 +270,7 @@ class SelectiveSearch(ProposalMethod):
     Grayscale is replicated to 3 channels. A 1x1 image gives the whole image.
     """
 
-    name = "SELSEARCH"
+    name = "SELSEARCH-OPENCV"
 
     def __init__(self, base_k: int = 150, inc_k: int = 150, sigma: float = 0.8, max_side: Optional[int] = None,
                  seed: int = 1, max_boxes: Optional[int] = None):
@@ -279,7 +281,7 @@ class SelectiveSearch(ProposalMethod):
         self._warned = False
 
     def describe(self) -> str:
-        return (f"SELSEARCH (OpenCV fast, base_k={self.base_k}, inc_k={self.inc_k}, sigma={self.sigma}, "
+        return (f"SELSEARCH-OPENCV (OpenCV fast, base_k={self.base_k}, inc_k={self.inc_k}, sigma={self.sigma}, "
                 f"max_side={self.max_side}, srand({self.seed}))")
 
     def propose(self, image, labels=None, image_id=None):
@@ -302,7 +304,7 @@ class SelectiveSearch(ProposalMethod):
                 if libc is not None:
                     libc.srand(self.seed)
                 elif not self._warned:
-                    log.warning("SELSEARCH: C library not reachable through ctypes; OpenCV's ranking is not "
+                    log.warning("SELSEARCH-OPENCV: C library not reachable through ctypes; OpenCV's ranking is not "
                                 "reproducible")
                     self._warned = True
                 rects = ss.process()
@@ -315,7 +317,7 @@ class SelectiveSearch(ProposalMethod):
         return ranked(boxes, _rank_scores(len(boxes)))
 
 
-register_method("SELSEARCH")(SelectiveSearch)
+register_method("SELSEARCH-OPENCV")(SelectiveSearch)
 
 
 # ======================================================================================
