@@ -103,9 +103,9 @@ def add_model_arguments(p, default_model: str = "efficientnet_lite0", class_list
                         "all as fractions of 255 with --std < 1: 0.485 0.456 0.406); also the mask colour")
     g.add_argument("--std", type=float, nargs="+", default=None, metavar="V",
                    help="ONNX models: the per-channel divisor after the mean (1 or 3 values, same units as --mean)")
-    g.add_argument("--input-size", type=int, nargs="+", default=None, metavar="N",
+    g.add_argument("--input-size", type=positive_int, nargs="+", default=None, metavar="N",
                    help="ONNX models: network input H W (or one side); needed when the file's is dynamic")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX models: ONNX Runtime intra-op threads (default $OMP_NUM_THREADS, else all cores)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
