@@ -92,6 +92,23 @@ def dataset_links(links) -> List[Path]:
 
 
 # ----------------------------------------------------------------------------- file names
+def special_file(path) -> Optional[str]:
+    """What ``path`` is when it exists but is neither a regular file nor a folder ("a FIFO", "a
+    character device", "a block device", "a socket"), else None. Opening a FIFO blocks until
+    something writes to it, so readers of input files ask this before opening one."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return None
+
+
 def safe_name(text: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text))
     return keep.strip("._") or "x"

@@ -17,12 +17,69 @@ Commands with a config of their own (the detector experiments' DetectionConfig) 
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import typing
 from typing import Dict, List, Optional, Tuple
 
-from ..core.config import PROFILES, SegmentationConfig, STLConfig
+from ..core.config import MAX_INT, PROFILES, SegmentationConfig, STLConfig
 from ..models.spec import ModelSpec
+
+
+# ----------------------------------------------------------------------------- option value types
+# argparse ``type=`` functions: a numeric option is checked when parsed (one line, exit 2), with the
+# same bound as the settings (``stl.core.config.MAX_INT``: a value the store and OpenCV can hold).
+def _number(text, kind, what):
+    try:
+        v = kind(text)
+    except (TypeError, ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
+    if isinstance(v, float) and not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return v
+
+
+def _whole(text, low: int) -> int:
+    what = f"must be a whole number in [{low}, {MAX_INT}]"
+    v = _number(text, int, what)
+    if not low <= v <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return v
+
+
+def positive_int(text) -> int:
+    """A whole number in [1, MAX_INT]."""
+    return _whole(text, 1)
+
+
+def nonnegative_int(text) -> int:
+    """A whole number in [0, MAX_INT]."""
+    return _whole(text, 0)
+
+
+def nonnegative_float(text) -> float:
+    """A finite number >= 0."""
+    v = _number(text, float, "must be a finite number >= 0")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
+
+
+def unit_interval(text) -> float:
+    """A number in (0, 1] (an IoU threshold, a fraction, a probability)."""
+    v = _number(text, float, "must be a number in (0, 1]")
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return v
+
+
+def confidence_level(text) -> float:
+    """A number strictly between 0 and 1 (a confidence level, e.g. 0.95)."""
+    v = _number(text, float, "must be a number strictly between 0 and 1 (e.g. 0.95)")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+    return v
 
 
 # ----------------------------------------------------------------------------- adding options
@@ -46,9 +103,9 @@ def add_model_arguments(p, default_model: str = "efficientnet_lite0", class_list
                         "all as fractions of 255 with --std < 1: 0.485 0.456 0.406); also the mask colour")
     g.add_argument("--std", type=float, nargs="+", default=None, metavar="V",
                    help="ONNX models: the per-channel divisor after the mean (1 or 3 values, same units as --mean)")
-    g.add_argument("--input-size", type=int, nargs="+", default=None, metavar="N",
+    g.add_argument("--input-size", type=positive_int, nargs="+", default=None, metavar="N",
                    help="ONNX models: network input H W (or one side); needed when the file's is dynamic")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="ONNX models: ONNX Runtime intra-op threads (default $OMP_NUM_THREADS, else all cores)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
@@ -66,9 +123,17 @@ def add_config_arguments(p, extra_keys_help: str = ""):
                         "published numbers; corrected: the paper's text with clean conventions "
                         "(README: 'Where the paper's text and the authors' code differ')")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override an STLConfig field after --profile, typed by the field: nms_iou=0.3, "
-                        "segmentation.ks=50,100, segmentation.color_spaces=hsv, batch_size=none"
+                   help="override an STLConfig field after --profile, typed and checked by the field "
+                        "(e.g. nms_iou=0.3, segmentation.ks=50,100, batch_size=none): " + set_help()
                         + (f"; {extra_keys_help}" if extra_keys_help else "") + " (repeatable)")
+
+
+def set_help() -> str:
+    """The keys ``--set`` takes and what each value must be, derived from the STLConfig declarations
+    (:func:`stl.core.config.field_help`)."""
+    from ..core.config import field_help
+
+    return "; ".join(f"{k}: {d}" for k, d in field_help(STLConfig) if k != "profile").replace("%", "%%")
 
 
 def add_common_arguments(p, default_model: str = "efficientnet_lite0", class_list_option: str = "--classes"):
@@ -172,7 +237,7 @@ def _set(obj, parts, text, key):
     if name not in fields:
         valid = valid_keys() if isinstance(obj, STLConfig) else sorted(fields)
         raise ValueError(f"unknown field {key!r}; valid: {', '.join(valid)}")
-    hint = typing.get_type_hints(type(obj))[name]
+    hint = typing.get_type_hints(type(obj), include_extras=True)[name]
     current = getattr(obj, name)
     if dataclasses.is_dataclass(current):
         if len(parts) == 1:
@@ -186,6 +251,10 @@ def _set(obj, parts, text, key):
 def parse_value(text: str, hint, key: str = "value"):
     """Text -> a value of type ``hint`` (see :func:`apply_overrides`)."""
     origin, targs = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:  # the declared Range / Count are checked by the config itself
+        return parse_value(text, targs[0], key)
+    if origin is typing.Literal:  # the choices are checked by the config itself
+        return text.strip()
     if origin is typing.Union:
         inner = [a for a in targs if a is not type(None)]
         if text.strip().lower() in ("none", "null", ""):
@@ -225,15 +294,15 @@ def add_executor_arguments(p):
     g.add_argument("--address", default=None,
                    help="Ray cluster to join (`ray start --head` prints it; 'auto': the one on this node); "
                         "default: start a local Ray instance. Implies --executor ray")
-    g.add_argument("--workers", type=int, default=None,
+    g.add_argument("--workers", type=positive_int, default=None,
                    help="Ray workers (default: CPUs / --threads-per-worker, or GPUs / --gpus-per-worker)")
-    g.add_argument("--gpus-per-worker", type=float, default=0.0,
+    g.add_argument("--gpus-per-worker", type=nonnegative_float, default=0.0,
                    help="GPUs each Ray worker reserves (e.g. 1, or 0.5 to put two on a GPU); "
                         "> 0 runs the classifier on cuda")
-    g.add_argument("--threads-per-worker", type=int, default=None,
+    g.add_argument("--threads-per-worker", type=positive_int, default=None,
                    help="CPU threads (and Ray CPUs) per Ray worker (default 1); with --executor local: the "
                         "process's threads (default: all cores)")
-    g.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+    g.add_argument("--max-retries", type=nonnegative_int, default=DEFAULT_MAX_RETRIES,
                    help="times an image is retried after its worker died, before it is recorded as failed "
                         f"(default {DEFAULT_MAX_RETRIES})")
     return g
@@ -261,7 +330,6 @@ def add_ci_arguments(p, paired: bool = False):
     """``--ci LEVEL --resamples N --ci-seed S`` (and ``--paired``): per-image bootstrap intervals
     (:mod:`stl.evaluation.bootstrap`) of every reported figure."""
     from ..core.config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
-    from .validate import confidence_level, nonnegative_int, positive_int
 
     g = p.add_argument_group("confidence intervals (per-image bootstrap, percentile method)")
     g.add_argument("--ci", type=confidence_level, default=None, metavar="LEVEL",

@@ -63,6 +63,7 @@ def main(args) -> int:
     from ..export import ExportImage
     from ..core.localization import localize
     from ..errors import UserError, one_line
+    from ..paths import special_file
     from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
     from ..visualize import draw_windows
 
@@ -75,10 +76,19 @@ def main(args) -> int:
     names = output_names(args.images)
     out = check_output_dir(args.out, [f"{n}_{suffix}{ext}" for n in names for ext in (".json", ".png")])
     classifier = model_spec(args).build(mean_mode=config.caffe_mean)
-    try:
-        labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
-    except KeyError as e:
-        raise UserError(f"--label: {one_line(e)}") from None
+    labels = []
+    for lab in args.label or ():
+        try:
+            labels.append(classifier.classes.index(lab))
+        except (KeyError, ValueError) as e:  # ValueError: a "digit" that int() refuses (--label ²)
+            raise UserError(f"--label: {one_line(e) if isinstance(e, KeyError) else f'unknown class {lab!r}'}") \
+                from None
+    labels = labels or None
+    if not labels:
+        try:
+            config.check_classes(len(classifier.classes))
+        except ValueError as e:
+            raise UserError(str(e)) from None
     log.info("classifier: %s", classifier.describe())
     failures = 0
     exported = []  # stl.export.ExportImage of each image, for --export
@@ -87,6 +97,8 @@ def main(args) -> int:
                   disable=True if len(args.images) < 2 else None)
     for path, name in images:
         try:  # EXIF orientation applied: boxes are in the image as a photo viewer shows it
+            if special_file(path):  # opening a FIFO would block until something writes to it
+                raise ImageError(f"{path}: is {special_file(path)}, not an image file")
             img = load_image(path, exif_transpose=True, max_side=LARGE_IMAGE_SIDE)
         except ImageError as e:
             log.error("skipping: %s", e)

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..registry import Registry
-from ..paths import dataset_links, shared_dir  # noqa: F401  (shared_dir: part of this module's API)
+from ..paths import dataset_links, shared_dir, special_file  # noqa: F401  (shared_dir: part of this module's API)
 
 
 class DatasetError(UserError, RuntimeError):
@@ -80,6 +80,9 @@ class Record:
 
         if self.path is None:
             raise ImageError(f"{self.image_id}: record has no image path")
+        what = special_file(self.path)
+        if what:  # opening a FIFO would block until something writes to it
+            raise ImageError(f"{self.path}: is {what}, not an image file")
         img = load_image(self.path, max_side=max_side)
         if tuple(img.file_size) != tuple(self.size):
             raise DatasetError(f"{self.path}: the file is {img.file_size[1]}x{img.file_size[0]} but its annotation "
@@ -174,7 +177,9 @@ class Dataset:
         """The first ``limit`` images (in place; returns self)."""
         if limit is not None:
             if limit < 0:
-                raise ValueError(f"limit must be >= 0, not {limit}")
+                from ..errors import OptionError
+
+                raise OptionError(f"limit must be >= 0, not {limit}")
             self._ids = self._ids[:limit]
         return self
 

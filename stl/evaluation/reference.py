@@ -37,7 +37,18 @@ def load_paper_reference(path=None) -> dict:
     p = Path(path) if path else reference_path()
     if not p.exists():
         raise FileNotFoundError(f"paper reference {p} not found (set STL_PAPER_REFERENCE)")
-    return _load(str(p))
+    from ..errors import CorruptFileError
+
+    try:
+        ref = _load(str(p))
+    except (ValueError, UnicodeDecodeError) as e:  # not JSON / not text
+        raise CorruptFileError(p, f"{p}: not a paper reference JSON ({type(e).__name__}: {e}); "
+                                  f"check STL_PAPER_REFERENCE") from None
+    missing = [k for k in ("method_names", "curves") if not isinstance(ref, dict) or k not in ref]
+    if missing:
+        raise CorruptFileError(p, f"{p}: not a paper reference JSON (no {', '.join(missing)}); "
+                                  f"check STL_PAPER_REFERENCE")
+    return ref
 
 
 def method_code(method: str, ref: Optional[dict] = None) -> Optional[str]:
