@@ -35,6 +35,7 @@ from ..core.config import DEFAULT, STLConfig
 from ..core.localization import localize_batch
 from ..models.base import FEATURE, PROB
 from ..models.spec import ModelSpec
+from ..profiling import STAGES, Stages
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +156,21 @@ class BenchResult:
     reference_agreement: float = float("nan")
     reference_top10_matched: float = float("nan")
     reference_identical: Optional[bool] = None
+    #: seconds per image in each stage of STL (:data:`stl.profiling.STAGES`), engine run only
+    stage_seconds_per_image: dict = field(default_factory=dict)
+    #: forwards per image of each kind (full image, masked, crop)
+    forwards_per_image_by_kind: dict = field(default_factory=dict)
+    load_average: Optional[tuple] = None
     machine: str = field(default_factory=lambda: f"{platform.node()} {platform.processor() or platform.machine()}")
 
     def rows(self):
+        stage_rows = [(f"  stage: {k} (s/image)", f"{v:.2f}") for k, v in self.stage_seconds_per_image.items()]
+        kind_rows = [(f"  forwards per image: {k}", f"{v:.0f}") for k, v in self.forwards_per_image_by_kind.items()]
+        return self._rows() + stage_rows + kind_rows + [
+            ("load average (1, 5, 15 min) at the end", "n/a" if self.load_average is None
+             else ", ".join(f"{v:.2f}" for v in self.load_average))]
+
+    def _rows(self):
         return [
             ("images (data)", f"{self.images} ({self.data})"),
             ("model / device / precision", f"{self.model} / {self.device} / {self.precision}"),
@@ -206,7 +219,7 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
     timed = _TimedClassifier(clf)
     per_image, forwards, engine_windows = [], 0, []
     t_all = time.perf_counter()
-    with tqdm(total=len(images), desc=f"STL-WL engine ({precision})", unit="img") as bar:
+    with tqdm(total=len(images), desc=f"STL-WL engine ({precision})", unit="img") as bar, Stages() as stages:
         for start in range(0, len(images), images_per_chunk):
             chunk = images[start:start + images_per_chunk]
             t0 = time.perf_counter()
@@ -230,6 +243,11 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
     res.peak_batch_size = best_bs
     res.efficiency = res.achieved_throughput / res.peak_throughput
     res.seconds_outside_classifier_per_image = (total - timed.seconds) / len(images)
+    n_img = len(images)
+    res.stage_seconds_per_image = {k: v / n_img for k, v in stages.as_dict().items() if k in STAGES and v > 0}
+    res.forwards_per_image_by_kind = {k.replace(" forwards", ""): stages.counts[k] / n_img
+                                      for k in ("full-image forwards", "masked forwards", "crop forwards")}
+    res.load_average = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     if reference_images > 0:
         # the authors' procedure: plain fp32 forwards of whole images (no incremental masking,
