@@ -57,20 +57,37 @@ def _choose(kind, name, root, subset, limit, shared_rel, shared_desc, full_desc)
 
 
 # ----------------------------------------------------------------------------- classifier / runs
-def build(model: str, engine: str = "torch", device: str = "cpu", precision: str = "fp32"):
-    from ..models import build_classifier
+def build(model, engine: str = "torch", device: str = "cpu", precision: str = "fp32",
+          mean_mode: Optional[str] = None):
+    """The classifier; a Caffe model subtracts the mean as ``mean_mode`` says
+    (``STLConfig.caffe_mean``; default: the authors' profile's, as ``stl run``)."""
+    from ..core.config import DEFAULT
 
-    clf = build_classifier(model, engine=engine, device=device, precision=precision)
+    clf = _spec(model, engine, device, precision).build(mean_mode=mean_mode or DEFAULT.caffe_mean)
     log.info("classifier: %s", clf.describe())
     return clf
+
+
+def _spec(model, engine, device, precision):
+    from ..models.spec import ModelSpec
+
+    if isinstance(model, (tuple, list)):
+        return ModelSpec(name=tuple(model), engine=engine, device=device, precision=precision)
+    return ModelSpec(name=model, engine=engine, device=device, precision=precision)
 
 
 class LazyClassifier:
     """Builds the classifier on first use (commands that find every run stored never load it)."""
 
-    def __init__(self, model, engine="torch", device="cpu", precision="fp32"):
-        self.args = (model, engine, device, precision)
+    def __init__(self, model, engine="torch", device="cpu", precision="fp32", mean_mode: Optional[str] = None):
+        from ..core.config import DEFAULT
+
+        self.args = (model, engine, device, precision, mean_mode or DEFAULT.caffe_mean)
         self._clf = None
+
+    def preprocessing_identity(self) -> dict:
+        """The stored-run identity of the classifier this builds (without building it)."""
+        return _spec(*self.args[:4]).preprocessing_identity(self.args[4])
 
     def __call__(self):
         if self._clf is None:
@@ -105,7 +122,10 @@ def stored_run(dataset, method_name: str, model: Optional[str], get_classifier: 
         # everything stored: no classifier needed, provided the run was made with this config
         stored = load_run(path)
         want = json.dumps((config or DEFAULT).identity(), sort_keys=True, default=str)
-        if str(stored.meta.get("method_config")) == want:
+        expect = getattr(get_classifier, "preprocessing_identity", None)  # known without building it?
+        same_pre = expect is not None and (str(stored.meta.get("preprocessing"))
+                                           == json.dumps(expect(), sort_keys=True, default=str))
+        if str(stored.meta.get("method_config")) == want and same_pre:
             log.info("%s: all %d images already stored in %s", method_name, len(dataset), path)
             return stored, path
     if needs:

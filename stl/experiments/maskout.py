@@ -329,8 +329,12 @@ class Candidate:
     top1_iou: float
 
 
-def candidates(dataset, run, classifier) -> List[Candidate]:
-    """The stored images of an STL-CL run with what Fig. 1 / Fig. 5 select on (one forward each)."""
+def candidates(dataset, run, classifier, input_resize: Optional[str] = None) -> List[Candidate]:
+    """The stored images of an STL-CL run with what Fig. 1 / Fig. 5 select on (one forward each).
+
+    Each image is resized to the network input as STL resized it (``input_resize``:
+    ``STLConfig.input_resize``; default: the authors' profile's)."""
+    from ..core.config import DEFAULT
     from ..core.boxes import iou_matrix, scale_boxes
     from ..io import as_rgb_uint8
     from ..core.localization import resize_to_input
@@ -350,7 +354,7 @@ def candidates(dataset, run, classifier) -> List[Candidate]:
         if not labels:
             continue
         rgb = as_rgb_uint8(rec.read())
-        img = resize_to_input(rgb, classifier.input_size)
+        img = resize_to_input(rgb, classifier.input_size, input_resize or DEFAULT.input_resize)
         prob = classifier.forward(img[None].astype(np.float32), (PROB,))[PROB][0]
         box = scale_boxes(run.boxes[image_id][:1], rgb.shape[:2], classifier.input_size)[0]
         iou = float(iou_matrix(run.boxes[image_id][:1].astype(np.float64), rec.boxes).max()) if len(rec.boxes) else 0.0
@@ -385,11 +389,13 @@ def select_fig5(cands: Sequence[Candidate], num: int) -> List[Candidate]:
 
 def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device: str = "cpu",
                 precision: str = "fp32", runs_dir=None, image_id: Optional[str] = None, num: int = 3,
-                progress: bool = True, classifier=None) -> dict:
+                progress: bool = True, classifier=None, config=None) -> dict:
     """Fig. 1 (``kind="fig1"``) or Fig. 5 (``"fig5"``) on ``data`` (a :class:`common.DataChoice`).
 
     STL-CL windows come from the stored run ``<runs>/<dataset>/STL-CL__<model>.h5`` (computed or
-    resumed here, shared with ``stl run`` / ``stl eval``). Writes ``<kind>.png/.pdf``,
+    resumed here, shared with ``stl run`` / ``stl eval``) with ``config`` (an STLConfig; default: the
+    authors' profile), whose ``caffe_mean`` the classifier uses and whose ``input_resize`` makes
+    the figures' inputs. Writes ``<kind>.png/.pdf``,
     ``<kind>_kernels.csv`` and ``<kind>.md``; returns ``{"figures": [MaskoutFigure], "files": [...]}``.
     """
     from pathlib import Path
@@ -397,9 +403,13 @@ def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device:
     from .common import DEFAULT_RUNS, csv_text, save_figure, stored_run, write_text
 
     out = Path(out)
-    clf = classifier or _build(model, engine, device, precision)
-    run, path = stored_run(data.dataset, "STL-CL", model, lambda: clf, runs_dir or DEFAULT_RUNS, progress=progress)
-    cands = candidates(data.dataset, run, clf)
+    from ..core.config import DEFAULT
+
+    config = config or DEFAULT
+    clf = classifier or _build(model, engine, device, precision, config.caffe_mean)
+    run, path = stored_run(data.dataset, "STL-CL", model, lambda: clf, runs_dir or DEFAULT_RUNS, config=config,
+                           progress=progress)
+    cands = candidates(data.dataset, run, clf, config.input_resize)
     if kind == "fig1":
         chosen, rule = [select_fig1(cands, image_id)], (f"image {image_id} (given)" if image_id else FIG1_RULE)
     elif kind == "fig5":
@@ -442,7 +452,7 @@ def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device:
     return {"figures": figs, "files": files, "run": path, "candidates": len(cands)}
 
 
-def _build(model, engine, device, precision):
+def _build(model, engine, device, precision, mean_mode=None):
     from .common import build
 
-    return build(model, engine, device, precision)
+    return build(model, engine, device, precision, mean_mode)

@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..core.config import DEFAULT
 from ..core.localization import resize_to_input
 from ..wsol.heatmaps import (STL_HEATMAP_RULE, RISEConfig, RISEMasks, cam_maps, conv_head, rise_saliency, stl_heatmap,
                        to_scoremap)
@@ -136,15 +137,37 @@ def _write_json(path: Path, obj):
     write_json_atomic(path, obj)
 
 
-def _input_image(rec, classifier) -> np.ndarray:
-    return resize_to_input(rec.read(), tuple(classifier.input_size)).astype(np.float32)
+def _input_image(rec, classifier, input_resize: str) -> np.ndarray:
+    """The record's image at the network input, resized as STL resizes (``STLConfig.input_resize``)."""
+    return resize_to_input(rec.read(), tuple(classifier.input_size), input_resize).astype(np.float32)
+
+
+def check_inputs_stamp(out: Path, classifier, model: str, input_resize: str):
+    """Refuse an ``out`` whose stored predictions / score maps were made from other network inputs.
+
+    ``<out>/inputs__<model>.json`` records the classifier's preprocessing
+    (:func:`stl.models.preprocessing.preprocessing_identity`) and the resize
+    (``STLConfig.input_resize``) of the cached CAM / Grad-CAM / RISE maps and top-1 predictions;
+    a rerun with anything different is a ``ValueError`` instead of a silent mix."""
+    from ..models.preprocessing import preprocessing_identity
+
+    stamp = Path(out) / f"inputs__{model}.json"
+    want = {"preprocessing": preprocessing_identity(classifier), "input_resize": input_resize}
+    old = _read_json(stamp)
+    if old and old != want:
+        raise ValueError(f"{out} holds predictions and score maps made from other inputs ({old}, not {want}): "
+                         f"use another --out or delete it")
+    if not old:
+        _write_json(stamp, want)
 
 
 # ----------------------------------------------------------------------------- passes
 def classifier_pass(sel: Selection, classifier, out: Path, model: str, methods: Sequence[str],
-                    batch: int = 8, progress: bool = True, save_top1: bool = False) -> Dict[str, int]:
+                    batch: int = 8, progress: bool = True, save_top1: bool = False,
+                    input_resize: str = DEFAULT.input_resize) -> Dict[str, int]:
     """Top-1 predictions for every selected image and the CAM / Grad-CAM score maps
-    (ground-truth class; with ``save_top1`` also the top-1 class under ``<METHOD>-TOP1``)."""
+    (ground-truth class; with ``save_top1`` also the top-1 class under ``<METHOD>-TOP1``);
+    images resized to the input with ``input_resize`` (``STLConfig.input_resize``)."""
     from tqdm import tqdm
 
     pred_path = Path(out) / f"predictions__{model}.json"
@@ -169,7 +192,7 @@ def classifier_pass(sel: Selection, classifier, out: Path, model: str, methods: 
 
     for s in range(0, len(ids), batch):
         chunk = ids[s:s + batch]
-        x = np.stack([_input_image(sel.dataset.record(i), classifier) for i in chunk])
+        x = np.stack([_input_image(sel.dataset.record(i), classifier, input_resize) for i in chunk])
         if want:
             gt = [sel.infos[i].label for i in chunk]
             # the top-1 class comes out of the same forward; a second backward gives its maps
@@ -199,7 +222,8 @@ def classifier_pass(sel: Selection, classifier, out: Path, model: str, methods: 
 
 
 def rise_pass(sel: Selection, classifier, out: Path, ids: Sequence[str], config: RISEConfig,
-              progress: bool = True, save_top1: bool = False, preds: Optional[dict] = None):
+              progress: bool = True, save_top1: bool = False, preds: Optional[dict] = None,
+              input_resize: str = DEFAULT.input_resize):
     from tqdm import tqdm
 
     stamp = Path(out) / "scoremaps" / "RISE" / "rise_config.json"
@@ -218,7 +242,7 @@ def rise_pass(sel: Selection, classifier, out: Path, ids: Sequence[str], config:
     log.info("RISE: %d masks (grid %d, p %.2f, seed %d) on %d images = %d forwards", len(masks), config.grid,
              config.p, config.seed, len(todo), len(masks) * len(todo))
     for i in tqdm(todo, unit="img", desc=f"RISE N={len(masks)}", disable=not progress, dynamic_ncols=True):
-        x = _input_image(sel.dataset.record(i), classifier)
+        x = _input_image(sel.dataset.record(i), classifier, input_resize)
         classes = [sel.infos[i].label] + ([int(preds[i])] if save_top1 and preds and i in preds else [])
         maps, _ = rise_saliency(classifier, x, masks, classes)
         save_scoremap(scoremap_path(out, "RISE", sel.infos[i].name), to_scoremap(maps[0]))
@@ -385,7 +409,10 @@ def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
     sel = build_selection(dataset, classifier, opt.limit, opt.images)
     log.info("%d images selected (%d in the first half, %d in the second)", len(sel.ids),
              sum(sel.infos[i].half == 0 for i in sel.ids), sum(sel.infos[i].half == 1 for i in sel.ids))
-    preds = classifier_pass(sel, classifier, out, opt.model, methods, progress=opt.progress, save_top1=opt.save_top1)
+    config = opt.config or DEFAULT
+    check_inputs_stamp(out, classifier, opt.model, config.input_resize)
+    preds = classifier_pass(sel, classifier, out, opt.model, methods, progress=opt.progress, save_top1=opt.save_top1,
+                            input_resize=config.input_resize)
     notes: List[str] = []
     head_note = None
     if "CAM" in methods or "GRAD-CAM" in methods:
@@ -393,7 +420,8 @@ def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
         head_note = head.cam_note
         notes.append(head.cam_note + f" (feature map: {head.feature_name}).")
     if "RISE" in methods:
-        rise_pass(sel, classifier, out, sel.spread(opt.rise_limit), opt.rise, opt.progress, opt.save_top1, preds)
+        rise_pass(sel, classifier, out, sel.spread(opt.rise_limit), opt.rise, opt.progress, opt.save_top1, preds,
+                  input_resize=config.input_resize)
     stl_names = [m for m in ("STL-CL", "STL-WL") if m in methods]
     stored = stl_pass(sel, classifier, sel.spread(opt.stl_limit), Path(opt.runs), opt.model, stl_names,
                       compute=opt.stl_compute, progress=opt.progress, config=opt.config) if stl_names else {}

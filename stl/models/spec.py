@@ -54,6 +54,15 @@ class ModelSpec:
             clf.incremental_masking = False
         return clf
 
+    def preprocessing_identity(self, mean_mode: Optional[str] = None) -> dict:
+        """:func:`stl.models.preprocessing.preprocessing_identity` of the classifier
+        :meth:`build` (``mean_mode``) makes, without building it (registered Caffe models
+        subtract their mean image, so their ``caffe_mean`` is ``mean_mode``; default "image")."""
+        out = {"precision": "fp32" if self.engine == "caffe" else self.precision}
+        if self.is_caffe:
+            out["caffe_mean"] = mean_mode or "image"
+        return out
+
     def replace(self, **changes) -> "ModelSpec":
         from dataclasses import replace
 
