@@ -37,6 +37,15 @@ class SegmentationConfig:
     #: must span >= 6 columns; with "inclusive" boxes a 5-px region is kept.
     min_box_side: int = 5
 
+    def __post_init__(self):
+        spaces = ("hsv", "lab", "rgb")
+        bad = [c for c in self.color_spaces if c not in spaces]
+        if not self.color_spaces or bad:
+            raise ValueError(f"SegmentationConfig.color_spaces must be one or more of {', '.join(spaces)}; "
+                             f"got {self.color_spaces!r}")
+        if not self.ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in self.ks):
+            raise ValueError(f"SegmentationConfig.ks must be whole numbers >= 1; got {self.ks!r}")
+
 
 #: Named profiles (``STLConfig.for_profile``). "authors" reproduces the authors' public code
 #: bug for bug (it produced the published numbers; the default); "corrected" is the paper's
