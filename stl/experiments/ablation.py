@@ -53,10 +53,10 @@ def variants(base: STLConfig = DEFAULT) -> "OrderedDict[str, tuple]":
     return v
 
 
-def variant_path(runs_dir, dataset_key: str, model: str, name: str) -> Path:
+def variant_path(runs_dir, dataset_key: str, model: str, name: str, profile: str = "authors") -> Path:
     from ..runner import run_path
 
-    p = run_path(runs_dir, dataset_key, "STL-WL", model, True)
+    p = run_path(runs_dir, dataset_key, "STL-WL", model, True, profile)
     return p if name == "default" else p.with_name(p.stem + f"__{name}.h5")
 
 
@@ -88,7 +88,7 @@ def run_ablation(data, model: str, get_classifier, runs_dir=DEFAULT_RUNS, names:
     rows = []
     for name in names:
         cfg, desc = allv[name]
-        path = variant_path(runs_dir, data.dataset.key, model, name)
+        path = variant_path(runs_dir, data.dataset.key, model, name, base.profile)
         stored_run(data.dataset, "STL-WL", model, get_classifier, runs_dir, config=cfg, path=path, progress=progress)
         ev = evaluate_run(path, dataset=data.dataset, num_windows=ns)
         rows.append(AblationRow(name, desc, path, len(ev.result.image_ids), ev.result))

@@ -57,41 +57,37 @@ def _choose(kind, name, root, subset, limit, shared_rel, shared_desc, full_desc)
 
 
 # ----------------------------------------------------------------------------- classifier / runs
-def build(model, engine: str = "torch", device: str = "cpu", precision: str = "fp32",
-          mean_mode: Optional[str] = None):
-    """The classifier; a Caffe model subtracts the mean as ``mean_mode`` says
+def build(model, mean_mode: Optional[str] = None):
+    """The classifier of ``model`` (a :class:`stl.models.spec.ModelSpec`, or a registry name /
+    ``PROTOTXT:CAFFEMODEL``); a Caffe model subtracts the mean as ``mean_mode`` says
     (``STLConfig.caffe_mean``; default: the authors' profile's, as ``stl run``)."""
     from ..core.config import DEFAULT
+    from ..models.spec import ModelSpec
 
-    clf = _spec(model, engine, device, precision).build(mean_mode=mean_mode or DEFAULT.caffe_mean)
+    clf = ModelSpec.of(model).build(mean_mode=mean_mode or DEFAULT.caffe_mean)
     log.info("classifier: %s", clf.describe())
     return clf
 
 
-def _spec(model, engine, device, precision):
-    from ..models.spec import ModelSpec
-
-    if isinstance(model, (tuple, list)):
-        return ModelSpec(name=tuple(model), engine=engine, device=device, precision=precision)
-    return ModelSpec(name=model, engine=engine, device=device, precision=precision)
-
-
 class LazyClassifier:
-    """Builds the classifier on first use (commands that find every run stored never load it)."""
+    """Builds the classifier of ``model`` (a ModelSpec or a name) with ``mean_mode``
+    (``STLConfig.caffe_mean``) on first use (commands that find every run stored never load it)."""
 
-    def __init__(self, model, engine="torch", device="cpu", precision="fp32", mean_mode: Optional[str] = None):
+    def __init__(self, model, mean_mode: Optional[str] = None):
         from ..core.config import DEFAULT
+        from ..models.spec import ModelSpec
 
-        self.args = (model, engine, device, precision, mean_mode or DEFAULT.caffe_mean)
+        self.model = ModelSpec.of(model)
+        self.mean_mode = mean_mode or DEFAULT.caffe_mean
         self._clf = None
 
     def preprocessing_identity(self) -> dict:
         """The stored-run identity of the classifier this builds (without building it)."""
-        return _spec(*self.args[:4]).preprocessing_identity(self.args[4])
+        return self.model.preprocessing_identity(self.mean_mode)
 
     def __call__(self):
         if self._clf is None:
-            self._clf = build(*self.args)
+            self._clf = build(self.model, self.mean_mode)
         return self._clf
 
 
@@ -116,7 +112,8 @@ def stored_run(dataset, method_name: str, model: Optional[str], get_classifier: 
         needs = True
     uses = needs
     if path is None:
-        path = run_path(runs_dir, dataset.key, method_name, model if uses else None, uses)
+        path = run_path(runs_dir, dataset.key, method_name, model if uses else None, uses,
+                        (config or DEFAULT).profile)
     path = Path(path)
     if needs and path.exists() and set(dataset.image_ids) <= stored_ids(path):
         # everything stored: no classifier needed, provided the run was made with this config
@@ -209,30 +206,3 @@ def class_words(wnid: str, classes=None) -> str:
         return classes.words[classes.index(wnid)].split(",")[0].strip()
     except KeyError:
         return str(wnid)
-
-
-# ----------------------------------------------------------------------------- CLI arguments
-def add_model_args(p, default_model: str = "efficientnet_lite0", engine: bool = True):
-    p.add_argument("--model", default=default_model,
-                   help="classifier: registry name (efficientnet_lite0, squeezenet, caffenet, caffenet_random, ...) "
-                        "or PROTOTXT:CAFFEMODEL")
-    if engine:
-        p.add_argument("--engine", choices=["torch", "caffe"], default="torch",
-                       help="Caffe models: torch (Caffe layers in PyTorch) or caffe (pycaffe)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-
-
-def add_data_args(p, ilsvrc: bool = True, voc: bool = False, limit_help: str = "first N images"):
-    if ilsvrc:
-        p.add_argument("--ilsvrc", default=None,
-                       help="ILSVRC-2012 val root (default $STL_ILSVRC / data/ilsvrc, else the ../shared sample)")
-        p.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
-                       help="200rnd: the paper's 200 random classes (default); all: 1000 classes")
-    if voc:
-        p.add_argument("--voc", default=None,
-                       help="VOCdevkit root (default $STL_VOC / data/VOCdevkit, else the ../shared sample)")
-    p.add_argument("--limit", type=int, default=None, help=limit_help)
-    p.add_argument("--runs", default=str(DEFAULT_RUNS),
-                   help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -387,10 +387,11 @@ def select_fig5(cands: Sequence[Candidate], num: int) -> List[Candidate]:
     return sorted(known, key=lambda c: (c.top1_drop, cands.index(c)))[:num]
 
 
-def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device: str = "cpu",
-                precision: str = "fp32", runs_dir=None, image_id: Optional[str] = None, num: int = 3,
+def run_maskout(kind: str, data, model, out, runs_dir=None, image_id: Optional[str] = None, num: int = 3,
                 progress: bool = True, classifier=None, config=None) -> dict:
-    """Fig. 1 (``kind="fig1"``) or Fig. 5 (``"fig5"``) on ``data`` (a :class:`common.DataChoice`).
+    """Fig. 1 (``kind="fig1"``) or Fig. 5 (``"fig5"``) on ``data`` (a :class:`common.DataChoice`)
+    with the classifier of ``model`` (a :class:`stl.models.spec.ModelSpec` or a registry name;
+    ``classifier``: one already built).
 
     STL-CL windows come from the stored run ``<runs>/<dataset>/STL-CL__<model>.h5`` (computed or
     resumed here, shared with ``stl run`` / ``stl eval``) with ``config`` (an STLConfig; default: the
@@ -400,14 +401,16 @@ def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device:
     """
     from pathlib import Path
 
-    from .common import DEFAULT_RUNS, csv_text, save_figure, stored_run, write_text
+    from ..models.spec import ModelSpec
+    from .common import DEFAULT_RUNS, build, csv_text, save_figure, stored_run, write_text
 
     out = Path(out)
     from ..core.config import DEFAULT
 
     config = config or DEFAULT
-    clf = classifier or _build(model, engine, device, precision, config.caffe_mean)
-    run, path = stored_run(data.dataset, "STL-CL", model, lambda: clf, runs_dir or DEFAULT_RUNS, config=config,
+    model = ModelSpec.of(model)
+    clf = classifier or build(model, config.caffe_mean)
+    run, path = stored_run(data.dataset, "STL-CL", str(model), lambda: clf, runs_dir or DEFAULT_RUNS, config=config,
                            progress=progress)
     cands = candidates(data.dataset, run, clf, config.input_resize)
     if kind == "fig1":
@@ -451,8 +454,3 @@ def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device:
     files.append(write_text(out / f"{kind}.md", "\n".join(md) + "\n"))
     return {"figures": figs, "files": files, "run": path, "candidates": len(cands)}
 
-
-def _build(model, engine, device, precision, mean_mode=None):
-    from .common import build
-
-    return build(model, engine, device, precision, mean_mode)

@@ -36,6 +36,19 @@ class ModelSpec:
             return cls(name=(str(words[0]), str(words[1])), **kw)
         raise ModelError("--model takes a NAME or a PROTOTXT CAFFEMODEL pair")
 
+    @classmethod
+    def of(cls, model) -> "ModelSpec":
+        """``model`` if it is a ModelSpec, else the spec of a registry name, a
+        ``"PROTOTXT:CAFFEMODEL"`` string or a ``(prototxt, caffemodel)`` pair (default engine)."""
+        if isinstance(model, cls):
+            return model
+        if isinstance(model, (tuple, list)):
+            return cls.from_words(model)
+        name = str(model)
+        if ":" in name and name.split(":")[0].endswith(".prototxt"):
+            return cls.from_words(name.split(":", 1))
+        return cls(name=name)
+
     @property
     def is_caffe(self) -> bool:
         """Every model but ``efficientnet_lite0`` is a Caffe model (their mean follows the profile)."""
