@@ -74,21 +74,18 @@ class MethodSpec:
         return cls.for_method(name, model=model.name, engine=model.engine, device=model.device,
                               precision=model.precision, config=config, incremental=model.incremental)
 
-    # -- what the driver may ask without building a classifier -----------------------
-    def _bare(self):
-        """The method built without a classifier, or None if it needs one."""
-        from ..proposals import build_method
+    # -- what the driver may ask without building anything: the registry's traits -------
+    def traits(self) -> dict:
+        """What the method declared at registration (:func:`stl.proposals.method_traits`) and
+        whether it takes a ``config`` (:func:`stl.proposals.method_options`)."""
+        from ..proposals import method_options, method_traits
 
         self.import_modules()
-        try:
-            m = build_method(self.name, **dict(self.options))
-        except (ValueError, TypeError):
-            return None
-        return None if getattr(m, "uses_classifier", False) else m
+        return dict(method_traits(self.name), takes_config="config" in method_options(self.name))
 
     @property
     def uses_classifier(self) -> bool:
-        return self._bare() is None
+        return self.traits()["uses_classifier"]
 
     def import_modules(self):
         for m in self.modules:
@@ -108,9 +105,9 @@ class MethodSpec:
         """The method; its classifier is taken from / put into ``classifier_cache`` (keyed by model)."""
         from ..proposals import build_method
 
-        bare = self._bare()
-        if bare is not None:
-            return bare
+        traits = self.traits()
+        if not traits["uses_classifier"]:
+            return build_method(self.name, **dict(self.options))
         key = (self.model, self.engine, self.device, self.precision, self.incremental,
                getattr(self.config, "caffe_mean", None))
         cache = classifier_cache if classifier_cache is not None else {}
@@ -118,7 +115,7 @@ class MethodSpec:
             cache[key] = self.build_classifier()
             log.info("classifier: %s", cache[key].describe() if hasattr(cache[key], "describe") else key)
         opts = dict(self.options, classifier=cache[key])
-        if self.config is not None and self.name.upper().startswith("STL"):
+        if self.config is not None and traits["takes_config"]:
             opts["config"] = self.config
         return build_method(self.name, **opts)
 

@@ -198,7 +198,7 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
     from ..evaluation import eval_protocol
     from ..evaluation.runs import evaluate_run
     from ..io import atomic_path, write_json_atomic
-    from ..proposals import build_run_method
+    from ..proposals import build_run_method, method_traits
     from ..runner import run_method, run_path
 
     config = config or STLConfig()
@@ -236,8 +236,8 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
         print(f"\nfig3: {header}")
         results = {}
         for name in methods:
-            if name == "STL-CL" and d.name.startswith("voc"):
-                print("fig3: STL-CL skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
+            if method_traits(name)["needs_label"] and d.name.startswith("voc"):
+                print(f"fig3: {name} skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
                 continue
             if name not in built and name not in skipped:
                 try:

@@ -34,11 +34,14 @@ NUM_KERNELS = 9
 #: convolutions named ``fireN/...`` -- are left out; their concatenation is shown)
 CAFFE_SHOWN_TYPES = ("Convolution", "Pooling", "LRN", "InnerProduct", "Concat")
 
-#: EfficientNet-Lite0 modules hooked: the stem, the last block of each stage, the head, the
-#: global pooling and the classifier (logits)
-LITE0_LAYERS = (("_bn0", "stem"), ("_blocks.0", "stage1"), ("_blocks.2", "stage2"), ("_blocks.4", "stage3"),
-                ("_blocks.7", "stage4"), ("_blocks.10", "stage5"), ("_blocks.14", "stage6"),
-                ("_blocks.15", "stage7"), ("_bn1", "head"), ("_avg_pooling", "avgpool"), ("_fc", "fc (logits)"))
+
+def hooked_layers(classifier):
+    """The ``(module, label)`` pairs a PyTorch model declared at registration (``layers=`` of
+    :func:`stl.models.register_model`; EfficientNet-Lite0: the stem, the last block of each stage,
+    the head, the global pooling and the logits), or None."""
+    from ..models.zoo import model_traits
+
+    return model_traits(getattr(classifier, "name", None))["layers"]
 
 
 # ----------------------------------------------------------------------------- layer outputs
@@ -69,8 +72,9 @@ def default_layers(classifier) -> List[Tuple[str, str]]:
             if top not in [k for k, _ in out]:
                 out.append((top, f"{top} ({lp.type.lower()})"))
         return out
-    if type(classifier).__name__ == "EfficientNetLite0":
-        return list(LITE0_LAYERS)
+    layers = hooked_layers(classifier)
+    if layers:
+        return list(layers)
     raise ValueError(f"{classifier.name}: no layer list known for this classifier; pass layers=")
 
 
@@ -85,12 +89,12 @@ def layer_outputs(classifier, images: np.ndarray, layers: Sequence[str]) -> "Ord
     if hasattr(classifier, "blobs"):
         blobs = classifier.blobs(images, list(layers))
         return OrderedDict((k, np.asarray(blobs[k], np.float32)) for k in layers)
-    if type(classifier).__name__ == "EfficientNetLite0":
-        return _lite0_outputs(classifier, images, layers)
+    if hooked_layers(classifier):
+        return _hooked_outputs(classifier, images, layers)
     raise ValueError(f"{classifier.name}: cannot read layer outputs of this classifier")
 
 
-def _lite0_outputs(classifier, images, layers):
+def _hooked_outputs(classifier, images, layers):
     import torch
 
     modules = dict(classifier.net.named_modules())
@@ -98,7 +102,7 @@ def _lite0_outputs(classifier, images, layers):
     handles = []
     for key in layers:
         if key not in modules:
-            raise KeyError(f"EfficientNet-Lite0 has no module {key!r}")
+            raise KeyError(f"{classifier.name} has no module {key!r}")
 
         def hook(_m, _inp, out, key=key):
             got[key] = classifier.runtime.to_numpy(out)

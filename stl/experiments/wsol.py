@@ -336,6 +336,7 @@ def stlplus_features(sel: Selection, classifier, stored: Dict[str, object], top_
     """{STL method: {image id: features}} for every stored image (cached in out)."""
     from tqdm import tqdm
 
+    from ..proposals import method_traits
     from ..wsol.stlplus import target_classes_for, window_features
 
     cache_path = Path(out) / f"stlplus_features__{model}.json"
@@ -350,7 +351,7 @@ def stlplus_features(sel: Selection, classifier, stored: Dict[str, object], top_
                       dynamic_ncols=True):
             rec = sel.dataset.record(i)
             im = rec.read()
-            label = rec.labels[0] if name.endswith("CL") else None
+            label = rec.labels[0] if method_traits(name)["needs_label"] else None
             f = window_features(classifier, im, run.boxes[i], run.scores[i],
                                 target_classes_for(classifier, im, label), top_k, rule)
             bucket[i] = {k: [float(v) for v in vals] for k, vals in f.items()}
@@ -468,8 +469,9 @@ def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
         scores[name] = score_box_method(sel, {i: p[0] for i, p in props.items()}, preds)
 
     # ---- protocol rows (paper's protocol) on the STL images of each half
-    stl_ids = sorted(set.intersection(*[set(p) for n, p in proposals.items() if n.startswith("STL")])
-                     if any(n.startswith("STL") for n in proposals) else set(), key=sel.ids.index)
+    stl_derived = [n for n in proposals if n in stored or n in plus_report]  # STL runs and their STL+ re-rankings
+    stl_ids = sorted(set.intersection(*[set(proposals[n]) for n in stl_derived]) if stl_derived else set(),
+                     key=sel.ids.index)
     halves = {h: [i for i in stl_ids if sel.infos[i].half == h] for h in (0, 1)}
     protocol = {f"half{h + 1}": protocol_rows(sel, proposals, ids) for h, ids in halves.items()}
 

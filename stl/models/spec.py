@@ -51,8 +51,11 @@ class ModelSpec:
 
     @property
     def is_caffe(self) -> bool:
-        """Every model but ``efficientnet_lite0`` is a Caffe model (their mean follows the profile)."""
-        return self.name != "efficientnet_lite0"
+        """A Caffe net (its mean follows ``STLConfig.caffe_mean``), as the model was registered
+        (:func:`stl.models.zoo.model_traits`); a prototxt/caffemodel pair is one."""
+        from .zoo import model_traits
+
+        return bool(model_traits(self.name)["caffe"])
 
     def build(self, mean_mode: Optional[str] = None, **kwargs) -> Classifier:
         """The classifier. ``mean_mode``: how a Caffe model subtracts the ILSVRC mean
