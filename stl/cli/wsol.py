@@ -53,17 +53,15 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..data import get_dataset, shared_dir
+    from ..data import DatasetError, choose_root, get_dataset
     from ..experiments.wsol import BenchmarkOptions, run
     from ..wsol.heatmaps import RISEConfig
     from ..wsol.stlplus import STLPlusConfig
 
-    root = args.root
-    if root is None:
-        import os
-
-        root = os.environ.get("STL_ILSVRC") or str(shared_dir() / "data" / "ilsvrc2012-val-227")
-    ds = get_dataset(args.dataset, root=root)
+    chosen = choose_root("ilsvrc", args.root)  # --root / $STL_ILSVRC / data/ilsvrc, else the ../shared sample
+    if chosen is None:
+        raise DatasetError("no ILSVRC data: pass --root ROOT (or set $STL_ILSVRC); the ../shared sample is absent too")
+    ds = get_dataset(args.dataset, root=chosen.path)
     print(f"dataset: {ds.describe()}")
     config = stl_config(args)
     clf = build_from_args(args, config)

@@ -265,3 +265,42 @@ def resolve_root(kind: str, root=None) -> Path:
         f"no {kind} dataset root: pass --root, set ${env}, or link it as {links[0]} in the repository "
         f"(see data/README.md; `make data` downloads PASCAL VOC 2007)")
 
+
+#: kind -> (the real sample in ../shared it falls back to, what that sample is)
+SHARED_SAMPLES = {
+    "ilsvrc": ("data/ilsvrc2012-val-227", "shared sample of ILSVRC-2012 val ({path}: real val images stretched "
+                                          "to 227x227, WSOL-benchmark boxes) -- NOT the full validation set"),
+    "voc": ("data/voc2007-test-sample", "shared sample of PASCAL VOC 2007 test ({path}) -- NOT the full test set"),
+}
+#: kind -> what a configured root is
+FULL_DATA = {"ilsvrc": "ILSVRC-2012 val at {path}", "voc": "PASCAL VOC 2007 test at {path}"}
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """Which data a command runs on: ``path``, ``description`` (for captions and logs) and
+    ``full`` (True: a configured full dataset; False: the ../shared sample)."""
+
+    kind: str
+    path: Path
+    description: str
+    full: bool
+
+
+def root_configured(kind: str, root=None) -> bool:
+    """Is a full dataset of ``kind`` given: ``root``, $STL_ILSVRC / $STL_VOC, or a data/ link?"""
+    env, links = ROOT_SOURCES[kind]
+    return bool(root) or bool(os.environ.get(env)) or any(p.exists() for p in dataset_links(links))
+
+
+def choose_root(kind: str, root=None) -> Optional[DataRoot]:
+    """The one "which data" rule of the commands: the configured full dataset
+    (:func:`resolve_root`, an error if it is given but missing), else the real sample in
+    ../shared (:data:`SHARED_SAMPLES`), else None."""
+    if root_configured(kind, root):
+        path = resolve_root(kind, root)
+        return DataRoot(kind, path, FULL_DATA[kind].format(path=path), True)
+    rel, desc = SHARED_SAMPLES[kind]
+    path = shared_dir() / rel
+    return DataRoot(kind, path, desc.format(path=path), False) if path.is_dir() else None
+

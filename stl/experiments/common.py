@@ -25,35 +25,24 @@ class DataChoice:
 
 def ilsvrc_data(root=None, subset: str = "200rnd", limit: Optional[int] = None) -> DataChoice:
     """ILSVRC-2012 val: ``root`` (or $STL_ILSVRC / data/ilsvrc), else the ../shared sample."""
-    return _choose("ilsvrc", "ilsvrc2012_val", root, subset, limit,
-                   "data/ilsvrc2012-val-227",
-                   "shared sample of ILSVRC-2012 val ({path}: real val images stretched to 227x227, "
-                   "WSOL-benchmark boxes) -- NOT the full validation set",
-                   "ILSVRC-2012 val at {path}")
+    return _choose("ilsvrc", "ilsvrc2012_val", root, subset, limit)
 
 
 def voc_data(root=None, limit: Optional[int] = None) -> DataChoice:
     """PASCAL VOC 2007 test: ``root`` (or $STL_VOC / data/VOCdevkit), else the ../shared sample."""
-    return _choose("voc", "voc2007_test", root, None, limit, "data/voc2007-test-sample",
-                   "shared sample of PASCAL VOC 2007 test ({path}) -- NOT the full test set",
-                   "PASCAL VOC 2007 test at {path}")
+    return _choose("voc", "voc2007_test", root, None, limit)
 
 
-def _choose(kind, name, root, subset, limit, shared_rel, shared_desc, full_desc) -> DataChoice:
-    from ..data import ROOT_SOURCES, DatasetError, get_dataset, resolve_root
-    from ..paths import dataset_links, shared_dir
+def _choose(kind, name, root, subset, limit) -> DataChoice:
+    from ..data import ROOT_SOURCES, SHARED_SAMPLES, DatasetError, choose_root, get_dataset
+    from ..paths import shared_dir
 
-    env, links = ROOT_SOURCES[kind]
-    configured = bool(root) or bool(os.environ.get(env)) or any(p.exists() for p in dataset_links(links))
-    if configured:
-        path = resolve_root(kind, root)
-        return DataChoice(get_dataset(name, root=path, subset=subset, limit=limit), full_desc.format(path=path), True)
-    path = shared_dir() / shared_rel
-    if not path.is_dir():
-        raise DatasetError(f"no {kind} data: pass --{kind} ROOT (or set ${env}); the shared sample {path} "
-                           "is absent too")
-    return DataChoice(get_dataset(name, root=path, subset=subset, limit=limit), shared_desc.format(path=path),
-                      False)
+    chosen = choose_root(kind, root)
+    if chosen is None:
+        raise DatasetError(f"no {kind} data: pass --{kind} ROOT (or set ${ROOT_SOURCES[kind][0]}); the shared "
+                           f"sample {shared_dir() / SHARED_SAMPLES[kind][0]} is absent too")
+    return DataChoice(get_dataset(name, root=chosen.path, subset=subset, limit=limit), chosen.description,
+                      chosen.full)
 
 
 # ----------------------------------------------------------------------------- classifier / runs

@@ -72,5 +72,7 @@ def eval_profiles_tables(runs: Sequence, root=None, ns: Sequence[int] = (1, 2, 5
         parts.append(part)
     text = "Mean recall (R@N) and precision (P@N) in %.\n\n" + "\n".join(parts)
     if md:
-        Path(md).write_text(text)
+        from .common import write_text
+
+        write_text(md, text)
     return text

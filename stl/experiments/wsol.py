@@ -38,6 +38,7 @@ from ..core.localization import resize_to_input
 from ..wsol.heatmaps import (STL_HEATMAP_RULE, RISEConfig, RISEMasks, cam_maps, conv_head, rise_saliency, stl_heatmap,
                        to_scoremap)
 from ..wsol.metrics import WSOL_SIZE, WSOLScores, box_ious, cam_thresholds, resize_box, scoremap_ious
+from .common import write_text
 
 log = logging.getLogger(__name__)
 
@@ -489,7 +490,7 @@ def run(dataset, classifier, opt: BenchmarkOptions) -> dict:
     }
     text = format_report(report)
     _write_json(out / f"wsol__{opt.model}.json", report)
-    (out / f"wsol__{opt.model}.md").write_text(text + "\n")
+    write_text(out / f"wsol__{opt.model}.md", text + "\n")
     if opt.figure_images:
         try:
             fig_ids = (list(stl_ids) + [i for i in sel.ids if i not in set(stl_ids)])[:opt.figure_images]
