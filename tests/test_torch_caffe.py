@@ -10,8 +10,10 @@ import torch
 
 from stl.models import FEATURE, LOGITS, PROB, ModelError, build_classifier
 from stl.models.caffe import io as cp
-from stl.models.caffe.net import (ILSVRC_MEAN_BGR, CaffeNetModule, TorchCaffeClassifier,
-                                      caffe_pool_output_size)
+from stl.models.caffe.classifier import TorchCaffeClassifier
+from stl.models.caffe.layers import caffe_pool_output_size
+from stl.models.caffe.net import CaffeNetModule
+from stl.models.preprocessing import ILSVRC_MEAN_BGR
 
 
 # ---------------------------------------------------------------------------

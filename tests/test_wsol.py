@@ -301,7 +301,7 @@ class _FakeWindows:
 def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lite0):
     from stl.data import get_dataset
     from stl.runner import run_method, run_path
-    from stl.experiments.wsol import BenchmarkOptions, run, scoremap_path
+    from stl.experiments.wsol import BenchmarkOptions, run_wsol, scoremap_path
 
     ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir)
     ids = ds.image_ids[:2]
@@ -311,7 +311,7 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
                method_name="STL-WL", model="lite0", progress=False)
     opt = BenchmarkOptions(out=tmp_path / "out", runs=runs, model="lite0", methods=["CAM", "STL-WL", "WHOLE-IMAGE", "CENTER"],
                            limit=2, stl_compute=False, figure_images=2, progress=False)
-    rep = run(ds, lite0, opt)
+    rep = run_wsol(ds, lite0, opt)
     m = rep["methods"]
     assert m["CAM"]["images"] == 2 and m["STL-WL"]["images"] == 2 and m["STL-WL-HEAT"]["images"] == 2
     assert m["STL+-WL"]["images"] == 2 and rep["stl_images_by_half"] == [2, 0]

@@ -54,7 +54,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     from ..data import DatasetError, choose_root, get_dataset
-    from ..experiments.wsol import BenchmarkOptions, run
+    from ..experiments.wsol import BenchmarkOptions, run_wsol
     from ..wsol.heatmaps import RISEConfig
     from ..wsol.stlplus import STLPlusConfig
 
@@ -78,7 +78,7 @@ def main(args) -> int:
                            heatmap_rule=args.heatmap_rule, plus=plus, figure_images=args.figure_images,
                            save_top1=args.save_top1, progress=not args.no_progress, config=config)
     try:
-        rep = run(ds, clf, opt)
+        rep = run_wsol(ds, clf, opt)
     except KeyboardInterrupt:
         print(f"interrupted; finished score maps and STL windows are kept under {args.out} and {args.runs}; "
               f"rerun the same command to continue")

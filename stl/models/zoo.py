@@ -95,7 +95,7 @@ def build_caffe_classifier(prototxt, caffemodel, engine="torch", device="cpu", p
         if precision != "fp32":
             raise ValueError("the caffe engine runs fp32 only")
         return PyCaffeClassifier(prototxt, caffemodel, device=device, **kwargs)
-    from .caffe.net import TorchCaffeClassifier
+    from .caffe.classifier import TorchCaffeClassifier
 
     return TorchCaffeClassifier(prototxt, caffemodel, device=device, precision=precision, **kwargs)
 
