@@ -134,11 +134,6 @@ def stl_config(args, allow_other_keys: bool = False, defaults: Optional[Dict[str
     return config.replace(**changes) if changes else config
 
 
-def stl_config_from_args(args, **changes) -> STLConfig:
-    """Same as :func:`stl_config` (kept name)."""
-    return stl_config(args, **changes)
-
-
 def build_from_args(args, config: Optional[STLConfig] = None):
     """The classifier of ``--model/--engine/--device/--precision/--no-incremental``. Caffe models
     subtract the mean as ``config.caffe_mean`` says (default: the ``--profile``'s)."""

@@ -12,7 +12,7 @@ under names (detectron2's ``DatasetCatalog`` idea)::
 
 A dataset is a sequence of :class:`Record` s: image id, image path, the image
 FILE's size (H, W), ground-truth boxes in the file's pixels (0-based,
-pixel-inclusive float ``[x0, y0, x1, y1]``, see :mod:`stl.boxes`), their class
+pixel-inclusive float ``[x0, y0, x1, y1]``, see :mod:`stl.core.boxes`), their class
 ids (ImageNet wnids; VOC class names for VOC), ``difficult`` flags and the
 image-level labels (the set of classes present, what STL-CL is given).
 

@@ -2,7 +2,7 @@
 
 Windows are visited in the given order (methods return them best first, i.e.
 by decreasing score). A window whose IoU with a ground-truth box is at least
-``iou_threshold`` (:data:`stl.config.EVAL_IOU`, 0.5) can take that box; each
+``iou_threshold`` (:data:`stl.core.config.EVAL_IOU`, 0.5) can take that box; each
 box is taken at most once. Two rules are implemented:
 
 ``"pascal"`` (default; the authors' ``Stats.compute_stats`` in
@@ -26,7 +26,7 @@ difficult boxes before matching; :func:`stl.evaluation.protocol.evaluate`
 does that under its default ``"authors"`` profile, so no box reaches this
 function flagged difficult.)
 
-IoU (``iou=``): ``"pixel"`` (default) is :func:`stl.boxes.iou_matrix`, exact
+IoU (``iou=``): ``"pixel"`` (default) is :func:`stl.core.boxes.iou_matrix`, exact
 integer arithmetic on pixel-inclusive boxes with the PASCAL "+1" areas.
 ``"normalised"`` is the authors' ``BBox.jaccard_similarity`` (``bbox.py``) on
 boxes normalised to [0, 1] by the image size, as their loaders store them

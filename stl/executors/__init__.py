@@ -39,7 +39,7 @@ class MethodSpec:
     """Everything a worker needs to build a proposal method itself (picklable, no live objects).
 
     ``model`` is a registry name or a ``(prototxt, caffemodel)`` pair; ``config`` an
-    :class:`stl.config.STLConfig` (given to STL methods); ``modules`` are imported
+    :class:`stl.core.config.STLConfig` (given to STL methods); ``modules`` are imported
     before building (the module that registered the method is added by
     :meth:`for_method`, so plug-in methods work on remote workers too).
     """

@@ -1,4 +1,4 @@
-"""The s_drop ablation of Sec. 4 and the other switches of :class:`stl.config.STLConfig`.
+"""The s_drop ablation of Sec. 4 and the other switches of :class:`stl.core.config.STLConfig`.
 
 The paper: "removing s_drop from Eq. 4" lowers precision by 8% and recall by 10%. Eq. 4 is a
 weighted sum with uniform weights 1/4; we read "removing s_drop" as dropping that term and

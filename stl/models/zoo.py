@@ -2,7 +2,7 @@
 ``squeezenet``, ``caffenet_random``) and the one factory :func:`build_classifier`.
 
 Nothing in :mod:`stl.models` imports this module back: engines and model files
-(:mod:`.caffe_models`, :mod:`.torch_caffe`, :mod:`.pycaffe_engine`, :mod:`.efficientnet`)
+(:mod:`.caffe.model_files`, :mod:`.caffe.classifier`, :mod:`.caffe.pycaffe_engine`, :mod:`.efficientnet`)
 know nothing of the registry. Add a model with ``@register_model("name", caffe=..., layers=...)``;
 callers ask :func:`model_traits` what it is, never its name.
 """
