@@ -113,7 +113,7 @@ def test_lite0_hooks_match_the_classifier_outputs(lite0):
 def test_maskout_figure_numbers_against_direct_forwards(lite0, synthetic, tmp_path):
     from stl.core.localization import resize_to_input
     from stl.models.base import PROB, mask_boxes
-    from stl.experiments.maskout import layer_outputs, maskout_figure, plot_maskout, response_change
+    from stl.experiments.maskout import layer_outputs, maskout_figure, plot_maskout
     from stl.experiments.common import save_figure
 
     rec = synthetic.dataset[0]

@@ -587,13 +587,15 @@ def build_corpus(tmp: Path) -> List[Case]:
         d["images"][1].update(change)
         return json.dumps(d)
 
-    sample_case("malformed", "malformed JSON", '{"images": [', "error", ["annotations.json", "malformed JSON", "line 1"])
+    sample_case("malformed", "malformed JSON", '{"images": [', "error",
+                ["annotations.json", "malformed JSON", "line 1"])
     sample_case("noimages", "no images list", '{"root": "."}', "error", ["annotations.json", "images"])
     sample_case("nofile", "entry without file", json.dumps({"images": [{"id": "x"}]}), "error",
                 ["annotations.json", "images[0]"])
     sample_case("dup", "duplicate id", json.dumps({"images": [good["images"][0]] * 2}), "error",
                 ["annotations.json", "appears twice"])
-    sample_case("boxshape", "box with 3 numbers", variant(boxes=[[1, 2, 3]]), "failed", ["annotations.json", "images[1]"])
+    sample_case("boxshape", "box with 3 numbers", variant(boxes=[[1, 2, 3]]), "failed",
+                ["annotations.json", "images[1]"])
     sample_case("boxtext", "box coordinate text", variant(boxes=[[1, "x", 3, 4]]), "failed",
                 ["annotations.json", "images[1]", "not a number"])
     sample_case("inverted", "box x1 < x0", variant(boxes=[[5, 1, 1, 4]]), "failed", ["images[1]", "x1 < x0"])

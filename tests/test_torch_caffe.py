@@ -1,7 +1,6 @@
 """The torch Caffe engine against hand-computed / independently computed (numpy) Caffe semantics."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np

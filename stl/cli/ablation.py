@@ -28,7 +28,8 @@ def main(args) -> int:
     rows = run_ablation(data, str(model), LazyClassifier(model, config.caffe_mean), args.runs, names,
                         progress=not args.no_progress, base=config)
     files = write_ablation(rows, args.out, data.description, str(model))
-    print(f"\n{'variant':<14}" + "".join(f"  R@{n:<4}" for n in ABLATION_N) + "".join(f"  P@{n:<4}" for n in ABLATION_N))
+    print(f"\n{'variant':<14}" + "".join(f"  R@{n:<4}" for n in ABLATION_N)
+          + "".join(f"  P@{n:<4}" for n in ABLATION_N))
     for r in rows:
         print(f"{r.name:<14}" + "".join(f"  {100 * r.at(n)['recall']:5.1f}" for n in ABLATION_N)
               + "".join(f"  {100 * r.at(n)['precision']:5.1f}" for n in ABLATION_N))

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..core.config import PROFILES, SegmentationConfig, STLConfig
 from ..models.spec import ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..executors import Executor
 
 
 # ----------------------------------------------------------------------------- adding options

@@ -94,6 +94,8 @@ class Record:
 
 
 def make_record(image_id, path, size, boxes, box_labels, difficult=None, labels=None, **extra) -> Record:
+    """A :class:`Record` with typed fields: boxes (K, 4) float64, one label and one difficult flag
+    per box (default False), image labels (default: the box labels, first-seen order)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     box_labels = [str(b) for b in box_labels]
     if len(box_labels) != len(boxes):
@@ -142,9 +144,11 @@ class Dataset:
 
     @property
     def image_ids(self) -> List[str]:
+        """The dataset's image ids, in its order."""
         return list(self._ids)
 
     def record(self, image_id: str) -> Record:
+        """The :class:`Record` of ``image_id`` (built once, then cached)."""
         rec = self._cache.get(image_id)
         if rec is None:
             if image_id not in self._index:
@@ -195,6 +199,7 @@ class Dataset:
 
     @property
     def classes(self) -> List[str]:
+        """Every image label, in first-seen order."""
         seen = {}
         for rec in self:
             for lab in rec.labels:
@@ -202,6 +207,7 @@ class Dataset:
         return list(seen)
 
     def describe(self) -> str:
+        """One line: key, number of images, root."""
         return f"{self.key} ({len(self)} images, root {self.root})"
 
     def meta(self) -> dict:
@@ -221,6 +227,7 @@ def register_dataset(name: str, subset: Optional[str] = None):
 
 
 def available_datasets() -> List[str]:
+    """The registered datasets' canonical names, sorted."""
     return DATASETS.names()
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 log = logging.getLogger(__name__)
 
@@ -212,4 +212,5 @@ def method_for(executor: Executor, name: str, model, config, build_local):
     return build_local() if executor.builds_locally else MethodSpec.from_model_spec(name, model, config)
 
 
-__all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "method_for", "is_spec", "set_threads", "label_error", "method_info"]
+__all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "method_for", "is_spec", "set_threads", "label_error",
+           "method_info"]

@@ -13,7 +13,6 @@ top 10 -- only those can move under the tie order.
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np

@@ -91,6 +91,7 @@ def run_fig2(out, step: float = 0.01, csv_step: float = 0.05) -> dict:
     md = (f"# Fig. 2: s_drop(d_i, d_j) = 1 - |d_i - d_j| max(1 - d_i, 1 - d_j) (Eq. 4)\n\n"
           f"Computed by `stl.core.similarity.s_drop` on a {len(grid.d)}x{len(grid.d)} grid (figure) and shown here "
           f"at 0.1 steps; `fig2_sdrop.csv` has the {csv_step} grid. Minimum {smin:.4f} at "
-          f"{', '.join(f'({a:.2f}, {b:.2f})' for a, b in argmin)}; 1 on the diagonal d_i = d_j.\n\n" + head + body + "\n")
+          f"{', '.join(f'({a:.2f}, {b:.2f})' for a, b in argmin)}; 1 on the diagonal d_i = d_j.\n\n"
+          + head + body + "\n")
     files.append(write_text(out / "fig2_sdrop.md", md))
     return {"grid": grid, "files": files, "min": smin, "argmin": argmin}

@@ -279,8 +279,10 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
             + (" Skipped (could not be built): " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
                if skipped else ""))
     write_text(out / "fig3_table.md", f"# Fig. 3: ours vs the paper\n\n{note}\n\n" + "\n".join(md_parts))
-    write_text(out / "fig3_table.csv", to_csv(compare_rows, ["profile", "dataset", "images", "model"] + COMPARISON_COLUMNS))
-    write_text(out / "fig3_methods.md", f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
+    write_text(out / "fig3_table.csv",
+               to_csv(compare_rows, ["profile", "dataset", "images", "model"] + COMPARISON_COLUMNS))
+    write_text(out / "fig3_methods.md",
+               f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
     cols = ["profile", "dataset", "method", "images", "top1_hit_rate"] + [f"R@{n}" for n in range(1, 11)] + \
            [f"P@{n}" for n in range(1, 11)]
     write_text(out / "fig3_methods.csv", to_csv(table_rows, cols))

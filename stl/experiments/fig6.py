@@ -17,7 +17,6 @@ from .detection import DetectionOptions
 
 
 def run_fig6(opts: DetectionOptions) -> int:
-    import numpy as np
 
     from ..detection import report
     from ..io import write_json_atomic

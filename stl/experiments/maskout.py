@@ -95,7 +95,6 @@ def layer_outputs(classifier, images: np.ndarray, layers: Sequence[str]) -> "Ord
 
 
 def _hooked_outputs(classifier, images, layers):
-    import torch
 
     modules = dict(classifier.net.named_modules())
     got: Dict[str, np.ndarray] = {}

@@ -56,6 +56,7 @@ def model_traits(model) -> dict:
 
 
 def available_models():
+    """The registered models' canonical names, sorted."""
     return MODELS.names()
 
 

@@ -263,7 +263,8 @@ class RISEMasks:
         return out
 
 
-def rise_saliency(classifier, image: np.ndarray, masks: RISEMasks, classes: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+def rise_saliency(classifier, image: np.ndarray, masks: RISEMasks, classes: Sequence[int]
+                  ) -> Tuple[np.ndarray, np.ndarray]:
     """RISE maps of ``classes`` for one image (already at the classifier's input size).
 
     Returns (maps (len(classes), H, W) float64, probabilities of the unmasked image (C,)).

@@ -44,7 +44,8 @@ def _table(rows: Dict[str, dict], backbone: str) -> List[str]:
         bb = "--" if m in ("WHOLE-IMAGE", "CENTER") else backbone
         lines.append(f"| {m} | {KIND.get(m, '?')} | {bb} | {r['images']} | {_fmt(r['top1_loc'])} | "
                      f"{_fmt(r['gt_known_loc'])} | {_fmt(r['max_box_acc'])} | **{_fmt(r['max_box_acc_v2'])}** | "
-                     f"{_fmt(r['max_box_acc_iou30'])} | {_fmt(r['max_box_acc_iou50'])} | {_fmt(r['max_box_acc_iou70'])} |")
+                     f"{_fmt(r['max_box_acc_iou30'])} | {_fmt(r['max_box_acc_iou50'])} | "
+                     f"{_fmt(r['max_box_acc_iou70'])} |")
     return lines
 
 
@@ -56,13 +57,15 @@ def format_report(rep: dict) -> str:
              f"STL heatmap rule: {rep['stl_heatmap_rule']}.", ""]
     lines += ["All images each method has:", ""] + _table(rep["methods"], bb)
     for a, b, c in PUBLISHED:
-        lines.append(f"| {a} [published, wsolevaluation] | heatmap | {b} (other backbone) | 50000 | | | | **{c}** | | | |")
+        lines.append(f"| {a} [published, wsolevaluation] | heatmap | {b} (other backbone) | 50000 | | | | **{c}** "
+                     "| | | |")
     if rep.get("methods_on_stl_images"):
         n = rep["stl_images"]
         lines += ["", f"The same methods on the {n} images that have STL windows "
                       f"({rep['stl_images_by_half'][0]} from the first half, {rep['stl_images_by_half'][1]} "
                       f"from the second):", ""] + _table(rep["methods_on_stl_images"], bb)
-    for h, title in (("half1", "first half (STL+ weights selected here)"), ("half2", "second half (STL+ reported here)")):
+    for h, title in (("half1", "first half (STL+ weights selected here)"),
+                     ("half2", "second half (STL+ reported here)")):
         rows = rep["protocol"].get(h) or {}
         if not rows:
             lines += ["", f"Paper's protocol, {title}: no STL images."]
