@@ -113,3 +113,30 @@ def test_wsol_inputs_follow_the_config(ilsvrc_dir, lite0):
     for mode in ("skimage_bilinear", "antialiased"):
         np.testing.assert_array_equal(wsol._input_image(rec, lite0, mode),
                                       resize_to_input(rec.read(), lite0.input_size, mode).astype(np.float32))
+
+
+def test_stored_run_resumes_without_the_classifier_only_when_everything_matches(tmp_path, ilsvrc_dir):
+    """experiments.common.stored_run (every figure command): all images stored with the same config
+    and preprocessing -> the stored run, no classifier built; another config -> refused, not mixed."""
+    import ray_helpers  # registers the plug-in model and method (tests/ray_helpers.py)
+    from stl.data import get_dataset
+    from stl.experiments.common import LazyClassifier, stored_run
+
+    ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir, subset="all", limit=2)
+    config = DEFAULT.replace(nms_iou=0.25)
+    run, path = stored_run(ds, ray_helpers.CONFIG_METHOD, ray_helpers.TINY_MODEL,
+                           LazyClassifier(ray_helpers.TINY_MODEL), tmp_path, config=config, progress=False)
+    assert path == tmp_path / ds.key / f"{ray_helpers.CONFIG_METHOD}__{ray_helpers.TINY_MODEL}.h5"
+    assert len(run) == 2
+    lazy = LazyClassifier(ray_helpers.TINY_MODEL)
+    again, _ = stored_run(ds, ray_helpers.CONFIG_METHOD, ray_helpers.TINY_MODEL, lazy, tmp_path, config=config,
+                          progress=False)
+    assert lazy._clf is None and again.proposals().keys() == run.proposals().keys()  # nothing built
+    with pytest.raises(RunError, match="method_config"):
+        stored_run(ds, ray_helpers.CONFIG_METHOD, ray_helpers.TINY_MODEL, LazyClassifier(ray_helpers.TINY_MODEL),
+                   tmp_path, config=config.replace(nms_iou=0.3), progress=False)
+    corrected = STLConfig.for_profile("corrected")  # another profile: another file
+    _, other = stored_run(ds, ray_helpers.CONFIG_METHOD, ray_helpers.TINY_MODEL,
+                          LazyClassifier(ray_helpers.TINY_MODEL, corrected.caffe_mean), tmp_path, config=corrected,
+                          progress=False)
+    assert other.name.endswith("__corrected.h5") and other != path
