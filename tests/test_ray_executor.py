@@ -292,4 +292,9 @@ def test_plugin_model_and_method_run_alike_locally_and_on_ray(ray_local, ilsvrc_
         (box,), (score,) = windows[i]
         x = resize_to_input(ds.record(i).read(), net.input_size, config.input_resize)[None].astype(np.float32)
         assert score == pytest.approx(float(net.forward(x)["prob"][0, 0]) + 0.25, abs=1e-6)
-    assert load_run(paths["ray"]).meta["model"] == ray_helpers.TINY_MODEL
+    metas = {k: load_run(p).meta for k, p in paths.items()}
+    assert metas["ray"]["model"] == ray_helpers.TINY_MODEL
+    for key in ("method_config", "preprocessing"):  # the same identity, whoever computed the run
+        assert metas["live"][key] == metas["local"][key] == metas["ray"][key]
+    assert '"nms_iou": 0.25' in metas["ray"]["method_config"]
+    assert metas["ray"]["preprocessing"] == '{"precision": "fp32"}'
