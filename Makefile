@@ -28,7 +28,7 @@ STL_LIMIT ?=
 RISE_LIMIT ?=
 
 .PHONY: help setup proto caffe models data lint test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale \
-	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci wsol wsol-ci
+	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci wsol wsol-ci gpu-check
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -48,6 +48,7 @@ help:
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 	@echo "make bench-scale [SCALE_IMAGES=4]            -- local executor vs Ray workers (docs/scale.md)"
 	@echo "make wsol [LIMIT=.. STL_LIMIT=.. RISE_LIMIT=.. RISE_MASKS=500 ILSVRC=..] -- STL vs CAM/Grad-CAM/RISE, WSOL metrics"
+	@echo "make gpu-check [GPU_CHECK_OUT=results/gpu-check] -- the prepared GPU check (docs/gpu.md); CPU mode without a GPU"
 
 setup: $(STAMP)
 
@@ -148,6 +149,12 @@ wsol: setup
 wsol-ci: setup
 	$(BIN)/stl wsol --model $(MODEL) --device $(DEVICE) --limit 8 --stl-limit 2 --rise-limit 2 --rise-masks 32 \
 		--out results/wsol-ci --runs results/wsol-ci/runs
+
+# The prepared GPU check (docs/gpu.md): the CUDA torch wheel, the tests marked cuda, stl bench --device cuda,
+# stl run with Ray GPU workers vs the CPU -> $(GPU_CHECK_OUT)/README.md. Without a GPU: the same steps, CUDA skipped.
+GPU_CHECK_OUT ?= results/gpu-check
+gpu-check: setup
+	PYTHON=$(PYTHON) bash tools/gpu_check.sh $(GPU_CHECK_OUT)
 
 clean:
 	rm -rf results .pytest_cache

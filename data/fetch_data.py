@@ -1,8 +1,13 @@
 #!/usr/bin/env python
-"""``make data``: download PASCAL VOC 2007 (test + trainval) into data/VOCdevkit,
+"""``make data``: download PASCAL VOC 2007 (test + trainval) into data/VOCdevkit, the
+published proposals of Hosang et al. on VOC 2007 test (EdgeBoxes, MCG) into data/hosang,
 and explain how to get ILSVRC-2012 (which needs a registration).
 
     python data/fetch_data.py [--splits test trainval] [--dest data] [--cache .cache/downloads]
+                              [--hosang EDGEBOXES,MCG | --hosang none]
+
+The proposal archives, their URLs and checksums are listed once, in
+``stl.proposals.precomputed.HOSANG_VOC07``.
 
 Each tar is downloaded from the official server (mirror as fallback) with a
 progress bar into ``<cache>/<name>.part`` (resumed when possible), checked
@@ -76,13 +81,15 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download(urls, target: Path, md5: str, timeout: float = 30.0, progress: bool = True) -> Path:
-    """Download to ``target`` (atomically: ``.part`` then rename), trying each URL; check the MD5."""
+def download(urls, target: Path, md5, timeout: float = 30.0, progress: bool = True, offline_hint=None) -> Path:
+    """Download to ``target`` (atomically: ``.part`` then rename), trying each URL; check the MD5
+    (``md5=None``: not pinned -- the MD5 of what arrived is printed, to be pinned). ``offline_hint``
+    replaces the VOC advice at the end of the no-network message."""
     from tqdm import tqdm
 
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        if md5sum(target) == md5:
+        if md5 is None or md5sum(target) == md5:
             return target
         print(f"{target}: MD5 mismatch, downloading again", file=sys.stderr)
         target.unlink()
@@ -109,7 +116,9 @@ def download(urls, target: Path, md5: str, timeout: float = 30.0, progress: bool
                         out.write(block)
                         bar.update(len(block))
             got = md5sum(part)
-            if got != md5:
+            if md5 is None:
+                print(f"{target.name}: MD5 {got} (not pinned in the catalogue: NOT verified)", file=sys.stderr)
+            elif got != md5:
                 part.unlink()
                 raise FetchError(f"MD5 mismatch for {url}: got {got}, expected {md5}")
             os.replace(part, target)
@@ -119,8 +128,9 @@ def download(urls, target: Path, md5: str, timeout: float = 30.0, progress: bool
     raise FetchError(
         f"cannot download {target.name} -- no network, or the servers are down?\n  "
         + "\n  ".join(errors)
-        + f"\nOn an offline machine: fetch {urls[0]} elsewhere (MD5 {md5}), copy it to {target} and rerun "
-          f"`make data`; or point STL_VOC at an existing VOCdevkit (see data/README.md).")
+        + (f"\n{offline_hint}" if offline_hint else
+           f"\nOn an offline machine: fetch {urls[0]} elsewhere (MD5 {md5}), copy it to {target} and rerun "
+           f"`make data`; or point STL_VOC at an existing VOCdevkit (see data/README.md)."))
 
 
 def _safe_extract(tar: tarfile.TarFile, dest: Path):
@@ -173,23 +183,83 @@ def fetch_voc(splits, dest: Path, cache: Path, progress: bool = True, table=VOC2
     return root
 
 
+def fetch_hosang(methods, dest: Path, cache: Path, progress: bool = True, table=None) -> Path:
+    """Hosang et al.'s published proposals of ``methods`` (keys of ``HOSANG_VOC07``) into ``dest``
+    (each archive extracted there, so ``dest/<dir>/mat/<id[:4]>/<id>.mat``); a stamp per method."""
+    if table is None:
+        sys.path.insert(0, str(REPO))
+        from stl.proposals.precomputed import HOSANG_VOC07 as table
+    dest.mkdir(parents=True, exist_ok=True)
+    for m in methods:
+        if m not in table:
+            raise FetchError(f"no published proposals for {m!r}; known: {', '.join(table)}")
+        info = table[m]
+        stamp = dest / f".stl-hosang-{info['dir']}.done"
+        if stamp.exists():
+            print(f"{m} proposals: already in {dest / info['dir']}")
+            continue
+        hint = (f"Hosang et al.'s {info['name']} proposals: the archives are listed on {_hosang_page()}; on an "
+                f"offline machine save {info['archive']} as {cache / info['archive']} and rerun `make data`, or "
+                f"extract it into {dest} yourself (see data/README.md).")
+        tar = download([info["url"]], cache / info["archive"], info["md5"], progress=progress, offline_hint=hint)
+        tmp = dest / f".extract-{info['dir']}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        with tarfile.open(tar) as t:
+            _safe_extract(t, tmp)
+        for src in sorted(tmp.rglob("*")):
+            if src.is_file():
+                dst = dest / src.relative_to(tmp)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+        shutil.rmtree(tmp)
+        stamp.write_text(f"{tar.name}\n")
+        print(f"{m} proposals: extracted {tar.name} into {dest}")
+    return dest
+
+
+def _hosang_page() -> str:
+    sys.path.insert(0, str(REPO))
+    from stl.proposals.precomputed import HOSANG_PAGE
+
+    return HOSANG_PAGE
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--splits", nargs="+", default=["test", "trainval"], choices=sorted(VOC2007))
     p.add_argument("--dest", default=str(REPO / "data"), help="folder that gets VOCdevkit/ (default data/)")
     p.add_argument("--cache", default=str(REPO / ".cache" / "downloads"), help="where the tars are kept")
+    p.add_argument("--hosang", default="EDGEBOXES,MCG",
+                   help="published VOC 2007 test proposals of Hosang et al. to fetch (comma-separated keys of "
+                        "stl.proposals.precomputed.HOSANG_VOC07: EDGEBOXES, MCG, SELSEARCH, BING; 'none' skips)")
+    p.add_argument("--hosang-dest", default=None, help="where they go (default $STL_HOSANG_DIR or data/hosang)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    rc = 0
     try:
         root = fetch_voc(args.splits, Path(args.dest), Path(args.cache), progress=not args.no_progress)
+        print(f"\nPASCAL VOC 2007 ({', '.join(args.splits)}) is in {root}; `stl run --dataset voc2007_test` finds "
+              f"it there (or set STL_VOC).\n")
     except FetchError as e:
         print(f"\nERROR: {e}\n", file=sys.stderr)
-        print(ILSVRC_HELP)
-        return 2
-    print(f"\nPASCAL VOC 2007 ({', '.join(args.splits)}) is in {root}; `stl run --dataset voc2007_test` finds it "
-          f"there (or set STL_VOC).\n")
+        rc = 2
+    methods = [m.strip().upper() for m in args.hosang.split(",") if m.strip() and m.strip().lower() != "none"]
+    if methods:
+        sys.path.insert(0, str(REPO))
+        from stl.paths import hosang_root
+
+        dest = Path(args.hosang_dest) if args.hosang_dest else hosang_root()
+        try:
+            fetch_hosang(methods, dest, Path(args.cache), progress=not args.no_progress)
+            print(f"\nHosang et al.'s proposals ({', '.join(methods)}) are in {dest}; the methods "
+                  f"{', '.join(m + '-PUBLISHED' for m in methods)} read them (`stl fig3 --voc ...`).\n")
+        except FetchError as e:
+            print(f"\nERROR: {e}\n", file=sys.stderr)
+            rc = 2
     print(ILSVRC_HELP)
-    return 0
+    return rc
 
 
 if __name__ == "__main__":

@@ -28,6 +28,11 @@ class CorruptFileError(UserError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
+class OptionError(UserError, ValueError):
+    """A setting or option value that cannot be used (out of range, not available on this machine:
+    ``--device cuda`` without a GPU, ``fp16`` on a CPU, ``workers=0``, ...). The message names it."""
+
+
 class EvalError(UserError, ValueError):
     """A run that cannot be scored as asked (e.g. against a dataset whose images differ from the run's)."""
 

@@ -12,6 +12,8 @@ variable            what                                                   defau
                                                                            ``$XDG_DATA_HOME/stl/weights``
 ``STL_CACHE``       derived model files (decoded SqueezeNet, random nets)  ``.cache/models`` in a checkout, else
                                                                            ``$XDG_CACHE_HOME/stl/models``
+``STL_HOSANG_DIR``  Hosang et al.'s published proposals (``make data``)    ``data/hosang`` in a checkout, else
+                                                                           ``$XDG_DATA_HOME/stl/hosang``
 ``STL_ILSVRC``,     dataset roots (:func:`stl.data.resolve_root`)          links ``data/ilsvrc``, ``data/VOCdevkit``
 ``STL_VOC``                                                                in a checkout
 ==================  =====================================================  ==========================================
@@ -74,6 +76,15 @@ def cache_dir() -> Path:
     return repo / ".cache" / "models" if repo else _xdg("XDG_CACHE_HOME", ".cache") / "stl" / "models"
 
 
+def hosang_root() -> Path:
+    """Where ``make data`` puts Hosang et al.'s published proposals (``$STL_HOSANG_DIR`` overrides)."""
+    env = os.environ.get("STL_HOSANG_DIR")
+    if env:
+        return Path(env).expanduser()
+    repo = source_checkout()
+    return repo / "data" / "hosang" if repo else _xdg("XDG_DATA_HOME", ".local/share") / "stl" / "hosang"
+
+
 def dataset_links(links) -> List[Path]:
     """The checkout's ``data/<link>`` candidates for a dataset root (none when installed)."""
     repo = source_checkout()
@@ -81,6 +92,23 @@ def dataset_links(links) -> List[Path]:
 
 
 # ----------------------------------------------------------------------------- file names
+def special_file(path) -> Optional[str]:
+    """What ``path`` is when it exists but is neither a regular file nor a folder ("a FIFO", "a
+    character device", "a block device", "a socket"), else None. Opening a FIFO blocks until
+    something writes to it, so readers of input files ask this before opening one."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return what
+    return None
+
+
 def safe_name(text: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text))
     return keep.strip("._") or "x"
@@ -95,6 +123,6 @@ def model_tag(model) -> str:
     model = str(model)
     if ":" in model and model.split(":")[0].endswith(".prototxt"):
         model = model.split(":", 1)[1]
-    if "/" in model or model.endswith(".caffemodel"):
+    if "/" in model or model.endswith((".caffemodel", ".onnx")):
         model = Path(model).stem
     return safe_name(model)

@@ -68,3 +68,23 @@ def lite0():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A small real image folder in the ImageFolder layout (scikit-image's bundled photos):
+    photos/n02123045/chelsea.png, photos/n07920052/coffee.png, photos/n07920052/sub/astro.PNG,
+    plus a text file and a hidden folder that are not images of the dataset."""
+    import shutil
+
+    import skimage
+
+    root = tmp_path / "photos"
+    for rel, src in (("n02123045/chelsea.png", "chelsea.png"), ("n07920052/coffee.png", "coffee.png"),
+                     ("n07920052/sub/astro.PNG", "astronaut.png")):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(skimage.data_dir) / src, root / rel)
+    (root / "notes.txt").write_text("not an image")
+    (root / ".hidden").mkdir()
+    shutil.copy(Path(skimage.data_dir) / "rocket.jpg", root / ".hidden" / "r.jpg")
+    return root

@@ -34,8 +34,9 @@ class PixelTest(ProposalMethod):
     name = NAME
     needs_image_id = True
 
-    def __init__(self, delay: float = 0.0, crash_on: str = ""):
-        self.delay = float(delay)
+    def __init__(self, delay: float = None, crash_on: str = ""):
+        # $STL_TEST_PIXEL_DELAY: the delay of a run started through the command line
+        self.delay = float(os.environ.get("STL_TEST_PIXEL_DELAY", 0) if delay is None else delay)
         self.crash_on = crash_on
 
     def propose_batch(self, images, labels=None, image_ids=None):

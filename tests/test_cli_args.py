@@ -9,10 +9,10 @@ from stl.models.spec import ModelSpec
 
 #: the commands that run no classifier (they read stored runs, or plot Eq. 4); every other
 #: command of stl.cli.COMMANDS runs a classifier or STL and takes the same options
-NO_CLASSIFIER = ("eval", "eval-profiles", "diff", "fig2")
+NO_CLASSIFIER = ("eval", "eval-profiles", "diff", "fig2", "export")
 STL_COMMANDS = tuple(c for c in COMMANDS if c not in NO_CLASSIFIER)
 NEEDS = {"localize": ["x.png"], "run": ["--dataset", "sample", "--method", "CENTER"], "table": ["1"],
-         "eval": ["x.h5"], "eval-profiles": ["x.h5"], "diff": ["a.h5", "b.h5"]}
+         "eval": ["x.h5"], "eval-profiles": ["x.h5"], "diff": ["a.h5", "b.h5"], "export": ["x.h5", "--format", "csv"]}
 
 
 def parse(command, *argv):

@@ -128,3 +128,37 @@ def test_fig3_stl_on_one_real_image(fig3, shared_dir, tmp_path):
         r = curves[m]["mean_recall"]
         assert all(0 <= a <= b <= 1 for a, b in zip(r, r[1:]))  # recall grows with N
         assert r[-1] > 0  # with hundreds of windows the object is found
+
+
+def test_fig3_draws_published_edgeboxes_and_mcg_on_voc(fig3, shared_dir, tmp_path, monkeypatch, capsys):
+    """``stl fig3 --voc``: EdgeBoxes and MCG from files in Hosang et al.'s layout, listed by default once
+    present, compared with the paper's EDGEBOXES / MCG curves and labelled as published boxes."""
+    import scipy.io
+
+    from stl.data import get_dataset
+    from stl.proposals.precomputed import HOSANG_VOC07
+
+    voc = shared_dir / "data" / "voc2007-test-sample"
+    ds = get_dataset("voc2007_test", root=voc)
+    hosang = tmp_path / "hosang"
+    for method in ("EDGEBOXES", "MCG"):
+        for rec in ds:  # the ground-truth boxes (1-based) and the whole image, as a published file would hold
+            gt = np.asarray(rec.boxes, np.float64) + 1
+            h, w = rec.read().shape[:2]
+            boxes = np.vstack([[1, 1, w, h], gt])
+            path = hosang / HOSANG_VOC07[method]["dir"] / "mat" / rec.image_id[:4] / f"{rec.image_id}.mat"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scipy.io.savemat(str(path), {"boxes": boxes, "scores": np.arange(len(boxes), 0, -1.0)[:, None],
+                                         "num_candidates": []})
+    monkeypatch.setenv("STL_HOSANG_DIR", str(hosang))
+    assert fig3.choose_methods(None)[7:9] == ["EDGEBOXES-PUBLISHED", "MCG-PUBLISHED"]
+    out = tmp_path / "fig3"
+    assert stl_fig3("--voc", str(voc), "--methods", "EDGEBOXES-PUBLISHED,MCG-PUBLISHED", "--out", str(out),
+                    "--no-progress") == 0
+    table = (out / "fig3_table.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| EDGEBOXES-PUBLISHED | 1000 |"))
+    assert "| 100.0 |" in row and "| - |" not in row  # every object found; the paper's EDGEBOXES value beside it
+    curves = json.loads((out / "fig3_curves.json").read_text())["datasets"]["voc2007_test"]["methods"]
+    assert set(curves) == {"EDGEBOXES-PUBLISHED", "MCG-PUBLISHED"}
+    assert fig3.label_of("MCG-PUBLISHED") == "MCG (boxes published by Hosang et al.)"
+    assert fig3.color_of("MCG-PUBLISHED", {}) == fig3.COLORS["MCG"]

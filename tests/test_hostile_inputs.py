@@ -58,16 +58,18 @@ class Case:
     before: str = ""
     #: several outcomes from one command line: {sub id: (desc, check(result) -> error or None, describe(result))}
     subcases: Dict[str, tuple] = field(default_factory=dict)
+    #: environment variables set for this command only
+    env: Dict[str, str] = field(default_factory=dict)
 
 
-def run_batch(cases: List[Case], tmp: Path, name: str) -> Dict[str, dict]:
+def run_batch(cases: List[Case], tmp: Path, name: str, timeout: float = 900) -> Dict[str, dict]:
     spec = tmp / f"{name}.cases.json"
     res = tmp / f"{name}.results.json"
-    spec.write_text(json.dumps([{"id": c.id, "argv": c.argv, "before": c.before} for c in cases]))
+    spec.write_text(json.dumps([{"id": c.id, "argv": c.argv, "before": c.before, "env": c.env} for c in cases]))
     env = {k: v for k, v in os.environ.items() if k not in ("STL_ILSVRC", "STL_VOC")}
     env.update(PYTHONPATH=str(REPO), GLOG_minloglevel="2", PYTHONWARNINGS="default")
     p = subprocess.run([PY, str(REPO / "tests" / "_cli_batch.py"), str(spec), str(res)], cwd=tmp, env=env,
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=timeout)
     assert p.returncode == 0, p.stderr[-3000:]
     return {r["id"]: r for r in json.loads(res.read_text())}
 
@@ -576,11 +578,20 @@ def build_corpus(tmp: Path) -> List[Case]:
         rgb(8, 6).save(p.parent / "a.png")
         rgb(8, 6).save(p.parent / "b.png")
         p.write_text(text)
-        cases.append(Case(f"sample-{key}", "sample JSON", desc,
-                          run_args("sample", p, o=tmp / "sample_out" / key), expect, names))
+        run_file = tmp / "sample_out" / key / "sample" / "CENTER.h5"
 
-    good = {"root": ".", "images": [{"id": "a", "file": "a.png", "boxes": [[1, 1, 5, 4]]},
-                                    {"id": "b", "file": "b.png", "boxes": [[1, 1, 5, 4]]}]}
+        def good_image_computed(r):
+            from stl.runner import load_run
+
+            return None if "a" in load_run(run_file).image_ids else "the good image 'a' was not computed"
+
+        cases.append(Case(f"sample-{key}", "sample JSON", desc,
+                          run_args("sample", p, o=tmp / "sample_out" / key), expect, names,
+                          post=good_image_computed if expect == "failed" else None))
+
+    # labelled boxes, so the good image "a" is computed and each case fails image "b" at its own check
+    good = {"root": ".", "images": [{"id": "a", "file": "a.png", "boxes": [[1, 1, 5, 4]], "labels": ["n01440764"]},
+                                    {"id": "b", "file": "b.png", "boxes": [[1, 1, 5, 4]], "labels": ["n01440764"]}]}
 
     def variant(**change):
         d = json.loads(json.dumps(good))
@@ -595,12 +606,14 @@ def build_corpus(tmp: Path) -> List[Case]:
     sample_case("dup", "duplicate id", json.dumps({"images": [good["images"][0]] * 2}), "error",
                 ["annotations.json", "appears twice"])
     sample_case("boxshape", "box with 3 numbers", variant(boxes=[[1, 2, 3]]), "failed",
-                ["annotations.json", "images[1]"])
+                ["FAILED b", "annotations.json", "images[1]", "[x0, y0, x1, y1]"])
     sample_case("boxtext", "box coordinate text", variant(boxes=[[1, "x", 3, 4]]), "failed",
-                ["annotations.json", "images[1]", "not a number"])
-    sample_case("inverted", "box x1 < x0", variant(boxes=[[5, 1, 1, 4]]), "failed", ["images[1]", "x1 < x0"])
-    sample_case("size0", "size [0, 0]", variant(size=[0, 0]), "failed", ["images[1]", "out of range"])
-    sample_case("nofilefound", "image file absent", variant(file="zzz.png"), "failed", ["images[1]", "not found"])
+                ["FAILED b", "annotations.json", "images[1]", "not a number"])
+    sample_case("inverted", "box x1 < x0", variant(boxes=[[5, 1, 1, 4]]), "failed",
+                ["FAILED b", "images[1]", "x1 < x0"])
+    sample_case("size0", "size [0, 0]", variant(size=[0, 0]), "failed", ["FAILED b", "images[1]", "out of range"])
+    sample_case("nofilefound", "image file absent", variant(file="zzz.png"), "failed",
+                ["FAILED b", "images[1]", "not found"])
 
     # ---------------------------------------------------------------- roots
     ils = wsol_root(tmp / "roots" / "ilsvrc")
@@ -805,6 +818,187 @@ def _unconsolidate(path: Path):
     path.unlink()
 
 
+
+# ============================================================================ issue 21: settings, user errors, hangs
+# (wip-21b; a block of its own so other blocks merge cleanly). Each case failed on 400d5c4: --set values
+# the settings accepted, user errors reported as exit 70 ("a bug"), a FIFO that blocked forever.
+G21 = "settings, user errors and hangs (issue 21)"
+
+
+def issue21b_cases(tmp: Path) -> List[Case]:
+    import torch
+
+    cases: List[Case] = []
+    d = tmp / "i21b"
+    d.mkdir(parents=True, exist_ok=True)
+    img = d / "x.png"
+    rgb(8, 6).save(img)
+    outs = iter(range(10 ** 6))  # an output folder of its own for every case: no case sees another's run
+
+    def stl_run():
+        return ["run", "--dataset", "sample", "--method", "STL-WL", "--no-progress", "--out", str(d / f"o{next(outs)}")]
+
+    def center():
+        return ["run", "--dataset", "sample", "--method", "CENTER", "--no-progress", "--out", str(d / f"o{next(outs)}")]
+
+    def loc():
+        return ["localize", str(img), "--out", str(d / f"o{next(outs)}")]
+
+    def wsol():
+        return ["wsol", "--out", str(d / f"o{next(outs)}")]
+
+    # item 5: every STLConfig field is checked by its declaration, --set included
+    for key, value, names in [
+            ("nms_iou", "nan", ["nms_iou", "finite"]), ("nms_iou", "inf", ["nms_iou", "finite"]),
+            ("nms_iou", "-1", ["nms_iou", "[0, 1]"]), ("segmentation.ks", "-5", ["ks", "[1, ", "-5"]),
+            ("segmentation.ks", "", ["ks", "at least 1"]), ("similarity_weights", "nan,0.25,0.25,0.25",
+                                                            ["similarity_weights[0]", "finite"]),
+            ("similarity_weights", "1,-1,0,0", ["similarity_weights[1]", ">= 0"]),
+            ("drop_resolution", "-1", ["drop_resolution", ">= 0"]), ("batch_size", "-3", ["batch_size", "-3"]),
+            ("batch_size", "0", ["batch_size"]), ("wl_top_classes", "0", ["wl_top_classes"]),
+            ("segmentation.sigma", "nan", ["sigma", "finite"]), ("segmentation.min_box_side", "-1",
+                                                                 ["min_box_side", "[0, "]),
+            ("segmentation.color_spaces", "cmyk", ["color_spaces", "cmyk", "hsv, lab, rgb"]),
+            ("mask_mode", "blur", ["mask_mode", "box, segment"])]:
+        cases.append(Case(f"i21-set-{key}={value}", G21, f"`--set {key}={value}`",
+                          stl_run() + ["--set", f"{key}={value}"], "error", ["--set", *names]))
+    cases.append(Case("i21-set-top-classes", G21, "`--set wl_top_classes=5000` (the classifier has 1000 classes)",
+                      loc() + ["--set", "wl_top_classes=5000"], "error", ["wl_top_classes=5000", "1000 classes"]))
+
+    # item 6: user errors are `stl: error:` exit 2, not exit 70
+    cuda = torch.cuda.is_available()
+    dev = "cuda:99" if cuda else "cuda"  # a device this machine does not have
+    ray = ["--executor", "ray"]
+    mw = center()  # the refused --max-windows and the run after it share their output folder
+    opts = [("device", loc(), ["--device", dev], ["--device", dev]),
+            ("device-empty", loc(), ["--device", ""], ["--device", "''"]),
+            ("workers0", center(), ray + ["--workers", "0"], ["--workers"]),
+            ("workers-1", center(), ray + ["--workers", "-1"], ["--workers"]),
+            ("max-retries", center(), ray + ["--max-retries", "-1"], ["--max-retries"]),
+            ("gpus-neg", center(), ray + ["--gpus-per-worker", "-1"], ["--gpus-per-worker"]),
+            ("gpus-nan", center(), ray + ["--gpus-per-worker", "nan"], ["--gpus-per-worker"]),
+            ("threads", center(), ["--threads-per-worker", "-1"], ["--threads-per-worker"]),
+            ("label", loc(), ["--label", "\u00b2"], ["--label", "\u00b2"]),
+            ("ks-huge", loc(), ["--set", "segmentation.ks=1e20"], ["--set", "ks"]),
+            ("eval-n", ["eval", "x.h5"], ["--n", "1e20"], ["--n"]),
+            ("wsol-limit", wsol(), ["--limit", "-1"], ["--limit"]),
+            ("wsol-rise-p", wsol(), ["--rise-p", "2"], ["--rise-p"]),
+            ("wsol-rise-masks", wsol(), ["--rise-masks", "0"], ["--rise-masks"]),
+            ("wsol-rise-grid", wsol(), ["--rise-grid", "0"], ["--rise-grid"]),
+            ("max-windows", mw, ["--max-windows", "99999999999999999999"], ["--max-windows"])]
+    if not cuda:
+        opts.append(("fp16-cpu", loc(), ["--precision", "fp16"], ["fp16", "CUDA"]))
+    for key, base, extra, names in opts:
+        cases.append(Case(f"i21-opt-{key}", G21, f"`stl {base[0]} {' '.join(extra)}`", base + extra, "error", names))
+    # the refused --max-windows 99999999999999999999 stranded nothing: the default run of that folder works
+    cases.append(Case("i21-max-windows-after", G21, "`stl run` after the refused --max-windows (not stranded)",
+                      mw, "ok", []))
+    ref = d / "hostname"
+    ref.write_text("myhost\n")
+    ds = wsol_root(d / "ds", n=2)
+    cases.append(Case("i21-paper-reference-prep", G21, "(a run to evaluate)",
+                      ["run", "--dataset", "ilsvrc2012_val", "--root", str(ds), "--method", "CENTER", "--no-progress",
+                       "--out", str(d / "runs")], "ok", []))
+    cases.append(Case("i21-paper-reference", G21, "`STL_PAPER_REFERENCE=<a text file> stl eval RUN`",
+                      ["eval", str(d / "runs" / "ilsvrc2012_val" / "CENTER.h5")], "error",
+                      [str(ref), "STL_PAPER_REFERENCE"], env={"STL_PAPER_REFERENCE": str(ref)}))
+
+    # item 4: a FIFO never blocks: refused before it is opened
+    fimg = wsol_root(d / "fifo-image", n=3)
+    (fimg / "val" / "ILSVRC2012_val_00000002.JPEG").unlink()
+    os.mkfifo(fimg / "val" / "ILSVRC2012_val_00000002.JPEG")
+    cases.append(Case("i21-fifo-image", G21, "an image file that is a FIFO (others computed)",
+                      ["run", "--dataset", "ilsvrc2012_val", "--root", str(fimg), "--method", "CENTER", "--no-progress",
+                       "--out", str(d / "fifo-out1")], "failed", ["ILSVRC2012_val_00000002.JPEG", "FIFO"]))
+    floc = wsol_root(d / "fifo-loc", n=3)
+    (floc / "metadata" / "localization.txt").unlink()
+    os.mkfifo(floc / "metadata" / "localization.txt")
+    cases.append(Case("i21-fifo-localization", G21, "localization.txt that is a FIFO",
+                      ["run", "--dataset", "ilsvrc2012_val", "--root", str(floc), "--method", "CENTER", "--no-progress",
+                       "--out", str(d / "fifo-out2")], "error", ["localization.txt", "FIFO"]))
+    fifo = d / "pipe.png"
+    os.mkfifo(fifo)
+    cases.append(Case("i21-fifo-localize", G21, "`stl localize` of a FIFO",
+                      ["localize", str(fifo), "--out", str(d / "fo")],
+                      "failed", [str(fifo), "FIFO"]))
+    return cases
+
+
+def test_issue21b_cases_clean(tmp_path):
+    """The block above on its own (seconds; the whole corpus is the slow test)."""
+    cases = issue21b_cases(tmp_path)
+    res = run_batch(cases, tmp_path, "i21b", timeout=300)  # a FIFO that blocks would hit the timeout
+    bad = [(c.id, judge(c, res[c.id])) for c in cases if judge(c, res[c.id])]
+    assert not bad, "\n".join(f"{i}: {p}" for i, p in bad)
+
+
+def test_verbose_keeps_the_exit_code_of_a_user_error(tmp_path):
+    """`stl -v` adds the traceback and still exits 2 for a user error (it exited 1)."""
+    res = run_batch([Case("v", G21, "", ["-v", "eval", str(tmp_path / "none.h5")], "error"),
+                     Case("v-opt", G21, "", ["-v", "localize", str(tmp_path / "x.png"), "--device", "",
+                                             "--out", str(tmp_path)], "error")], tmp_path, "v")
+    for r in res.values():
+        assert r["rc"] == 2 and "Traceback" in r["stderr"], r
+        assert log_lines(r["stderr"])[-1].startswith("stl: error: "), r["stderr"][-500:]
+
+
+def test_out_of_memory_is_one_line_exit_2(monkeypatch, capsys):
+    """A MemoryError (e.g. a prototxt with a 60000x60000 input) is `stl: error: out of memory`, exit 2."""
+    from stl import cli
+
+    def boom(args):
+        raise MemoryError("Unable to allocate 40.2 TiB for an array with shape (10, 3, 60000, 60000)")
+
+    monkeypatch.setattr(cli.build_parser()[1]["eval"], "main", boom)
+    assert cli.main(["eval", "x.h5"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stl: error: out of memory") and "40.2 TiB" in err[0], err
+
+
+def test_prototxt_with_a_huge_input_is_one_line_exit_2(tmp_path):
+    """A deploy prototxt whose input is 60000x60000 (a real, tiny net: global pooling, fc8, softmax), run
+    under an 8 GB address-space limit: `stl: error: out of memory (...)`, exit 2 (it was exit 70)."""
+    import resource
+
+    from stl.models.caffe.io import write_caffemodel
+
+    proto = tmp_path / "huge.prototxt"
+    proto.write_text(
+        'name: "Huge"\n'
+        'layer { name: "data" type: "Input" top: "data" '
+        'input_param { shape: { dim: 1 dim: 3 dim: 60000 dim: 60000 } } }\n'
+        'layer { name: "pool" type: "Pooling" bottom: "data" top: "pool" '
+        'pooling_param { pool: AVE global_pooling: true } }\n'
+        'layer { name: "fc8" type: "InnerProduct" bottom: "pool" top: "fc8" '
+        'inner_product_param { num_output: 1000 } }\n'
+        'layer { name: "prob" type: "Softmax" bottom: "fc8" top: "prob" }\n')
+    model = write_caffemodel(tmp_path / "huge.caffemodel", proto,
+                             {"fc8": [np.zeros((1000, 3), np.float32), np.zeros(1000, np.float32)]})
+    rgb(8, 6).save(tmp_path / "x.png")
+    limit = 8 * 2 ** 30
+    r = subprocess.run([PY, "-m", "stl.cli", "localize", str(tmp_path / "x.png"), "--model", str(proto), str(model),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    lines = log_lines(r.stderr)
+    assert r.returncode == 2 and lines[-1].startswith("stl: error: out of memory"), r.stderr[-1500:]
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+def test_ascii_terminal_and_a_non_ascii_id(tmp_path):
+    """PYTHONIOENCODING=ascii and an image id the terminal cannot show: the id is escaped, exit as usual."""
+    rgb(8, 6).save(tmp_path / "a.png")
+    (tmp_path / "annotations.json").write_text(json.dumps({"images": [
+        {"id": "chat_\u00e9t\u00e9", "file": "a.png"}, {"id": "\u732b", "file": "missing.png"}]}))
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONIOENCODING="ascii")
+    r = subprocess.run([PY, "-m", "stl.cli", "run", "--dataset", "sample", "--root", str(tmp_path / "annotations.json"),
+                        "--method", "CENTER", "--no-progress", "--out", str(tmp_path / "o")], capture_output=True,
+                       env=env, timeout=120)
+    err = r.stderr.decode("ascii", "replace")
+    assert r.returncode == 1 and "internal error" not in err and "Traceback" not in err, err[-1500:]
+    assert "\\u732b" in err  # the failed image, named
+
+
 # ============================================================================ running it all
 def run_corpus(tmp: Path):
     """[(case id, group, description, command, outcome or None if clean)]"""
@@ -813,6 +1007,7 @@ def run_corpus(tmp: Path):
     for c in prep:
         assert pres[c.id]["rc"] == 0, (c.id, pres[c.id]["stderr"][-2000:])
     cases += stored_run_cases(tmp, ctx)
+    cases += issue21b_cases(tmp)
     try:
         res = run_batch(cases, tmp, "main")
     finally:

@@ -94,26 +94,26 @@ def half_white(size=16):
 
 def test_all_methods_registered():
     names = set(available_methods())
-    for n in ("SELSEARCH", "EDGEBOXES", "BING", "MCG", "PRECOMPUTED", "SLIDING-WINDOW", "OCCLUSION-BOX",
-              "STL-WL+MCG", "STL-WL+EDGEBOXES"):
+    for n in ("SELSEARCH", "SELSEARCH-OPENCV", "EDGEBOXES", "BING", "MCG", "PRECOMPUTED", "SLIDING-WINDOW",
+              "OCCLUSION-BOX", "STL-WL+MCG", "STL-WL+EDGEBOXES", "EDGEBOXES-PUBLISHED", "MCG-PUBLISHED"):
         assert n in names
 
 
 # -- Selective Search -------------------------------------------------------------------
 
 def test_selective_search_real_image_deterministic(chelsea):
-    ss = build_method("SELSEARCH")
+    ss = build_method("SELSEARCH-OPENCV")
     a = ss.propose(chelsea)
     check_valid(*a, chelsea.shape[:2], min_count=100)
     np.testing.assert_array_equal(a[1], np.arange(len(a[1]), 0, -1))  # score = descending rank
     assert len(np.unique(a[0], axis=0)) == len(a[0])  # OpenCV removes duplicate boxes
     # OpenCV ranks with the C library's rand(): without our srand() two calls would differ
-    b = build_method("SELSEARCH").propose(chelsea)
+    b = build_method("SELSEARCH-OPENCV").propose(chelsea)
     assert same(a, b)
 
 
 def test_selective_search_max_side_and_gray(ilsvrc_image):
-    ss = build_method("SELSEARCH", max_side=100)
+    ss = build_method("SELSEARCH-OPENCV", max_side=100)
     boxes, scores = ss.propose(ilsvrc_image)
     check_valid(boxes, scores, ilsvrc_image.shape[:2], min_count=10)
     assert boxes[:, 2].max() > 200  # mapped back to the 227 px original
@@ -122,7 +122,7 @@ def test_selective_search_max_side_and_gray(ilsvrc_image):
 
 
 def test_selective_search_tiny_images():
-    ss = build_method("SELSEARCH")
+    ss = build_method("SELSEARCH-OPENCV")
     for im in TINY:
         boxes, scores = ss.propose(im)
         check_valid(boxes, scores, im.shape[:2])

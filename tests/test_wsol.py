@@ -312,7 +312,7 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
                method_name="STL-WL", model="lite0", progress=False)
     opt = BenchmarkOptions(out=tmp_path / "out", runs=runs, model="lite0",
                            methods=["CAM", "STL-WL", "WHOLE-IMAGE", "CENTER"],
-                           limit=2, stl_compute=False, figure_images=2, progress=False)
+                           limit=2, stl_compute=False, figure_images=2, progress=False, ci=(0.95, 200, 0))
     rep = run_wsol(ds, lite0, opt)
     m = rep["methods"]
     assert m["CAM"]["images"] == 2 and m["STL-WL"]["images"] == 2 and m["STL-WL-HEAT"]["images"] == 2
@@ -324,6 +324,11 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
     assert scoremap_path(tmp_path / "out", "STL-WL-HEAT", ds.original_annotation(ids[0])["name"]).exists()
     assert rep["stlplus"]["STL+-WL"]["selected_on_images"] == 2
     assert "MaxBoxAccV2" in rep["text"] and "60.0" in rep["text"]  # published rows beside ours
+    # --ci: every metric with its per-image bootstrap interval around it
+    iv = m["CAM"]["intervals"]
+    assert iv["max_box_acc_v2"]["low"] <= m["CAM"]["max_box_acc_v2"] <= iv["max_box_acc_v2"]["high"]
+    assert rep["ci"] == {"level": 0.95, "resamples": 200, "seed": 0, "method": "percentile", "unit": "image"}
+    assert "95% per-image bootstrap interval" in rep["text"] and "] |" in rep["text"]
 
 
 def test_cli_registers_wsol(capsys):

@@ -6,7 +6,7 @@ others were finished and saved; the failures are listed); 2 a user error
 (bad option, file, folder, dataset root, ...): one line ``stl: error: ...`` on
 stderr, the traceback only with ``stl -v``; 130 interrupted (Ctrl-C, finished
 images are saved); 70 an internal error (a bug: rerun with ``-v`` and report
-the traceback).
+the traceback). ``stl -v`` adds the traceback and keeps the exit code.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ COMMANDS = {
     "demo": "STL-WL and STL-CL with the bundled EfficientNet-Lite0 on the bundled sample images",
     "run": "compute a proposal method over a dataset (HDF5, resumable)",
     "eval": "recall/precision table of stored runs, against the paper's numbers",
+    "export": "a stored run's windows as COCO, detectron2, mmdetection, Fast R-CNN .mat, VOC text or CSV",
     "bench": "speed benchmark of the STL engine (--detection: of the detector experiments)",
     "fig3": "Figure 3: recall/precision vs number of windows, ours and the paper's",
     "table": "Table 1 or 2: mAP of detectors trained on each method's boxes (stl table 1|2)",
@@ -90,8 +91,24 @@ def build_parser():
     return parser, modules
 
 
+def _tolerant_streams():
+    """Text that the terminal's encoding cannot show (``PYTHONIOENCODING=ascii`` and a non-ASCII
+    image id) is escaped, not an error after the work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a closed or odd stream
+                pass
+
+
 def main(argv=None) -> int:
+    """Run one command; the exit code is the same with and without ``-v`` (which adds the
+    traceback of an error): 2 for a user error, 70 for a bug, 130 for an interrupt."""
+    import traceback
+
     os.environ.setdefault("GLOG_minloglevel", "2")
+    _tolerant_streams()
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -100,11 +117,13 @@ def main(argv=None) -> int:
         return int(modules[args.command].main(args) or 0)
     except KeyboardInterrupt:
         if args.verbose:
-            raise
+            traceback.print_exc()
         print("stl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except SystemExit as e:  # a command's own `raise SystemExit("message")`
         if isinstance(e.code, str):
+            if args.verbose:
+                traceback.print_exc()
             print(f"stl: error: {e.code}", file=sys.stderr)
             return EXIT_USAGE
         raise
@@ -112,9 +131,13 @@ def main(argv=None) -> int:
         from ..errors import one_line
 
         if args.verbose:
-            raise
+            traceback.print_exc()
         if isinstance(e, user_error_types()):
             print(f"stl: error: {one_line(e)}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(e, MemoryError):  # e.g. a prototxt whose input is 60000x60000
+            print(f"stl: error: out of memory ({one_line(e) or 'MemoryError'}): a smaller input, model or "
+                  f"--set batch_size=N", file=sys.stderr)
             return EXIT_USAGE
         print(f"stl: internal error: {type(e).__name__}: {one_line(e)} (a bug: rerun with `stl -v "
               f"{args.command} ...` for the traceback and report it)", file=sys.stderr)

@@ -21,25 +21,99 @@ Every command of :data:`stl.cli.COMMANDS` that runs a classifier or STL adds its
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import math
 import typing
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from ..core.config import PROFILES, SegmentationConfig, STLConfig
+from ..core.config import MAX_INT, PROFILES, SegmentationConfig, STLConfig
 from ..models.spec import ModelSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..executors import Executor
 
 
+# ----------------------------------------------------------------------------- option value types
+# argparse ``type=`` functions: a numeric option is checked when parsed (one line, exit 2), with the
+# same bound as the settings (``stl.core.config.MAX_INT``: a value the store and OpenCV can hold).
+def _number(text, kind, what):
+    try:
+        v = kind(text)
+    except (TypeError, ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}") from None
+    if isinstance(v, float) and not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return v
+
+
+def _whole(text, low: int) -> int:
+    what = f"must be a whole number in [{low}, {MAX_INT}]"
+    v = _number(text, int, what)
+    if not low <= v <= MAX_INT:
+        raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+    return v
+
+
+def positive_int(text) -> int:
+    """A whole number in [1, MAX_INT]."""
+    return _whole(text, 1)
+
+
+def nonnegative_int(text) -> int:
+    """A whole number in [0, MAX_INT]."""
+    return _whole(text, 0)
+
+
+def nonnegative_float(text) -> float:
+    """A finite number >= 0."""
+    v = _number(text, float, "must be a finite number >= 0")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
+
+
+def unit_interval(text) -> float:
+    """A number in (0, 1] (an IoU threshold, a fraction, a probability)."""
+    v = _number(text, float, "must be a number in (0, 1]")
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
+    return v
+
+
+def confidence_level(text) -> float:
+    """A number strictly between 0 and 1 (a confidence level, e.g. 0.95)."""
+    v = _number(text, float, "must be a number strictly between 0 and 1 (e.g. 0.95)")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be a number strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+    return v
+
+
 # ----------------------------------------------------------------------------- adding options
-def add_model_arguments(p, default_model: str = "efficientnet_lite0"):
+def add_model_arguments(p, default_model: str = "efficientnet_lite0", class_list_option: str = "--classes"):
+    """The classifier's options. ``class_list_option``: the name of the class-list option (the
+    detector experiments, whose ``--classes`` picks classes, call it ``--class-list``)."""
     g = p.add_argument_group("classifier")
-    g.add_argument("--model", nargs="+", default=[default_model], metavar="NAME|PROTOTXT CAFFEMODEL",
-                   help="registry name (efficientnet_lite0, caffenet, alexnet, squeezenet, caffenet_random) "
-                        "or a deploy prototxt and a caffemodel")
-    g.add_argument("--engine", choices=["torch", "caffe"], default="torch",
-                   help="torch: PyTorch (CPU/CUDA, Caffe-exact for Caffe models); caffe: pycaffe")
+    g.add_argument("--model", nargs="+", default=[default_model], metavar="NAME|PROTOTXT CAFFEMODEL|FILE.onnx",
+                   help="registry name (efficientnet_lite0, caffenet, alexnet, squeezenet, caffenet_random), "
+                        "a deploy prototxt and a caffemodel, an ONNX classifier FILE.onnx (ONNX Runtime; with "
+                        "--mean --std [--classes --input-size]), or package.module:factory (a Python function "
+                        "returning a torch module and its preprocessing, stl.models.torch_classifier)")
+    g.add_argument("--engine", choices=["torch", "caffe", "onnx"], default="torch",
+                   help="torch: PyTorch (CPU/CUDA, Caffe-exact for Caffe models); caffe: pycaffe; onnx: "
+                        "efficientnet_lite0 exported to ONNX (cached under $STL_CACHE) in ONNX Runtime")
+    g.add_argument(class_list_option, default=None, metavar="SYNSET_WORDS.txt", dest="class_list",
+                   help="ONNX / factory models: the class list, one 'id words' line per output "
+                        "(default: ImageNet's for 1000 outputs, else class_0, class_1, ...)")
+    g.add_argument("--mean", type=float, nargs="+", default=None, metavar="V",
+                   help="ONNX models: the per-channel mean subtracted from RGB pixels (1 or 3 values, 0..255, or "
+                        "all as fractions of 255 with --std < 1: 0.485 0.456 0.406); also the mask colour")
+    g.add_argument("--std", type=float, nargs="+", default=None, metavar="V",
+                   help="ONNX models: the per-channel divisor after the mean (1 or 3 values, same units as --mean)")
+    g.add_argument("--input-size", type=positive_int, nargs="+", default=None, metavar="N",
+                   help="ONNX models: network input H W (or one side); needed when the file's is dynamic")
+    g.add_argument("--threads", type=positive_int, default=None,
+                   help="ONNX models: ONNX Runtime intra-op threads (default $OMP_NUM_THREADS, else all cores)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster but change STL's "
@@ -56,14 +130,22 @@ def add_config_arguments(p, extra_keys_help: str = ""):
                         "published numbers; corrected: the paper's text with clean conventions "
                         "(README: 'Where the paper's text and the authors' code differ')")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override an STLConfig field after --profile, typed by the field: nms_iou=0.3, "
-                        "segmentation.ks=50,100, segmentation.color_spaces=hsv, batch_size=none"
+                   help="override an STLConfig field after --profile, typed and checked by the field "
+                        "(e.g. nms_iou=0.3, segmentation.ks=50,100, batch_size=none): " + set_help()
                         + (f"; {extra_keys_help}" if extra_keys_help else "") + " (repeatable)")
 
 
-def add_common_arguments(p, default_model: str = "efficientnet_lite0"):
+def set_help() -> str:
+    """The keys ``--set`` takes and what each value must be, derived from the STLConfig declarations
+    (:func:`stl.core.config.field_help`)."""
+    from ..core.config import field_help
+
+    return "; ".join(f"{k}: {d}" for k, d in field_help(STLConfig) if k != "profile").replace("%", "%%")
+
+
+def add_common_arguments(p, default_model: str = "efficientnet_lite0", class_list_option: str = "--classes"):
     """The classifier and the STL settings (every command that runs STL)."""
-    add_model_arguments(p, default_model)
+    add_model_arguments(p, default_model, class_list_option)
     add_config_arguments(p)
 
 
@@ -93,8 +175,14 @@ def model_spec(args) -> ModelSpec:
     from ..models import ModelError
 
     try:
+        opts = {k: getattr(args, "class_list" if k == "classes" else k, None) for k in ModelSpec.OPTION_FIELDS}
+        for k in ("mean", "std", "input_size"):
+            if opts[k] is not None:
+                opts[k] = tuple(opts[k])
+        if opts["threads"] is not None and opts["threads"] < 1:
+            raise ModelError(f"--threads must be >= 1, not {opts['threads']}")
         return ModelSpec.from_words(args.model, engine=args.engine, device=args.device, precision=args.precision,
-                                    incremental=not getattr(args, "no_incremental", False))
+                                    incremental=not getattr(args, "no_incremental", False), **opts)
     except ModelError as e:
         raise SystemExit(str(e))
 
@@ -173,7 +261,7 @@ def _set(obj, parts, text, key):
     if name not in fields:
         valid = valid_keys() if isinstance(obj, STLConfig) else sorted(fields)
         raise ValueError(f"unknown field {key!r}; valid: {', '.join(valid)}")
-    hint = typing.get_type_hints(type(obj))[name]
+    hint = typing.get_type_hints(type(obj), include_extras=True)[name]
     current = getattr(obj, name)
     if dataclasses.is_dataclass(current):
         if len(parts) == 1:
@@ -206,6 +294,10 @@ def parse_field(cls, key: str, text: str, _full: Optional[str] = None):
 def parse_value(text: str, hint, key: str = "value"):
     """Text -> a value of type ``hint`` (see :func:`apply_overrides`)."""
     origin, targs = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:  # the declared Range / Count are checked by the config itself
+        return parse_value(text, targs[0], key)
+    if origin is typing.Literal:  # the choices are checked by the config itself
+        return text.strip()
     if origin is typing.Union:
         inner = [a for a in targs if a is not type(None)]
         if text.strip().lower() in ("none", "null", ""):
@@ -245,15 +337,15 @@ def add_executor_arguments(p):
     g.add_argument("--address", default=None,
                    help="Ray cluster to join (`ray start --head` prints it; 'auto': the one on this node); "
                         "default: start a local Ray instance. Implies --executor ray")
-    g.add_argument("--workers", type=int, default=None,
+    g.add_argument("--workers", type=positive_int, default=None,
                    help="Ray workers (default: CPUs / --threads-per-worker, or GPUs / --gpus-per-worker)")
-    g.add_argument("--gpus-per-worker", type=float, default=0.0,
+    g.add_argument("--gpus-per-worker", type=nonnegative_float, default=0.0,
                    help="GPUs each Ray worker reserves (e.g. 1, or 0.5 to put two on a GPU); "
                         "> 0 runs the classifier on cuda")
-    g.add_argument("--threads-per-worker", type=int, default=None,
+    g.add_argument("--threads-per-worker", type=positive_int, default=None,
                    help="CPU threads (and Ray CPUs) per Ray worker (default 1); with --executor local: the "
                         "process's threads (default: all cores)")
-    g.add_argument("--max-retries", type=int, default=DEFAULT_MAX_RETRIES,
+    g.add_argument("--max-retries", type=nonnegative_int, default=DEFAULT_MAX_RETRIES,
                    help="times an image is retried after its worker died, before it is recorded as failed "
                         f"(default {DEFAULT_MAX_RETRIES})")
     return g
@@ -274,3 +366,33 @@ def executor_from_args(args) -> "Executor":
     return RayExecutor(address=args.address, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                        threads_per_worker=args.threads_per_worker or 1, max_retries=args.max_retries,
                        log_to_driver=bool(getattr(args, "verbose", False)))
+
+
+# ----------------------------------------------------------------------------- confidence intervals
+def add_ci_arguments(p, paired: bool = False):
+    """``--ci LEVEL --resamples N --ci-seed S`` (and ``--paired``): per-image bootstrap intervals
+    (:mod:`stl.evaluation.bootstrap`) of every reported figure."""
+    from ..core.config import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+    g = p.add_argument_group("confidence intervals (per-image bootstrap, percentile method)")
+    g.add_argument("--ci", type=confidence_level, default=None, metavar="LEVEL",
+                   help="add a bootstrap interval at this level (e.g. 0.95) to every figure: images resampled "
+                        "with replacement, the figure recomputed on each resample")
+    g.add_argument("--resamples", type=positive_int, default=BOOTSTRAP_RESAMPLES, metavar="N",
+                   help=f"bootstrap resamples (default {BOOTSTRAP_RESAMPLES})")
+    g.add_argument("--ci-seed", type=nonnegative_int, default=BOOTSTRAP_SEED, metavar="SEED",
+                   help=f"seed of the resampling (default {BOOTSTRAP_SEED}; same seed, same intervals)")
+    if paired:
+        g.add_argument("--paired", action="store_true",
+                       help="with two runs A B of the same images: the difference A - B of every figure on "
+                            "the images both evaluate, with its interval (--ci LEVEL, default 0.95)")
+    return g
+
+
+def ci_settings(args, default_level: Optional[float] = None) -> Optional[Tuple[float, int, int]]:
+    """(level, resamples, seed) of :func:`add_ci_arguments`' options, or None without ``--ci``
+    (``default_level`` is used when ``--ci`` is absent, e.g. 0.95 for ``--paired``)."""
+    level = getattr(args, "ci", None) or default_level
+    if level is None:
+        return None
+    return float(level), int(args.resamples), int(args.ci_seed)

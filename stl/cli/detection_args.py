@@ -6,7 +6,7 @@ from .args import (add_common_arguments, add_executor_arguments, executor_from_a
 
 
 def add_detection_arguments(p, which: str, default_pairs=()):
-    add_common_arguments(p)
+    add_common_arguments(p, class_list_option="--class-list")  # --classes: the experiment's classes
     add_executor_arguments(p)
     for a in p._actions:  # --set also takes DetectionConfig keys here
         if a.dest == "overrides":

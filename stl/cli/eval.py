@@ -10,12 +10,20 @@ with 200 or 1000 classes, VOC 2007 test/trainval), and the top-1 hit rate.
 VOC boxes removed, images without windows skipped, their tie order, IoU on
 normalised boxes); ``--profile corrected`` with the VOC devkit's conventions.
 See :mod:`stl.evaluation.protocol` and docs/fidelity.md.
+
+``--ci 0.95`` adds a per-image bootstrap interval (1,000 resamples, seeded; percentile method)
+to every figure; ``stl eval A.h5 B.h5 --paired`` reports the difference A - B of every figure on
+the images both runs evaluate, each with its interval (:mod:`stl.evaluation.bootstrap`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from .args import add_ci_arguments, ci_settings
 from .validate import positive_int
+
+#: confidence level of ``--paired`` without ``--ci``
+PAIRED_DEFAULT_LEVEL = 0.95
 
 
 def add_arguments(p):
@@ -37,6 +45,7 @@ def add_arguments(p):
     p.add_argument("--skip-corrupt", action="store_true",
                    help="evaluate an unfinished run even if some of its per-image entries are damaged (they are "
                         "left out and listed; default: refuse, naming the first)")
+    add_ci_arguments(p, paired=True)
 
 
 def header(ev) -> str:
@@ -56,44 +65,114 @@ def header(ev) -> str:
     return text
 
 
-def print_evaluation(ev, ns=None):
+def _top1_text(ev, ci=None) -> str:
+    r = ev.result
+    text = f"top-1 hit rate: {100 * r.top1_hit_rate:.1f}%"
+    if ci is not None:
+        iv = ci["top1_hit_rate"]
+        text += f" [{100 * iv.low:.1f}, {100 * iv.high:.1f}]"
+    return text + f" ({r.top1_hits}/{r.top1_images} images)"
+
+
+def _ci_note(settings) -> str:
+    level, resamples, seed = settings
+    return (f"[CI]: {100 * level:g}% per-image bootstrap interval (percentile method, {resamples} resamples, "
+            f"seed {seed})")
+
+
+def print_evaluation(ev, ns=None, ci=None, settings=None):
     from ..evaluation.report import COMPARE_N, comparison_markdown, comparison_rows
 
     print(header(ev))
-    print(comparison_markdown(comparison_rows(ev.result, ev.method, ev.paper_key, ns or COMPARE_N)))
-    r = ev.result
-    print(f"top-1 hit rate: {100 * r.top1_hit_rate:.1f}% ({r.top1_hits}/{r.top1_images} images)\n")
+    if ci is not None:
+        print(_ci_note(settings))
+    print(comparison_markdown(comparison_rows(ev.result, ev.method, ev.paper_key, ns or COMPARE_N, ci=ci)))
+    print(_top1_text(ev, ci) + "\n")
+
+
+def _intervals(ev, ns, settings):
+    from ..errors import EvalError
+    from ..evaluation.bootstrap import eval_intervals
+
+    if not ev.result.image_ids:
+        raise EvalError(f"{ev.path}: no evaluated image, no interval")
+    level, resamples, seed = settings
+    return eval_intervals(ev.result.contributions, ns, level, resamples, seed)
+
+
+def _interval_json(ci) -> dict:
+    return {"top1_hit_rate": ci["top1_hit_rate"].to_dict(),
+            **{m: {str(n): iv.to_dict() for n, iv in ci[m].items()} for m in ("recall", "precision")}}
+
+
+def paired(evs, ns, settings) -> dict:
+    """A - B of every figure on the images both runs evaluate, with intervals (printed; returned for --json)."""
+    from ..errors import EvalError
+    from ..evaluation.bootstrap import paired_bootstrap
+    from ..evaluation.report import paired_markdown, paired_rows
+
+    a, b = evs
+    if a.dataset.key != b.dataset.key:
+        raise EvalError(f"--paired: {a.path} is on {a.dataset.key}, {b.path} on {b.dataset.key}: not the same images")
+    level, resamples, seed = settings
+    try:
+        common, diff = paired_bootstrap(a.result.contributions, b.result.contributions, ns, level, resamples, seed)
+    except ValueError as e:
+        raise EvalError(f"--paired: {a.path} and {b.path}: {e}") from None
+    only_a = len(a.result.image_ids) - len(common)
+    only_b = len(b.result.image_ids) - len(common)
+    rows = paired_rows(a.label, b.label, diff, ns)
+    text = (f"paired: A = {a.label} ({a.path}), B = {b.label} ({b.path}); A - B on the {len(common)} images "
+            f"both evaluate" + (f" ({only_a} only in A, {only_b} only in B left out)" if only_a or only_b else "")
+            + f"; {_ci_note(settings)}, the same images drawn for A and B\n" + paired_markdown(rows, level))
+    print(text)
+    return {"a": str(a.path), "b": str(b.path), "images": len(common), "only_a": only_a, "only_b": only_b,
+            "level": level, "resamples": resamples, "seed": seed, "rows": rows, "text": text}
 
 
 def main(args) -> int:
     from ..core.config import EVAL_NUM_WINDOWS
-    from ..evaluation.report import COMPARE_N, COMPARISON_COLUMNS, comparison_markdown, comparison_rows, to_csv
+    from ..evaluation.report import (CI_COLUMNS, COMPARE_N, COMPARISON_COLUMNS, comparison_markdown,
+                                     comparison_rows, to_csv)
     from ..evaluation.runs import evaluate_run
     from ..io import atomic_path, write_json_atomic
 
+    if args.paired and len(args.runs) != 2:
+        raise SystemExit(f"--paired compares two runs (A B), got {len(args.runs)}")
+    settings = ci_settings(args, PAIRED_DEFAULT_LEVEL if args.paired else None)
     ns = tuple(args.n) if args.n else COMPARE_N
-    rows, md, curves = [], [], {}
+    rows, md, curves, evs = [], [], {}, []
     for path in args.runs:
         ev = evaluate_run(path, root=args.root, matching=args.matching, protocol=args.profile,
                           num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)), skip_corrupt=args.skip_corrupt)
-        print_evaluation(ev, ns)
-        rr = comparison_rows(ev.result, ev.method, ev.paper_key, ns)
+        evs.append(ev)
+        ci = _intervals(ev, ns, settings) if settings and args.ci else None
+        print_evaluation(ev, ns, ci, settings)
+        rr = comparison_rows(ev.result, ev.method, ev.paper_key, ns, ci=ci)
         for row in rr:
             row["profile"] = args.profile
             row["dataset"] = ev.dataset.key
             row["model"] = ev.model
             row["images"] = len(ev.result.image_ids)
         rows += rr
-        md.append(f"### {header(ev)}\n\n{comparison_markdown(rr)}\n"
-                  f"top-1 hit rate: {100 * ev.result.top1_hit_rate:.1f}%\n")
+        md.append(f"### {header(ev)}\n\n" + (f"{_ci_note(settings)}\n\n" if ci else "")
+                  + f"{comparison_markdown(rr)}\n{_top1_text(ev, ci)}\n")
         curves[str(path)] = {"method": ev.method, "model": ev.model, "dataset": ev.dataset.key,
                              "paper_key": ev.paper_key, **ev.result.to_dict()}
+        if ci:
+            curves[str(path)]["intervals"] = _interval_json(ci)
+    pair = paired(evs, ns, settings) if args.paired else None
+    if pair:
+        md.append(f"### {pair['text']}")
     if args.csv:
-        with atomic_path(args.csv) as tmp:
-            Path(tmp).write_text(to_csv(rows, ["profile", "dataset", "model", "images"] + COMPARISON_COLUMNS))
+        cols = ["profile", "dataset", "model", "images"] + COMPARISON_COLUMNS + (CI_COLUMNS if args.ci else [])
+        with atomic_path(args.csv) as tmp:  # the per-run table (the paired one: --md / --json)
+            Path(tmp).write_text(to_csv(rows, cols))
     if args.md:
         with atomic_path(args.md) as tmp:
             Path(tmp).write_text("\n".join(md))
     if args.json:
+        if pair:
+            curves["paired"] = {k: v for k, v in pair.items() if k != "text"}
         write_json_atomic(args.json, curves)
     return 0

@@ -1,4 +1,10 @@
-"""``stl localize IMAGE... [--label WNID ...]``: STL windows for image files."""
+"""``stl localize IMAGE|DIR... [--label WNID ...] [--export FORMAT]``: STL windows for image files.
+
+A folder is searched recursively for images (:func:`stl.data.folder.image_files`). One JSON per
+image (its windows as ``[x0, y0, x1, y1]`` pixel-inclusive boxes and as COCO ``[x, y, w, h]``,
+the same values :meth:`stl.core.localization.Windows.to_coco` returns) and one figure; with
+``--export FORMAT`` also one file of all images in a format of ``stl export``.
+"""
 from __future__ import annotations
 
 import logging
@@ -13,37 +19,64 @@ log = logging.getLogger("stl.localize")
 
 
 def add_arguments(p):
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", metavar="IMAGE|DIR", help="image files, or folders (searched recursively)")
     p.add_argument("--label", nargs="+", default=None, metavar="WNID",
                    help="class(es) of the object: STL-CL (one hierarchy per class). Without: STL-WL (top-5)")
     add_common_arguments(p)
     p.add_argument("--top", type=positive_int, default=10, help="windows to print and draw")
     p.add_argument("--out", default="results/localize", help="output directory (figure + JSON per image)")
+    from ..export import FORMATS
+
+    p.add_argument("--export", default=None, choices=FORMATS, metavar="FORMAT",
+                   help=f"also write all images' top windows in one file of this format ({', '.join(FORMATS)}; "
+                        f"conventions: `stl export --help`) to --export-out")
+    p.add_argument("--export-out", default=None, metavar="FILE",
+                   help="the --export file (default <out>/localize.<format>.<ext>)")
 
 
 def main(args) -> int:
-    from ..core.boxes import scale_boxes
+    import numpy as np
+
+    from ..core.boxes import scale_boxes, to_xywh
+    from ..export import ExportImage
     from ..core.localization import localize
     from ..errors import UserError, one_line
+    from ..paths import special_file
     from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
     from ..visualize import draw_windows
 
     config = stl_config(args)
     suffix = "cl" if args.label else "wl"
+    args.images = expand_images(args.images)
+    if args.export == "coco-pseudo-gt" and not args.label:
+        raise UserError("--export coco-pseudo-gt needs the images' class (--label WNID): STL-CL's boxes are the "
+                        "pseudo ground truth")
     names = output_names(args.images)
     out = check_output_dir(args.out, [f"{n}_{suffix}{ext}" for n in names for ext in (".json", ".png")])
     classifier = model_spec(args).build(mean_mode=config.caffe_mean)
-    try:
-        labels = [classifier.classes.index(lab) for lab in args.label] if args.label else None
-    except KeyError as e:
-        raise UserError(f"--label: {one_line(e)}") from None
+    labels = []
+    for lab in args.label or ():
+        try:
+            labels.append(classifier.classes.index(lab))
+        except (KeyError, ValueError) as e:  # ValueError: a "digit" that int() refuses (--label ²)
+            raise UserError(f"--label: {one_line(e) if isinstance(e, KeyError) else f'unknown class {lab!r}'}") \
+                from None
+    labels = labels or None
+    if not labels:
+        try:
+            config.check_classes(len(classifier.classes))
+        except ValueError as e:
+            raise UserError(str(e)) from None
     log.info("classifier: %s", classifier.describe())
     failures = 0
+    exported = []  # stl.export.ExportImage of each image, for --export
     # the bar only on a terminal (disable=None), where log lines go through tqdm.write
     images = tqdm(list(zip(args.images, names)), desc="images", unit="img", dynamic_ncols=True,
                   disable=True if len(args.images) < 2 else None)
     for path, name in images:
         try:  # EXIF orientation applied: boxes are in the image as a photo viewer shows it
+            if special_file(path):  # opening a FIFO would block until something writes to it
+                raise ImageError(f"{path}: is {special_file(path)}, not an image file")
             img = load_image(path, exif_transpose=True, max_side=LARGE_IMAGE_SIDE)
         except ImageError as e:
             log.error("skipping: %s", e)
@@ -76,11 +109,18 @@ def main(args) -> int:
         if img.reduced:
             for w, b in zip(d.get("windows", []), boxes):
                 w["box"] = [round(float(v), 2) for v in b]
+        for w, xywh in zip(d.get("windows", []), to_xywh(boxes)):
+            w["bbox_xywh"] = [round(float(v), 3) for v in xywh]  # COCO [x, y, w, h], as Windows.to_coco()
         d.update(image=str(path), mode=mode, model=classifier.name, config=config.to_dict(),
                  image_size=[img.size[0], img.size[1]], exif_orientation=img.orientation,
                  orientation="displayed (EXIF applied)" if img.exif_applied else "stored", notes=notes)
         json_path = out / f"{name}_{suffix}.json"
         write_json_atomic(json_path, d)  # the result first: a failing figure loses nothing
+        if args.export:
+            exported.append(ExportImage(len(exported) + 1, str(path), str(path), Path(path), int(img.size[1]),
+                                        int(img.size[0]), [classifier.classes.wnids[i] for i in labels]
+                                        if labels else [], np.asarray(boxes, np.float64)[:args.top],
+                                        np.asarray(wins.scores, np.float64)[:args.top]))
         print(f"  json:   {json_path}")
         fig_path = json_path.with_suffix(".png")
         try:
@@ -89,4 +129,37 @@ def main(args) -> int:
         except (OSError, ValueError, MemoryError) as e:
             log.error("%s: figure not written (%s: %s); the JSON is", fig_path, type(e).__name__, e)
             failures += 1
+    if args.export and not write_localize_export(exported, args, out):
+        failures += 1
     return 1 if failures else 0
+
+
+def expand_images(items) -> list:
+    """The image paths of ``IMAGE|DIR`` arguments: files as given, folders' images (recursive, sorted)."""
+    from ..data.folder import image_files
+    from ..errors import UserError
+
+    paths = []
+    for item in items:
+        if Path(item).is_dir():
+            found = image_files(item)
+            if not found:
+                raise UserError(f"{item}: a folder with no images (looked for .jpg, .png, ... recursively)")
+            paths += [str(p) for p in found]
+        else:
+            paths.append(item)
+    return paths
+
+
+def write_localize_export(exported, args, out) -> bool:
+    """The ``--export`` file of the localized images; False (logged) when there is nothing to write."""
+    from ..export import EXTENSIONS, Export, categories_of, export_run
+
+    if not exported or not any(len(im.scores) for im in exported):
+        log.error("--export %s: no windows to export", args.export)
+        return False
+    target = Path(args.export_out) if args.export_out else out / f"localize.{args.export}{EXTENSIONS[args.export]}"
+    ex = Export(target, {"method": "STL-CL" if args.label else "STL-WL"}, exported, categories_of(exported))
+    for f in export_run(ex, args.export, target, per_image=1):
+        print(f"export: {f}")
+    return True

@@ -3,6 +3,12 @@
     stl run --dataset ilsvrc2012_val --root ../shared/data/ilsvrc2012-val-227 \\
             --method STL-WL --model efficientnet_lite0 --limit 20 --out results/runs
 
+Your own images (no boxes; ``stl export`` writes the windows for a detector)::
+
+    stl run --images photos/ --labels labels.csv --method STL-CL --out results/runs
+    stl run --images photos/ --labels-from-folders --method STL-CL     # photos/<class>/<image>
+    stl run --images list.txt --method STL-WL                           # no labels: label-free methods
+
 Writes ``<out>/<dataset key>/<METHOD>__<model>.h5`` (``<METHOD>.h5`` for methods
 without a classifier). Rerunning continues where a killed run stopped.
 """
@@ -19,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p):
-    p.add_argument("--dataset", required=True,
-                   help="ilsvrc2012_val, ilsvrc2012_val_200rnd, voc2007_test, voc2007_trainval, sample")
+    p.add_argument("--dataset", default=None,
+                   help="ilsvrc2012_val, ilsvrc2012_val_200rnd, voc2007_test, voc2007_trainval, sample, folder "
+                        "(default with --images DIR|list.txt: folder)")
     p.add_argument("--subset", default=None, help="override the subset (ILSVRC: all|200rnd; VOC: test|trainval)")
     p.add_argument("--root", default=None,
                    help="dataset root (default: $STL_ILSVRC / $STL_VOC, else data/ilsvrc / data/VOCdevkit)")
@@ -28,7 +35,15 @@ def add_arguments(p):
                    help="registered method(s): STL-WL, STL-CL, WHOLE-IMAGE, CENTER, SELSEARCH, ...")
     add_common_arguments(p)
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N images of the dataset")
-    p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
+    p.add_argument("--images", nargs="+", default=None, metavar="DIR|LIST|ID",
+                   help="without --dataset: your own images, a folder (searched recursively) or a text file with "
+                        "one image path per line (dataset 'folder', no ground truth); with --dataset: only these "
+                        "image ids")
+    p.add_argument("--labels", default=None, metavar="FILE.csv",
+                   help="image-level labels of --images: lines path,label[,label...] (path as under DIR or in the "
+                        "list; label: wnid, class index or class name of the classifier); STL-CL needs them")
+    p.add_argument("--labels-from-folders", action="store_true",
+                   help="image-level labels of --images DIR from the ImageFolder layout DIR/<class>/<image>")
     p.add_argument("--chunk", type=positive_int, default=16,
                    help="images per propose_batch call: they share classifier batches (default 16)")
     p.add_argument("--max-windows", type=positive_int, default=None, help="windows stored per image (default 5000)")
@@ -36,6 +51,47 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
     add_executor_arguments(p)
+
+
+def dataset_from_args(args):
+    """The dataset of ``--dataset/--root/--subset/--images/--labels/--labels-from-folders``."""
+    from ..data import get_dataset
+
+    folder_opts = dict(labels=args.labels, labels_from_folders=args.labels_from_folders)
+    if args.dataset is None:
+        if not args.images or len(args.images) != 1:
+            raise SystemExit("give --dataset NAME (and --root), or --images DIR|list.txt for your own images")
+        return get_dataset("folder", root=args.images[0], subset=args.subset, **folder_opts)
+    from ..data import DATASETS
+
+    is_folder = DATASETS.canonical(args.dataset) == "folder"
+    if not is_folder and (args.labels or args.labels_from_folders):
+        raise SystemExit(f"--labels / --labels-from-folders are for your own images (--images DIR|list.txt), "
+                         f"not --dataset {args.dataset} (it has its own labels)")
+    ds = get_dataset(args.dataset, root=args.root, subset=args.subset, **(folder_opts if is_folder else {}))
+    if args.images:
+        ds.select(args.images)
+    return ds
+
+
+def check_method_labels(ds, methods, get_classifier, args) -> None:
+    """Before any image is computed: a method that needs labels (STL-CL) on an image folder gets
+    one for every image, each a class of the classifier; else one line naming the option / CSV line."""
+    from ..proposals import METHODS, method_traits
+
+    if getattr(ds, "has_ground_truth", True) or not hasattr(ds, "check_labels"):
+        return
+    needing = [METHODS.canonical(m) for m in methods if m in METHODS and method_traits(m)["needs_label"]]
+    if not needing:
+        return
+    if not ds.has_labels:
+        raise SystemExit(f"{', '.join(needing)} needs image-level labels: give --labels FILE.csv or "
+                         f"--labels-from-folders (label-free methods, e.g. STL-WL, run without)")
+    missing = ds.unlabelled()
+    if missing:
+        raise SystemExit(f"{', '.join(needing)} needs a label for every image; {len(missing)} image(s) have none in "
+                         f"{ds.labels_source} (e.g. {missing[0]})")
+    ds.check_labels(get_classifier().classes)
 
 
 def failure_summary(name, failures: dict, path, show: int = 20) -> str:
@@ -50,13 +106,10 @@ def failure_summary(name, failures: dict, path, show: int = 20) -> str:
 
 
 def main(args) -> int:
-    from ..data import get_dataset
     from ..proposals import build_run_method
     from ..runner import DEFAULT_MAX_WINDOWS, run_method, run_path
 
-    ds = get_dataset(args.dataset, root=args.root, subset=args.subset)
-    if args.images:
-        ds.select(args.images)
+    ds = dataset_from_args(args)
     ds.take(args.limit)
     if not len(ds):
         from ..data import DatasetError
@@ -73,11 +126,12 @@ def main(args) -> int:
             print(f"classifier: {cache['clf'].describe()}")
         return cache["clf"]
 
+    check_method_labels(ds, args.method, get_classifier, args)
     rc = 0
     for name in args.method:
         method = method_for(executor, name, model, config, lambda: build_run_method(name, get_classifier, config))
         uses = method.uses_classifier
-        key = model.name if uses else None
+        key = model.run_name if uses else None
         path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
         try:

@@ -5,14 +5,16 @@
 
 Writes score maps in wsolevaluation's on-disk format (``<out>/scoremaps/<METHOD>/val/*.npy``),
 the table (``<out>/wsol__<model>.md``/``.json``) and a figure; STL's windows go to the
-``stl run`` store (``--runs``). Everything resumes. See docs/wsol.md.
+``stl run`` store (``--runs``). Everything resumes. ``--ci 0.95`` adds a per-image bootstrap
+interval to every metric (MaxBoxAccV2 included). See docs/wsol.md.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from .args import add_common_arguments, build_from_args, stl_config
+from .args import (add_ci_arguments, add_common_arguments, build_from_args, ci_settings, nonnegative_int,
+                   positive_int, stl_config, unit_interval)
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +30,31 @@ def add_arguments(p):
     add_common_arguments(p)
     p.add_argument("--methods", nargs="+", default=list(ALL_METHODS), metavar="METHOD",
                    help=f"subset of {' '.join(ALL_METHODS)} (STL-CL / STL-WL bring their heatmaps and STL+)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N images (default: all)")
+    p.add_argument("--limit", type=nonnegative_int, default=None, help="only the first N images (default: all)")
     p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
-    p.add_argument("--stl-limit", type=int, default=None,
+    p.add_argument("--stl-limit", type=nonnegative_int, default=None,
                    help="compute STL on the first ceil(N/2) images of each half of the list (default: all); "
                         "already stored images are always used")
     p.add_argument("--no-stl-compute", action="store_true", help="use only the STL windows already stored")
-    p.add_argument("--rise-limit", type=int, default=None, help="RISE on the first ceil(N/2) images of each half")
-    p.add_argument("--rise-masks", type=int, default=RISE_NUM_MASKS,
+    p.add_argument("--rise-limit", type=nonnegative_int, default=None,
+                   help="RISE on the first ceil(N/2) images of each half")
+    p.add_argument("--rise-masks", type=positive_int, default=RISE_NUM_MASKS,
                    help=f"RISE's N (default {RISE_NUM_MASKS}, the RISE paper's; N forwards per image)")
-    p.add_argument("--rise-grid", type=int, default=RISE_GRID, help=f"RISE grid cells per side (default {RISE_GRID})")
-    p.add_argument("--rise-p", type=float, default=RISE_P, help=f"RISE keep probability (default {RISE_P})")
-    p.add_argument("--rise-seed", type=int, default=RISE_SEED, help=f"RISE mask seed (default {RISE_SEED})")
+    p.add_argument("--rise-grid", type=positive_int, default=RISE_GRID,
+                   help=f"RISE grid cells per side (default {RISE_GRID})")
+    p.add_argument("--rise-p", type=unit_interval, default=RISE_P, help=f"RISE keep probability (default {RISE_P})")
+    p.add_argument("--rise-seed", type=nonnegative_int, default=RISE_SEED, help=f"RISE mask seed (default {RISE_SEED})")
     p.add_argument("--heatmap-rule", choices=STL_HEATMAP_RULES, default=STL_HEATMAP_RULE,
                    help=f"how STL's windows become a heatmap (default {STL_HEATMAP_RULE}; docs/wsol.md)")
     p.add_argument("--plus", nargs=3, type=float, default=None, metavar=("ALPHA", "BETA", "GAMMA"),
                    help="STL+ weights to use as given (default: select them on the first half's STL images)")
     p.add_argument("--save-top1", action="store_true",
                    help="also write the top-1 class's score maps (<METHOD>-TOP1) for CAM / Grad-CAM / RISE")
-    p.add_argument("--figure-images", type=int, default=8, help="images in the figure (0: no figure)")
+    p.add_argument("--figure-images", type=nonnegative_int, default=8, help="images in the figure (0: no figure)")
     p.add_argument("--runs", default="results/runs", help="the stl run store for STL's windows")
     p.add_argument("--out", default="results/wsol", help="output folder (default results/wsol)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_ci_arguments(p)
 
 
 def main(args) -> int:
@@ -76,7 +81,8 @@ def main(args) -> int:
                            rise=RISEConfig(num_masks=args.rise_masks, grid=args.rise_grid, p=args.rise_p,
                                            seed=args.rise_seed),
                            heatmap_rule=args.heatmap_rule, plus=plus, figure_images=args.figure_images,
-                           save_top1=args.save_top1, progress=not args.no_progress, config=config)
+                           save_top1=args.save_top1, progress=not args.no_progress, config=config,
+                           ci=ci_settings(args))
     try:
         rep = run_wsol(ds, clf, opt)
     except KeyboardInterrupt:

@@ -167,3 +167,32 @@ def clip_boxes(boxes: np.ndarray, size) -> np.ndarray:
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w - 1)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h - 1)
     return boxes
+
+
+# ----------------------------------------------------------------------------- other conventions
+def to_xyxy_edges(boxes: np.ndarray) -> np.ndarray:
+    """Pixel-inclusive ``[x0, y0, x1, y1]`` -> continuous pixel-EDGE ``[x0, y0, x1 + 1, y1 + 1]``
+    (detectron2's ``XYXY_ABS``, mmdetection's ``bboxes``: the box spans [x0, x1 + 1) x [y0, y1 + 1))."""
+    out = np.asarray(boxes, np.float64).reshape(-1, 4).copy()
+    out[:, 2:] += 1.0
+    return out
+
+
+def to_xywh(boxes: np.ndarray) -> np.ndarray:
+    """Pixel-inclusive ``[x0, y0, x1, y1]`` -> COCO ``[x, y, w, h]`` (continuous: x = x0, w = x1 - x0 + 1)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0] + 1.0, b[:, 3] - b[:, 1] + 1.0], axis=1)
+
+
+def from_xywh(xywh: np.ndarray) -> np.ndarray:
+    """COCO ``[x, y, w, h]`` -> pixel-inclusive ``[x0, y0, x1, y1]`` (the inverse of :func:`to_xywh`)."""
+    b = np.asarray(xywh, np.float64).reshape(-1, 4)
+    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2] - 1.0, b[:, 1] + b[:, 3] - 1.0], axis=1)
+
+
+def to_one_based_yx(boxes: np.ndarray) -> np.ndarray:
+    """Pixel-inclusive 0-based ``[x0, y0, x1, y1]`` -> the selective-search ``.mat`` convention of
+    R-CNN / Fast R-CNN / OICR: 1-based inclusive ``(y1, x1, y2, x2)`` (their loaders undo it with
+    ``boxes[:, (1, 0, 3, 2)] - 1``)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return b[:, (1, 0, 3, 2)] + 1.0

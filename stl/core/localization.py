@@ -38,6 +38,7 @@ import numpy as np
 from .boxes import nms, nms_authors, scale_boxes
 from .config import DEFAULT, STLConfig
 from ..io import as_rgb_uint8
+from ..profiling import stage
 from ..models.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
 from .segmentation import (Segmentation, initial_segmentations, pixels_in_box, region_adjacency,
                            segmentation_from_labels)
@@ -91,6 +92,18 @@ class Windows:
             })
         return {"image_size": list(self.image_size), "target_classes": [int(c) for c in self.target_classes],
                 "num_forwards": int(self.num_forwards), "windows": rows}
+
+    def to_xywh(self) -> np.ndarray:
+        """``boxes`` as COCO ``[x, y, w, h]`` (continuous pixels: x = x0, w = x1 - x0 + 1), (K, 4)."""
+        from .boxes import to_xywh
+
+        return to_xywh(self.boxes)
+
+    def to_coco(self, image_id: int = 1, category_id: int = 1) -> List[dict]:
+        """The windows as COCO results ``{image_id, category_id, bbox: [x, y, w, h], score}``, best first
+        (``score`` = the drop; ``label``: the class index whose hierarchy made the window, -1 for STL-WL)."""
+        return [{"image_id": image_id, "category_id": category_id, "bbox": [round(float(v), 3) for v in b],
+                 "score": float(s), "label": int(lab)} for b, s, lab in zip(self.to_xywh(), self.scores, self.label)]
 
 
 def neighbour_swaps(a: "Windows", b: "Windows", tolerance: float) -> Optional[int]:
@@ -148,6 +161,10 @@ class ImageContext:
     """
 
     def __init__(self, image, classifier: Classifier, config: STLConfig = DEFAULT, label_maps=None):
+        with stage("segmentation"):
+            self._prepare(image, classifier, config, label_maps)
+
+    def _prepare(self, image, classifier, config, label_maps):
         rgb = as_rgb_uint8(image)
         self.original_size = rgb.shape[:2]
         self.input_size = tuple(classifier.input_size)
@@ -344,32 +361,38 @@ class ForwardScheduler:
     def full_image_probs(self, contexts: Sequence[ImageContext]) -> None:
         todo = [c for c in contexts if c.prob_full is None]
         if todo:
-            out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.batch_size)
+            with stage("full-image forwards", len(todo)):
+                out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.batch_size)
             for c, p in zip(todo, out[PROB]):
                 c.prob_full = p.astype(np.float64)
                 c.num_forwards += 1
             self._tick(len(todo))
 
-    def run(self, jobs: List[Tuple[ImageContext, object]]) -> List[object]:
-        """Advance ``(context, generator)`` jobs to completion; returns their return values."""
+    def run(self, jobs: List[Tuple[ImageContext, object]], on_job_done=None) -> List[object]:
+        """Advance ``(context, generator)`` jobs to completion; returns their return values.
+
+        ``on_job_done(index, value)``, if given, is called the moment job ``index`` returns."""
         results: List[object] = [None] * len(jobs)
         pending = {}
         for idx, (ctx, gen) in enumerate(jobs):
-            self._advance(idx, ctx, gen, None, pending, results)
+            self._advance(idx, ctx, gen, None, pending, results, on_job_done)
         while pending:
             self._execute(pending)
             current = list(pending.items())
             pending = {}
             for idx, (ctx, gen, _) in current:
-                self._advance(idx, ctx, gen, True, pending, results)
+                self._advance(idx, ctx, gen, True, pending, results, on_job_done)
         return results
 
-    def _advance(self, idx, ctx, gen, value, pending, results):
+    def _advance(self, idx, ctx, gen, value, pending, results, on_job_done=None):
         try:
-            req = gen.send(value) if value is not None else next(gen)
+            with stage("clustering"):
+                req = gen.send(value) if value is not None else next(gen)
             pending[idx] = (ctx, gen, req)
         except StopIteration as stop:
             results[idx] = stop.value
+            if on_job_done is not None:
+                on_job_done(idx, stop.value)
 
     def _execute(self, pending) -> None:
         work = []  # (ctx, kind, key) not yet cached, de-duplicated
@@ -402,23 +425,28 @@ class ForwardScheduler:
                 contexts = list({id(c): c for c, _, _ in chunk}.values())
                 position = {id(c): i for i, c in enumerate(contexts)}
                 t0 = time.perf_counter()
-                out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
-                                                     [position[id(c)] for c, _, _ in chunk],
-                                                     np.array([k[1:] for _, _, k in chunk]), (PROB,),
-                                                     contexts[0].mask_color)
+                with stage("masked forwards", len(chunk)):
+                    out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
+                                                         [position[id(c)] for c, _, _ in chunk],
+                                                         np.array([k[1:] for _, _, k in chunk]), (PROB,),
+                                                         contexts[0].mask_color)
                 self.forward_seconds += time.perf_counter() - t0
                 self._store(chunk, out)
         for start in range(0, len(segment_masks), bs):
             chunk = segment_masks[start:start + bs]
             t0 = time.perf_counter()
-            out = self.classifier.forward(np.stack([c.masked_image(k) for c, _, k in chunk]), (PROB,))
+            with stage("masked forwards", len(chunk)):
+                with stage("mask images"):
+                    batch = np.stack([c.masked_image(k) for c, _, k in chunk])
+                out = self.classifier.forward(batch, (PROB,))
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
         for start in range(0, len(crops), bs):
             chunk = crops[start:start + bs]
             t0 = time.perf_counter()
-            out = self.classifier.forward_crops([c.crop_pixels(k) for c, _, k in chunk], (self.feature_output,),
-                                                self.config.crop_mode)
+            with stage("crop forwards", len(chunk)):
+                out = self.classifier.forward_crops([c.crop_pixels(k) for c, _, k in chunk],
+                                                    (self.feature_output,), self.config.crop_mode)
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
 
@@ -477,7 +505,7 @@ def pool_and_suppress(boxes: np.ndarray, drops: np.ndarray, config: STLConfig, i
 
 def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = None,
                    config: STLConfig = DEFAULT, progress=None, deduplicate: bool = True,
-                   label_maps: Sequence = None) -> List[Windows]:
+                   label_maps: Sequence = None, on_done=None) -> List[Windows]:
     """STL on several images at once, sharing classifier batches.
 
     ``labels[i]`` is None (STL-WL: the top-5 classes of f(x)), one class or a
@@ -486,6 +514,8 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     every requested forward (the authors' procedure; same results, slower). ``images`` may hold
     :class:`ImageContext` objects from an earlier call to reuse their forwards.
     ``label_maps[i]``: optional given initial segmentations of image i (see :class:`ImageContext`).
+    ``on_done(i, windows)``, if given, is called the moment image i is finished (its last
+    hierarchy done), before the other images of the batch: a caller can store it at once.
     """
     if labels is None:
         labels = [None] * len(images)
@@ -516,26 +546,51 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
             for s in range(len(ctx.segmentations)):
                 jobs.append((ctx, cluster_hierarchy(ctx, s, classes, label)))
                 owners.append((i, s, label))
-    results = scheduler.run(jobs)
 
-    out = []
-    for i, ctx in enumerate(contexts):
-        parts = [(owners[j], results[j]) for j in range(len(jobs)) if owners[j][0] == i]
-        boxes = np.concatenate([r[0] for _, r in parts]) if parts else np.zeros((0, 4))
-        drops = np.concatenate([r[1] for _, r in parts]) if parts else np.zeros(0)
-        levels = np.concatenate([r[2] for _, r in parts]) if parts else np.zeros(0, np.int64)
-        segs = np.concatenate([np.full(len(r[1]), o[1]) for o, r in parts]) if parts else np.zeros(0, np.int64)
-        labs = np.concatenate([np.full(len(r[1]), o[2]) for o, r in parts]) if parts else np.zeros(0, np.int64)
-        keep = pool_and_suppress(boxes, drops, config, ctx.input_size)
-        input_boxes = boxes[keep]
-        wl_classes = targets_per_image[i][0][1] if label_ids[i] is None else []
-        out.append(Windows(
-            boxes=scale_boxes(input_boxes, ctx.input_size, ctx.original_size),
-            scores=drops[keep], segmentation=segs[keep].astype(np.int64), level=levels[keep].astype(np.int64),
-            label=labs[keep].astype(np.int64), input_boxes=input_boxes, image_size=tuple(ctx.original_size),
-            segmentation_names=[s.name for s in ctx.segmentations],
-            target_classes=[int(c) for c in wl_classes], num_forwards=ctx.num_forwards))
+    out: List[Optional[Windows]] = [None] * len(contexts)
+    parts: List[list] = [[] for _ in contexts]
+    remaining = [0] * len(contexts)
+    for i, _, _ in owners:
+        remaining[i] += 1
+
+    def finish(i):
+        with stage("nms + pooling"):
+            out[i] = _pooled_windows(contexts[i], parts[i], config,
+                                     targets_per_image[i][0][1] if label_ids[i] is None else [])
+        if on_done is not None:
+            on_done(i, out[i])
+
+    def job_done(j, value):
+        i = owners[j][0]
+        parts[i].append((j, owners[j], value))
+        remaining[i] -= 1
+        if remaining[i] == 0:
+            finish(i)
+
+    for i in range(len(contexts)):  # images without any hierarchy
+        if remaining[i] == 0:
+            finish(i)
+    scheduler.run(jobs, job_done)
     return out
+
+
+def _pooled_windows(ctx: ImageContext, parts, config: STLConfig, wl_classes) -> Windows:
+    """Step 4 for one image: pool its hierarchies' regions in job order (the authors' pooled
+    order, which the stable sort keeps for ties), rank, suppress. ``parts``: (job, owner, result)."""
+    parts = [(o, r) for _, o, r in sorted(parts, key=lambda p: p[0])]
+    boxes = np.concatenate([r[0] for _, r in parts]) if parts else np.zeros((0, 4))
+    drops = np.concatenate([r[1] for _, r in parts]) if parts else np.zeros(0)
+    levels = np.concatenate([r[2] for _, r in parts]) if parts else np.zeros(0, np.int64)
+    segs = np.concatenate([np.full(len(r[1]), o[1]) for o, r in parts]) if parts else np.zeros(0, np.int64)
+    labs = np.concatenate([np.full(len(r[1]), o[2]) for o, r in parts]) if parts else np.zeros(0, np.int64)
+    keep = pool_and_suppress(boxes, drops, config, ctx.input_size)
+    input_boxes = boxes[keep]
+    return Windows(
+        boxes=scale_boxes(input_boxes, ctx.input_size, ctx.original_size),
+        scores=drops[keep], segmentation=segs[keep].astype(np.int64), level=levels[keep].astype(np.int64),
+        label=labs[keep].astype(np.int64), input_boxes=input_boxes, image_size=tuple(ctx.original_size),
+        segmentation_names=[s.name for s in ctx.segmentations],
+        target_classes=[int(c) for c in wl_classes], num_forwards=ctx.num_forwards)
 
 
 def localize(image, classifier: Classifier, label=None, config: STLConfig = DEFAULT, progress=None,

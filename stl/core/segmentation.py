@@ -55,12 +55,18 @@ class Segmentation:
         return len(self.sizes)
 
 
-def felzenszwalb(image_rgb: np.ndarray, color_space: str, k: int, sigma: float) -> np.ndarray:
-    """Felzenszwalb-Huttenlocher segmentation with min size = k; returns an int32 label image."""
+def to_color_space(image_rgb: np.ndarray, color_space: str) -> np.ndarray:
+    """The RGB uint8 image in ``color_space`` ("hsv", "lab", "rgb") as 8-bit channels 0..255
+    (the conversions of the module docstring)."""
     if color_space not in _COLOR_CODES:
         raise ValueError(f"colour space must be one of {sorted(_COLOR_CODES)}, not {color_space!r}")
     code = _COLOR_CODES[color_space]
-    img = np.ascontiguousarray(image_rgb if code is None else cv2.cvtColor(image_rgb, code))
+    return np.ascontiguousarray(image_rgb if code is None else cv2.cvtColor(image_rgb, code))
+
+
+def felzenszwalb(image_rgb: np.ndarray, color_space: str, k: int, sigma: float) -> np.ndarray:
+    """Felzenszwalb-Huttenlocher segmentation with min size = k; returns an int32 label image."""
+    img = to_color_space(image_rgb, color_space)
     gs = cv2.ximgproc.segmentation.createGraphSegmentation(sigma=float(sigma), k=float(k), min_size=int(k))
     return np.ascontiguousarray(gs.processImage(img), np.int32)
 

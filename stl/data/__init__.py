@@ -9,6 +9,8 @@ under names (detectron2's ``DatasetCatalog`` idea)::
     voc2007_test            PASCAL VOC 2007 test
     voc2007_trainval        PASCAL VOC 2007 trainval
     sample                  the bundled sample (stl/resources/sample/annotations.json)
+    folder                  your own images: a folder or a list file, image-level labels from a CSV
+                            or the folder names, no boxes (stl/data/folder.py; ``stl run --images``)
 
 A dataset is a sequence of :class:`Record` s: image id, image path, the image
 FILE's size (H, W), ground-truth boxes in the file's pixels (0-based,
@@ -38,7 +40,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..registry import Registry
-from ..paths import dataset_links, shared_dir  # noqa: F401  (shared_dir: part of this module's API)
+from ..paths import dataset_links, shared_dir, special_file  # noqa: F401  (shared_dir: part of this module's API)
 
 
 class DatasetError(UserError, RuntimeError):
@@ -78,6 +80,9 @@ class Record:
 
         if self.path is None:
             raise ImageError(f"{self.image_id}: record has no image path")
+        what = special_file(self.path)
+        if what:  # opening a FIFO would block until something writes to it
+            raise ImageError(f"{self.path}: is {what}, not an image file")
         img = load_image(self.path, max_side=max_side)
         if tuple(img.file_size) != tuple(self.size):
             raise DatasetError(f"{self.path}: the file is {img.file_size[1]}x{img.file_size[0]} but its annotation "
@@ -123,6 +128,8 @@ class Dataset:
     #: all its boxes count for it (ILSVRC); "box" -- each class present is
     #: matched against its own boxes (VOC)
     eval_mode: str = "box"
+    #: False for datasets without boxes (image folders): ``stl eval`` has nothing to score
+    has_ground_truth: bool = True
 
     def __init__(self, root: Optional[Path]):
         self.root = Path(root).resolve() if root is not None else None
@@ -174,7 +181,9 @@ class Dataset:
         """The first ``limit`` images (in place; returns self)."""
         if limit is not None:
             if limit < 0:
-                raise ValueError(f"limit must be >= 0, not {limit}")
+                from ..errors import OptionError
+
+                raise OptionError(f"limit must be >= 0, not {limit}")
             self._ids = self._ids[:limit]
         return self
 
@@ -218,12 +227,19 @@ class Dataset:
 
 # ----------------------------------------------------------------------------- registry
 #: dataset name -> factory(root, subset, **options) -> Dataset (info: the subset the name implies)
-DATASETS: Registry = Registry("dataset", builtin=tuple(f"{__name__}.{m}" for m in ("ilsvrc", "sample", "voc")))
+DATASETS: Registry = Registry("dataset", builtin=tuple(f"{__name__}.{m}"
+                                                       for m in ("ilsvrc", "sample", "voc", "folder")))
 
 
-def register_dataset(name: str, subset: Optional[str] = None):
-    """Decorator: ``@register_dataset("voc2007_test", subset="test") def build(root, subset, **kw)``."""
-    return DATASETS.register(name, subset=subset)
+def register_dataset(name: str, subset: Optional[str] = None, ground_truth: bool = True):
+    """Decorator: ``@register_dataset("voc2007_test", subset="test") def build(root, subset, **kw)``;
+    ``ground_truth=False`` for a family without boxes (``stl eval`` refuses its runs)."""
+    return DATASETS.register(name, subset=subset, ground_truth=ground_truth)
+
+
+def has_ground_truth(name: str) -> bool:
+    """Whether the registered dataset family ``name`` has ground-truth boxes."""
+    return bool(DATASETS.info(name).get("ground_truth", True))
 
 
 def available_datasets() -> List[str]:

@@ -15,6 +15,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..paths import special_file
+
 log = logging.getLogger("stl.data")
 
 
@@ -31,6 +33,9 @@ def numbered_lines(path: Path) -> List[Tuple[int, str]]:
         raise DatasetError(f"{path} not found")
     if path.is_dir():
         raise DatasetError(f"{path} is a folder, not a text file")
+    what = special_file(path)
+    if what:  # opening a FIFO would block until something writes to it
+        raise DatasetError(f"{path} is {what}, not a text file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -91,6 +96,9 @@ def parse_xml_annotation(xml: Path, one_based: bool, require_size: bool = True) 
     inclusive; 1 subtracted if ``one_based``), ``difficult``, ``sources`` (for messages). Raises
     :class:`AnnotationError` naming the file (and object) for anything it cannot use."""
     xml = Path(xml)
+    what = special_file(xml)
+    if what:  # opening a FIFO would block until something writes to it
+        raise AnnotationError(f"{xml}: is {what}, not an XML file")
     try:
         root = ET.parse(xml).getroot()
     except ET.ParseError as e:

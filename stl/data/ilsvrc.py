@@ -52,9 +52,14 @@ _WSOL_META = ("metadata", "metadata/ILSVRC/test", ".")
 
 
 def file_size(path: Path) -> Optional[Tuple[int, int]]:
-    """(H, W) from the image header, or None when the file cannot be opened."""
+    """(H, W) from the image header, or None when the file cannot be opened (or is not a regular
+    file: a FIFO would block the open)."""
     from PIL import Image
 
+    from ..paths import special_file
+
+    if special_file(path):
+        return None
     try:
         with Image.open(path) as im:
             return im.height, im.width

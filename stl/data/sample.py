@@ -23,6 +23,7 @@ from .. import resources
 from . import Dataset, DatasetError, make_record, register_dataset
 from .annotations import AnnotationError, check_box, check_boxes_in_image, parse_float, parse_int
 from .ilsvrc import file_size
+from ..paths import special_file
 
 #: the packaged annotations (``stl/resources/sample/annotations.json``)
 DEFAULT_ROOT = resources.path(*resources.SAMPLE_ANNOTATIONS).parent
@@ -46,6 +47,8 @@ class Sample(Dataset):
         ann = Path(annotations) if annotations else (root if root.suffix == ".json" else root / "annotations.json")
         if not ann.exists():
             raise DatasetError(f"{ann} not found (the bundled sample's annotation file)")
+        if special_file(ann):  # opening a FIFO would block until something writes to it
+            raise DatasetError(f"{ann} is {special_file(ann)}, not an annotation file")
         super().__init__(ann.parent)
         self.annotations = ann
         try:
@@ -87,6 +90,8 @@ class Sample(Dataset):
         e = self._ann[image_id]
         where = e["_where"]
         path = self._find(e["file"])
+        if path is not None and special_file(path):  # opening a FIFO would block until something writes
+            raise DatasetError(f"{where}: {path} is {special_file(path)}, not an image file")
         try:
             ann_size = None
             if e.get("size"):

@@ -41,6 +41,10 @@ IoU in exact pixel arithmetic.
 
 docs/fidelity.md ("Evaluation protocol") tabulates each difference and what it
 does to the numbers.
+
+:func:`evaluate` also keeps what each image adds to the sums
+(``EvalResult.contributions``), which the per-image bootstrap of ``stl eval --ci``
+resamples (:mod:`stl.evaluation.bootstrap`).
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from ..core.config import EVAL_IOU, EVAL_NUM_WINDOWS
+from .bootstrap import ImageContributions
 from .matching import IGNORED, IOU_MODES, TP, hits_any, match_windows
 
 DIFFICULT_MODES = ("remove", "ignore")
@@ -188,6 +193,9 @@ class EvalResult:
     protocol: EvalProtocol = field(default_factory=eval_protocol)
     #: images whose proposals hold no window, left out under ``empty_images="skip"``
     empty: List[str] = field(default_factory=list)
+    #: what each evaluated image adds to the sums (:class:`stl.evaluation.bootstrap.ImageContributions`;
+    #: the per-image bootstrap of ``stl eval --ci`` resamples it); None when not recorded
+    contributions: Optional[ImageContributions] = None
 
     @property
     def recall(self) -> np.ndarray:
@@ -288,6 +296,8 @@ def evaluate(records: Iterable, proposals: Mapping[str, object], num_windows: Se
     n_img: List[int] = []
     top1_hits = top1_images = 0
     evaluated, missing, empty = [], [], []
+    # per (image, class) row: image position, class, #GT, TP(N), considered(N); per image: top-1 hit
+    rows_img, rows_cls, rows_gt, rows_tp, rows_cons, top1 = [], [], [], [], [], []
     for rec in records:
         if rec.image_id not in proposals:
             missing.append(rec.image_id)
@@ -304,7 +314,11 @@ def evaluate(records: Iterable, proposals: Mapping[str, object], num_windows: Se
         easy = rec.boxes[~rec.difficult]
         if len(easy):
             top1_images += 1
-            top1_hits += int(k > 0 and hits_any(boxes[take[0]], easy, iou_threshold, proto.iou, size))
+            hit = int(k > 0 and hits_any(boxes[take[0]], easy, iou_threshold, proto.iou, size))
+            top1_hits += hit
+            top1.append(hit)
+        else:
+            top1.append(-1)
         for lab in rec.labels:
             got = _ground_truth(rec, lab, mode, proto.difficult)
             if got is None:
@@ -326,10 +340,19 @@ def evaluate(records: Iterable, proposals: Mapping[str, object], num_windows: Se
             tp[c] += tp_cum[upto]
             cons[c] += cons_cum[upto]
             n_img[c] += 1
+            rows_img.append(len(evaluated) - 1)
+            rows_cls.append(c)
+            rows_gt.append(int((~diff).sum()))
+            rows_tp.append(tp_cum[upto])
+            rows_cons.append(cons_cum[upto])
     C = len(n_gt)
+    contrib = ImageContributions(
+        list(evaluated), ns, C, np.asarray(rows_img, np.int64), np.asarray(rows_cls, np.int64),
+        np.asarray(rows_gt, np.float64), np.asarray(rows_tp, np.float64).reshape(-1, len(ns)),
+        np.asarray(rows_cons, np.float64).reshape(-1, len(ns)), np.asarray(top1, np.int64))
     return EvalResult(
         num_windows=ns, classes=list(cls_index), n_gt=np.asarray(n_gt, np.int64),
         tp=np.asarray(tp, np.int64).reshape(C, len(ns)), considered=np.asarray(cons, np.int64).reshape(C, len(ns)),
         n_images=np.asarray(n_img, np.int64), top1_hits=top1_hits, top1_images=top1_images,
         image_ids=evaluated, missing=missing, iou_threshold=iou_threshold, matching=matching, mode=mode,
-        protocol=proto, empty=empty)
+        protocol=proto, empty=empty, contributions=contrib)

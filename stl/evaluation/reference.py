@@ -37,7 +37,18 @@ def load_paper_reference(path=None) -> dict:
     p = Path(path) if path else reference_path()
     if not p.exists():
         raise FileNotFoundError(f"paper reference {p} not found (set STL_PAPER_REFERENCE)")
-    return _load(str(p))
+    from ..errors import CorruptFileError
+
+    try:
+        ref = _load(str(p))
+    except (ValueError, UnicodeDecodeError) as e:  # not JSON / not text
+        raise CorruptFileError(p, f"{p}: not a paper reference JSON ({type(e).__name__}: {e}); "
+                                  f"check STL_PAPER_REFERENCE") from None
+    missing = [k for k in ("method_names", "curves") if not isinstance(ref, dict) or k not in ref]
+    if missing:
+        raise CorruptFileError(p, f"{p}: not a paper reference JSON (no {', '.join(missing)}); "
+                                  f"check STL_PAPER_REFERENCE")
+    return ref
 
 
 def method_code(method: str, ref: Optional[dict] = None) -> Optional[str]:
@@ -63,9 +74,19 @@ def paper_curves(dataset_key: str, ref: Optional[dict] = None) -> Dict[str, Dict
     return out
 
 
+#: ``X-PUBLISHED`` (the boxes of method X published by Hosang et al., read from files) is
+#: compared with the paper's curve of X.
+PUBLISHED_SUFFIX = "-PUBLISHED"
+
+
+def paper_method(method: str) -> str:
+    """The paper's name for one of our methods (``EDGEBOXES-PUBLISHED`` -> ``EDGEBOXES``)."""
+    return method[:-len(PUBLISHED_SUFFIX)] if method.endswith(PUBLISHED_SUFFIX) else method
+
+
 def paper_value(dataset_key: str, method: str, metric: str, n: int, ref: Optional[dict] = None) -> float:
     """The paper's mean recall/precision of ``method`` at N windows, NaN if not published."""
-    curve = paper_curves(dataset_key, ref).get(method, {}).get(metric)
+    curve = paper_curves(dataset_key, ref).get(paper_method(method), {}).get(metric)
     if curve is None:
         return float("nan")
     hit = np.flatnonzero(curve["num_windows"] == int(n))

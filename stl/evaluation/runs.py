@@ -52,6 +52,18 @@ def dataset_of_run(meta: dict, root=None, path=None):
         raise DatasetError(f"{where}{e}") from None
 
 
+def check_ground_truth(meta: dict, path=None, dataset=None) -> None:
+    """EvalError when the run's dataset (or ``dataset``) has no ground-truth boxes (an image folder)."""
+    from ..data import available_datasets, has_ground_truth
+
+    name = meta.get("dataset")
+    no_gt = (dataset is not None and not getattr(dataset, "has_ground_truth", True)) or \
+        (dataset is None and name in available_datasets() and not has_ground_truth(name))
+    if no_gt:
+        raise EvalError(f"{path}: dataset {meta.get('dataset_key') or name} has no ground-truth boxes, so there is "
+                        f"nothing to evaluate; `stl export {path} --format ...` writes its windows for a detector")
+
+
 def check_image_sizes(run, records, root=None) -> None:
     """Refuse to score a run against a dataset whose images differ from the ones it was computed on:
     each stored image records the (height, width) of its file; every record must agree."""
@@ -85,6 +97,7 @@ def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, io
     # the authors' tie order looks at up to 5000 windows whatever N is (a tie group cut by N)
     cap = max(max(num_windows), AUTHORS_MAX_SUBWIN) if proto.tie_order == "authors" else max(num_windows)
     run = load_run(path, max_windows=cap, skip_corrupt=skip_corrupt)
+    check_ground_truth(run.meta, path, dataset)
     if dataset is None:
         ds = dataset_of_run(run.meta, root, path)
         unknown = [i for i in run.image_ids if i not in ds]

@@ -53,6 +53,8 @@ class MethodSpec:
     incremental: bool = True
     modules: Tuple[str, ...] = ()
     options: Tuple[Tuple[str, object], ...] = field(default_factory=tuple)
+    #: the ModelSpec's ONNX / factory options (classes, mean, std, input_size, threads) as sorted pairs
+    model_options: Tuple[Tuple[str, object], ...] = field(default_factory=tuple)
 
     @classmethod
     def for_method(cls, name: str, **kw) -> "MethodSpec":
@@ -72,7 +74,8 @@ class MethodSpec:
     def from_model_spec(cls, name: str, model, config=None) -> "MethodSpec":
         """The spec of method ``name`` with the classifier of a :class:`stl.models.spec.ModelSpec`."""
         return cls.for_method(name, model=model.name, engine=model.engine, device=model.device,
-                              precision=model.precision, config=config, incremental=model.incremental)
+                              precision=model.precision, config=config, incremental=model.incremental,
+                              model_options=tuple(sorted(model.options().items())))
 
     # -- what the driver may ask without building anything: the registry's traits -------
     def traits(self) -> dict:
@@ -98,7 +101,7 @@ class MethodSpec:
 
         config = self.config or STLConfig()
         spec = ModelSpec(name=self.model, engine=self.engine, device=self.device, precision=self.precision,
-                         incremental=self.incremental)
+                         incremental=self.incremental, **dict(self.model_options))
         return spec.build(mean_mode=config.caffe_mean)
 
     def build(self, classifier_cache: Optional[dict] = None):
@@ -109,7 +112,7 @@ class MethodSpec:
         if not traits["uses_classifier"]:
             return build_method(self.name, **dict(self.options))
         key = (self.model, self.engine, self.device, self.precision, self.incremental,
-               getattr(self.config, "caffe_mean", None))
+               getattr(self.config, "caffe_mean", None), self.model_options)
         cache = classifier_cache if classifier_cache is not None else {}
         if key not in cache:
             cache[key] = self.build_classifier()

@@ -39,6 +39,76 @@ log = logging.getLogger(__name__)
 
 #: how long ray.wait blocks before the loop looks again (Ctrl-C is served in between)
 POLL_S = 0.5
+#: how long ``--address host:port`` may take to accept a TCP connection before the run is refused
+#: (``ray.init`` itself retries an unreachable address for minutes)
+CONNECT_TIMEOUT_S = 10.0
+#: how often the driver checks that Ray is still there while it waits (a local instance whose raylet
+#: died -- e.g. its DashboardAgent was killed by the OOM killer -- never answers again); the run ends
+#: with :class:`stl.runner.RunError` within about this many seconds (plus :data:`HEALTH_TIMEOUT_S`)
+HEALTH_S = 10.0
+#: how long the cluster's GCS may take to answer the health check
+HEALTH_TIMEOUT_S = 20.0
+
+
+def check_reachable(address: Optional[str], timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Refuse a ``--address`` (``host:port`` or ``ray://host:port``) that accepts no TCP connection
+    within ``timeout`` seconds, with :class:`stl.errors.OptionError` (``auto`` and the like are
+    left to Ray, which fails fast when no cluster runs on this node)."""
+    from ..errors import OptionError
+
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # not host:port; Ray decides
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError, OverflowError) as e:
+        raise OptionError(f"--address {address}: no Ray cluster answers there ({type(e).__name__}: {e}); start "
+                          f"one with `ray start --head` or give the address it prints") from None
+
+
+def ray_down(ask_gcs: bool = True) -> Optional[str]:
+    """Why the Ray instance this process is connected to is gone, or None if it looks alive: a
+    process of a local instance this driver started (raylet, GCS) has exited, or (``ask_gcs``; not
+    for Ray Client ``ray://`` connections) the cluster's GCS does not answer within
+    :data:`HEALTH_TIMEOUT_S` or lists this node as dead."""
+    import threading
+
+    import ray
+
+    node = getattr(getattr(ray, "_private", None) and ray._private.worker, "_global_node", None)
+    for kind in ("raylet", "gcs_server"):
+        for info in (getattr(node, "all_processes", None) or {}).get(kind, []):
+            rc = info.process.poll() if getattr(info, "process", None) is not None else None
+            if rc is not None:
+                return f"its {kind} process exited (code {rc}; killed, out of memory, or its DashboardAgent died)"
+    if not ask_gcs:
+        return None
+    answer: list = []
+
+    def ask():
+        try:
+            nodes = ray.nodes()
+        except Exception as e:  # the GCS is gone
+            answer.append(e)
+            return
+        try:
+            me = ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 - no node of our own to look up: the GCS answered
+            answer.append(True)
+            return
+        answer.append(next((n.get("Alive", True) for n in nodes if n.get("NodeID") == me), True))
+
+    t = threading.Thread(target=ask, daemon=True)
+    t.start()
+    t.join(HEALTH_TIMEOUT_S)
+    if not answer:
+        return f"the cluster's GCS did not answer within {HEALTH_TIMEOUT_S:g} s"
+    if isinstance(answer[0], Exception):
+        return f"the cluster's GCS cannot be reached ({_first_line(answer[0])})"
+    return None if answer[0] else "the cluster lists this node as dead"
 
 
 # ----------------------------------------------------------------------------- the actor
@@ -75,6 +145,27 @@ class Worker:
         from .compute import compute_chunk as _compute_chunk
 
         return _compute_chunk(_Records(records), self.method, [r.image_id for r in records], max_windows)
+
+
+def worker_device(device: str, gpus_per_worker: float) -> str:
+    """The classifier device a Ray worker gets for the requested ``device``.
+
+    Ray makes only the GPUs a worker reserved visible to it (``CUDA_VISIBLE_DEVICES``): with
+    ``gpus_per_worker`` > 0 the classifier runs on ``"cuda"`` (the worker's GPU, whatever
+    ``cuda:N`` was asked: device N may not exist inside the worker); without a reservation Ray
+    hides every GPU (``CUDA_VISIBLE_DEVICES=""``), so a CUDA device is refused here with what to
+    do instead of failing in every worker.
+    """
+    dev = str(device)
+    on_gpu = dev.startswith("cuda") or dev == "gpu"
+    if gpus_per_worker > 0:
+        return "cuda"
+    if on_gpu:
+        from ..store import RunError
+
+        raise RunError(f"--device {dev} with --executor ray needs --gpus-per-worker (e.g. 1, or 0.5 to put two "
+                       f"workers on a GPU): Ray hides the GPUs from workers that reserve none")
+    return dev
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -127,12 +218,17 @@ class RayExecutor(Executor):
     def __init__(self, address: Optional[str] = None, workers: Optional[int] = None, gpus_per_worker: float = 0.0,
                  threads_per_worker: int = 1, max_retries: int = DEFAULT_MAX_RETRIES, inflight_per_worker: int = 2,
                  log_to_driver: bool = False, num_cpus: Optional[int] = None, init_kwargs: Optional[dict] = None):
+        from ..errors import OptionError
+
         if workers is not None and workers < 1:
-            raise ValueError("workers must be >= 1")
+            raise OptionError(f"--workers must be >= 1, not {workers}")
         if threads_per_worker < 1:
-            raise ValueError("threads_per_worker must be >= 1")
-        if gpus_per_worker < 0 or max_retries < 0 or inflight_per_worker < 1:
-            raise ValueError("gpus_per_worker and max_retries must be >= 0, inflight_per_worker >= 1")
+            raise OptionError(f"--threads-per-worker must be >= 1, not {threads_per_worker}")
+        if not 0 <= gpus_per_worker < float("inf"):  # NaN fails too
+            raise OptionError(f"--gpus-per-worker must be a number >= 0, not {gpus_per_worker}")
+        if max_retries < 0 or inflight_per_worker < 1:
+            raise OptionError(f"--max-retries must be >= 0 (not {max_retries}), inflight_per_worker >= 1 "
+                              f"(not {inflight_per_worker})")
         self.address = address
         self.workers = workers
         self.gpus_per_worker = float(gpus_per_worker)
@@ -143,6 +239,9 @@ class RayExecutor(Executor):
         self.num_cpus = num_cpus
         self.init_kwargs = dict(init_kwargs or {})
         self._owns_ray = False
+        #: why the Ray instance is gone (then nothing more is asked of it), or None
+        self._down: Optional[str] = None
+        self._checked = 0.0
         self._slots: List[_Slot] = []
         self._method = None
         #: workers replaced after dying (this method's run; reset by start())
@@ -159,7 +258,9 @@ class RayExecutor(Executor):
         if ray.is_initialized():
             return
         t = time.time()
+        self._down = None
         if self.address:
+            check_reachable(self.address)
             ray.init(address=self.address, log_to_driver=self.log_to_driver, **self.init_kwargs)
         else:
             cpus = self.num_cpus or ((self.workers * self.threads) if self.workers and not self.gpus_per_worker
@@ -170,6 +271,19 @@ class RayExecutor(Executor):
         self._owns_ray = True
         log.info("Ray %s: %s in %.1f s", ray.__version__,
                  f"connected to {self.address}" if self.address else "started a local instance", time.time() - t)
+
+    def _check_alive(self, force: bool = False) -> None:
+        """Every :data:`HEALTH_S` seconds (or now): :class:`stl.runner.RunError` if Ray is gone."""
+        if not force and time.time() - self._checked < HEALTH_S:
+            return
+        self._checked = time.time()
+        why = ray_down(ask_gcs=not str(self.address or "").startswith("ray://"))
+        if why:
+            from ..store import RunError
+
+            self._down = why
+            raise RunError(f"the Ray instance stopped answering: {why}; the images finished so far are saved, "
+                           f"rerun the same command to resume")
 
     def _num_workers(self) -> int:
         import ray
@@ -199,7 +313,7 @@ class RayExecutor(Executor):
     def _kill(self, slot: _Slot):
         import ray
 
-        if slot.handle is not None:
+        if slot.handle is not None and not self._down:
             try:
                 ray.kill(slot.handle, no_restart=True)
             except Exception:  # already gone
@@ -210,10 +324,13 @@ class RayExecutor(Executor):
     def start(self, method, method_name: Optional[str] = None, model=None) -> dict:
         import ray
 
+        if is_spec(method) and method.uses_classifier:
+            device = worker_device(method.device, self.gpus_per_worker)  # before Ray starts: a bad request fails fast
+            if device != str(method.device):
+                log.info("--gpus-per-worker %g: the classifier runs on %s (the worker's GPU; asked: %s)",
+                         self.gpus_per_worker, device, method.device)
+                method = replace(method, device=device)
         self._init_ray()
-        if is_spec(method) and self.gpus_per_worker and str(method.device) == "cpu":
-            log.info("--gpus-per-worker %g: the classifier runs on cuda", self.gpus_per_worker)
-            method = replace(method, device="cuda")
         self._method = method
         self.restarts = 0
         self.chunks_done.clear()
@@ -240,6 +357,7 @@ class RayExecutor(Executor):
                 s = pending.pop(ref)
                 s.where = self._get(ref)
                 return s
+            self._check_alive()
             if time.time() - t0 > told + 60:
                 told = time.time() - t0
                 log.warning("no Ray worker up after %.0f s (cluster resources: %s)", told, ray.available_resources())
@@ -320,6 +438,8 @@ class RayExecutor(Executor):
             if not inflight:
                 continue
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=POLL_S)
+            if not ready:
+                self._check_alive()
             for ref in ready:
                 if ref not in inflight:  # handled with its worker's other tasks
                     continue
@@ -417,6 +537,6 @@ class RayExecutor(Executor):
         import ray
 
         self.close()
-        if self._owns_ray and ray.is_initialized():
+        if self._owns_ray and ray.is_initialized() and not self._down:
             ray.shutdown()
         self._owns_ray = False

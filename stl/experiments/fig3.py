@@ -23,7 +23,11 @@ vs paper at N = 1, 3, 10, 100, 1000), ``fig3_methods.md/.csv`` (every method at
 N = 1..10, with WHOLE-IMAGE and CENTER) and ``fig3_curves.json``.
 
 A method that cannot be built (e.g. EdgeBoxes without its model file) is
-skipped with a loud warning; nothing is substituted for it.
+skipped with a loud warning; nothing is substituted for it. On PASCAL VOC 2007 test,
+EdgeBoxes and MCG can also be drawn from the proposals Hosang et al. published
+(``EDGEBOXES-PUBLISHED``, ``MCG-PUBLISHED``; ``make data`` fetches them): listed by
+default once their files are present, compared with the paper's EDGEBOXES / MCG curves,
+labelled "boxes published by Hosang et al.", skipped on other datasets.
 """
 from __future__ import annotations
 
@@ -49,7 +53,24 @@ COLORS = {
 _EXTRA_COLORS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d"]
 
 
+#: methods drawn from the proposals Hosang et al. published for PASCAL VOC 2007 test (``make data``),
+#: listed by default when their files are present; they exist for VOC 2007 test only
+PUBLISHED_METHODS = ("EDGEBOXES-PUBLISHED", "MCG-PUBLISHED")
+
+
+def label_of(method: str) -> str:
+    """Legend label: published proposals say whose boxes they are."""
+    from ..evaluation.reference import PUBLISHED_SUFFIX
+
+    if method.endswith(PUBLISHED_SUFFIX):
+        return f"{method[:-len(PUBLISHED_SUFFIX)]} (boxes published by Hosang et al.)"
+    return method
+
+
 def color_of(method: str, assigned: Dict[str, str]) -> str:
+    from ..evaluation.reference import paper_method
+
+    method = paper_method(method)
     if method in COLORS:
         return COLORS[method]
     if method not in assigned:
@@ -84,7 +105,7 @@ def plot_fig3(ours: Dict[str, dict], paper: Dict[str, dict], title: str = "", pa
             if c is None:
                 continue
             ax.plot(np.asarray(c["num_windows"]), np.asarray(c["values"]), linestyle="-", linewidth=2.2,
-                    marker="o", markersize=3, color=color_of(method, assigned), label=method)
+                    marker="o", markersize=3, color=color_of(method, assigned), label=label_of(method))
         ax.set_xscale("log")
         ax.set_xlabel("number of windows per image (top N)")
         ax.set_ylabel(f"mean {metric} (over classes)")
@@ -147,10 +168,23 @@ def choose_methods(spec: Optional[str]) -> List[str]:
     if spec:
         return [m.strip().upper() for m in spec.split(",") if m.strip()]
     methods = list(DEFAULT_METHODS)
+    methods += [m for m in PUBLISHED_METHODS if published_available(m)]
     registered = set(available_methods())
     in_paper = set(load_paper_reference()["method_names"].values())
     methods += sorted(m for m in registered if m in in_paper and m not in methods)
     return methods
+
+
+def published_available(method: str) -> bool:
+    """Are Hosang et al.'s files of ``X-PUBLISHED`` installed (``make data``)?"""
+    from ..evaluation.reference import paper_method
+    from ..proposals.precomputed import hosang_dir
+
+    try:
+        hosang_dir(paper_method(method))
+        return True
+    except (FileNotFoundError, KeyError):
+        return False
 
 
 def warn(msg: str):
@@ -217,6 +251,9 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
         for name in methods:
             if name in METHODS and method_traits(name)["needs_label"] and d.name.startswith("voc"):
                 print(f"fig3: {name} skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
+                continue
+            if name.endswith("-PUBLISHED") and d.name != "voc2007_test":
+                print(f"fig3: {name} skipped on {d.name} (Hosang et al. published boxes for VOC 2007 test only)")
                 continue
             if name not in built and name not in skipped:
                 try:

@@ -90,9 +90,10 @@ def run_gallery(data, model: str, get_classifier, out, runs_dir, per_row: int = 
                                        progress=progress)
     rows = gallery_rows(data.dataset, runs)
     hits = {m: sum(r[f"{m}_hit"] for r in rows) for m in runs}
-    caption = (f"Supplementary Table 1 -- top-1 boxes of STL-CL (model {model}) and SELSEARCH (OpenCV fast mode) "
-               f"beside the ground truth (dashed), {len(rows)} images ({data.description}; the first images of the "
-               f"dataset, no selection). Top-1 hits (IoU >= 0.5): STL-CL {hits['STL-CL']}/{len(rows)}, SELSEARCH "
+    caption = (f"Supplementary Table 1 -- top-1 boxes of STL-CL (model {model}) and SELSEARCH (Selective Search "
+               f"fast, the release's algorithm and ranking) beside the ground truth (dashed), {len(rows)} images "
+               f"({data.description}; the first images of the dataset, no selection). Top-1 hits (IoU >= 0.5): "
+               f"STL-CL {hits['STL-CL']}/{len(rows)}, SELSEARCH "
                f"{hits['SELSEARCH']}/{len(rows)}.")
     files = save_figure(plot_gallery(data.dataset, runs, rows, per_row, caption), out, "gallery")
     cols = ["image", "class", "gt_boxes", "STL-CL_box", "STL-CL_iou", "STL-CL_hit", "SELSEARCH_box", "SELSEARCH_iou",

@@ -131,3 +131,26 @@ def load_mean(path) -> np.ndarray:
     from .caffe.io import read_blobproto  # binaryproto
 
     return read_blobproto(path)
+
+
+# ----------------------------------------------------------------------------- mean / std of other networks
+def _three(values, what: str) -> np.ndarray:
+    v = np.asarray([float(x) for x in (values if np.ndim(values) else [values])], np.float64).reshape(-1)
+    if v.size == 1:
+        v = np.repeat(v, 3)
+    if v.size != 3 or not np.all(np.isfinite(v)):
+        raise ModelError(f"{what}: give 1 or 3 numbers (RGB), not {values!r}")
+    return v
+
+
+def pixel_values(mean, std) -> Tuple[np.ndarray, np.ndarray]:
+    """``--mean`` / ``--std`` as 3 RGB values each in 0..255 pixel units. One value means all
+    channels. When every mean is <= 1 and every std < 1 both are read as fractions of 255
+    (torchvision's ``0.485, 0.456, 0.406`` / ``0.229, 0.224, 0.225``); otherwise as pixel values
+    (``--mean 127.5 --std 127.5``: inputs in [-1, 1]; ``--mean 0 --std 1``: raw 0..255 inputs)."""
+    m, s = _three(mean, "--mean"), _three(std, "--std")
+    if np.any(s <= 0):
+        raise ModelError(f"--std: must be > 0, not {s.tolist()}")
+    if np.all(np.abs(m) <= 1.0) and np.all(s < 1.0):
+        m, s = m * 255.0, s * 255.0
+    return m.astype(np.float32), s.astype(np.float32)

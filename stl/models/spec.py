@@ -17,14 +17,27 @@ ModelName = Union[str, Tuple[str, str]]
 @dataclass(frozen=True)
 class ModelSpec:
     """A classifier to build: registry name (``efficientnet_lite0``, ``caffenet``, ...) or a
-    ``(prototxt, caffemodel)`` pair, on an engine/device/precision; ``incremental=False``
-    runs masked images through the whole net (Caffe nets in the torch engine)."""
+    ``(prototxt, caffemodel)`` pair, an ONNX file (``net.onnx``) or a module factory
+    (``package.module:factory``), on an engine/device/precision; ``incremental=False``
+    runs masked images through the whole net (Caffe nets in the torch engine).
+
+    ``classes`` (synset_words.txt), ``mean``/``std`` (RGB, 0..255 or 0..1) and ``input_size``
+    (H, W) describe an ONNX file's classifier (``--classes --mean --std --input-size``);
+    ``threads`` are ONNX Runtime's intra-op threads (``--threads``, ONNX models only)."""
 
     name: ModelName = "efficientnet_lite0"
     engine: str = "torch"
     device: str = "cpu"
     precision: str = "fp32"
     incremental: bool = True
+    classes: Optional[str] = None
+    mean: Optional[Tuple[float, ...]] = None
+    std: Optional[Tuple[float, ...]] = None
+    input_size: Optional[Tuple[int, int]] = None
+    threads: Optional[int] = None
+
+    #: the fields that only an ONNX file / a module factory takes
+    OPTION_FIELDS = ("classes", "mean", "std", "input_size", "threads")
 
     @classmethod
     def from_words(cls, words, **kw) -> "ModelSpec":
@@ -50,12 +63,39 @@ class ModelSpec:
         return cls(name=name)
 
     @property
+    def is_onnx(self) -> bool:
+        """An ONNX file (``--model net.onnx``) or the built-in Lite0 on ``--engine onnx``."""
+        return (isinstance(self.name, str) and self.name.lower().endswith(".onnx")) or self.engine == "onnx"
+
+    @property
+    def is_factory(self) -> bool:
+        """``package.module:factory`` (a function returning a torch module and its preprocessing)."""
+        from .zoo import is_factory_name
+
+        return is_factory_name(self.name)
+
+    @property
     def is_caffe(self) -> bool:
         """A Caffe net (its mean follows ``STLConfig.caffe_mean``), as the model was registered
-        (:func:`stl.models.zoo.model_traits`); a prototxt/caffemodel pair is one."""
+        (:func:`stl.models.zoo.model_traits`); a prototxt/caffemodel pair is one; ONNX files and
+        module factories are not."""
         from .zoo import model_traits
 
+        if self.is_onnx or self.is_factory:
+            return False
         return bool(model_traits(self.name)["caffe"])
+
+    @property
+    def run_name(self) -> ModelName:
+        """The model's name in run files: the built-in Lite0 on ``--engine onnx`` is
+        ``efficientnet_lite0_onnx`` (its windows differ from the torch engine's by float rounding)."""
+        if self.engine == "onnx" and self.name == "efficientnet_lite0":
+            return "efficientnet_lite0_onnx"
+        return self.name
+
+    def options(self) -> dict:
+        """The ONNX / factory options that are set (``classes``, ``mean``, ...)."""
+        return {k: getattr(self, k) for k in self.OPTION_FIELDS if getattr(self, k) is not None}
 
     def build(self, mean_mode: Optional[str] = None, **kwargs) -> Classifier:
         """The classifier. ``mean_mode``: how a Caffe model subtracts the ILSVRC mean
@@ -64,6 +104,13 @@ class ModelSpec:
 
         if self.is_caffe and mean_mode is not None:
             kwargs["mean_mode"] = mean_mode
+        opts = self.options()
+        if opts and not (self.is_onnx or self.is_factory):
+            raise ModelError(f"--{'/--'.join(k.replace('_', '-') for k in opts)}: only for --model FILE.onnx, "
+                             f"--engine onnx or --model package.module:factory, not {self}")
+        if opts.get("threads") is not None and not self.is_onnx:
+            raise ModelError("--threads: ONNX Runtime's threads, only for ONNX models (torch: OMP_NUM_THREADS)")
+        kwargs.update(opts)
         clf = build_classifier(self.name, engine=self.engine, device=self.device, precision=self.precision,
                                **kwargs)
         if not self.incremental and hasattr(clf, "incremental_masking"):

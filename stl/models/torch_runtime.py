@@ -3,6 +3,11 @@
 fp32 is the reference for correctness. ``precision="bf16"`` runs under
 ``torch.autocast`` (CPU with AVX-512/AMX, or CUDA); ``"fp16"`` is CUDA only.
 ``channels_last`` is a CPU/GPU memory-format fast path with identical maths.
+
+fp32 on CUDA is IEEE fp32: PyTorch's default lets cuDNN convolutions use TF32 (10-bit
+mantissa) on Ampere and later GPUs, which moves every drop by ~1e-3 relative and changes STL's
+windows; a CUDA fp32 runtime turns TF32 off for convolutions and matmuls
+(:func:`ieee_fp32_on_cuda`, process-wide). bf16 / fp16 are the fast options.
 """
 from __future__ import annotations
 
@@ -12,7 +17,26 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .base import ModelError
+
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class DeviceError(ModelError, ValueError):
+    """A device / precision this machine cannot give (the user's choice: one line, exit 2)."""
+
+
+def ieee_fp32_on_cuda() -> None:
+    """Make float32 convolutions and matmuls on CUDA IEEE fp32, not TF32 (process-wide flags:
+    ``torch.backends.cudnn.conv.fp32_precision`` and ``torch.backends.cuda.matmul.fp32_precision``,
+    or the older ``allow_tf32`` flags on a torch without them)."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:  # pragma: no cover - torch < 2.9
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 class TorchRuntime:
@@ -20,12 +44,23 @@ class TorchRuntime:
                  num_threads: Optional[int] = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise DeviceError(f"--device {device!r} is not a device: use cpu, cuda or cuda:N") from None
+        if dev.type not in ("cpu", "cuda"):
+            raise DeviceError(f"--device {device!r}: the torch engines run on cpu, cuda or cuda:N")
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False "
-                               "(CPU build of torch, or no GPU); use --device cpu")
+            raise DeviceError(f"device {device!r} requested but torch.cuda.is_available() is False (torch "
+                              f"{torch.__version__}: a CPU build, or no GPU); use --device cpu, or the CUDA build "
+                              f"of torch (docs/gpu.md)")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {device!r} requested but this machine shows {torch.cuda.device_count()} "
+                              f"CUDA device(s) (cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
         if precision == "fp16" and dev.type != "cuda":
-            raise ValueError("fp16 is supported on CUDA only; use bf16 on CPU")
+            raise DeviceError("fp16 is supported on CUDA only; use bf16 on CPU")
+        if dev.type == "cuda" and precision == "fp32":
+            ieee_fp32_on_cuda()
         if num_threads:
             torch.set_num_threads(num_threads)
         self.device = dev

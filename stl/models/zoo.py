@@ -12,7 +12,7 @@ from ..registry import Registry
 from .caffe import model_files as _files
 from .base import Classifier, ModelError
 
-ENGINES = ("torch", "caffe")
+ENGINES = ("torch", "caffe", "onnx")
 
 #: model name -> ``build(engine, device, precision, **kw) -> Classifier``
 MODELS: Registry = Registry("model")
@@ -61,9 +61,17 @@ def available_models():
 
 
 @register_model("efficientnet_lite0", layers=LITE0_LAYERS)
-def _build_lite0(engine="torch", device="cpu", precision="fp32", channels_last=True, **kw):
+def _build_lite0(engine="torch", device="cpu", precision="fp32", channels_last=True, threads=None, **kw):
+    if engine == "onnx":  # exported once (cached), run by ONNX Runtime
+        if precision != "fp32":
+            raise ModelError("--engine onnx runs fp32 only")
+        from .onnx import lite0_onnx_classifier
+
+        return lite0_onnx_classifier(threads=threads, device=device, **kw)
     if engine != "torch":
-        raise ModelError("efficientnet_lite0 is a PyTorch model; use --engine torch")
+        raise ModelError("efficientnet_lite0 is a PyTorch model; use --engine torch or --engine onnx")
+    if kw or threads is not None:
+        raise ModelError(f"efficientnet_lite0 takes no {', '.join(sorted(kw) + (['threads'] if threads else []))}")
     from .efficientnet import EfficientNetLite0
 
     return EfficientNetLite0(device=device, precision=precision, channels_last=channels_last)
@@ -74,6 +82,15 @@ def build_classifier(name="efficientnet_lite0", engine: str = "torch", device: s
     """Build a classifier by registry name or from ``prototxt:caffemodel``."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if isinstance(name, str) and name.lower().endswith(".onnx"):
+        return build_onnx_classifier(name, device=device, precision=precision, **kwargs)
+    if is_factory_name(name):
+        from .torch_classifier import classifier_from_factory
+
+        return classifier_from_factory(name, device=device, precision=precision, **kwargs)
+    if engine == "onnx" and name != "efficientnet_lite0":
+        raise ModelError(f"--engine onnx runs efficientnet_lite0 (exported to ONNX) or a --model FILE.onnx, "
+                         f"not {name if isinstance(name, str) else ' '.join(name)}")
     if isinstance(name, (tuple, list)):
         prototxt, caffemodel = name
         return build_caffe_classifier(prototxt, caffemodel, engine=engine, device=device, precision=precision,
@@ -85,7 +102,27 @@ def build_classifier(name="efficientnet_lite0", engine: str = "torch", device: s
         return build_caffe_classifier(prototxt, caffemodel, engine=engine, device=device, precision=precision,
                                       **kwargs)
     raise ModelError(f"unknown model {name!r}; known: {', '.join(available_models())}, "
-                     "or PROTOTXT:CAFFEMODEL")
+                     "PROTOTXT CAFFEMODEL, FILE.onnx or package.module:factory")
+
+
+def is_factory_name(name) -> bool:
+    """``package.module:factory`` -- a Python function returning a torch module and its preprocessing
+    (not ``a.prototxt:b.caffemodel``)."""
+    import re
+
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", name) is not None \
+        and not name.split(":")[0].endswith(".prototxt")
+
+
+def build_onnx_classifier(path, device="cpu", precision="fp32", **kwargs):
+    """An ONNX file in ONNX Runtime (:class:`stl.models.onnx.OnnxClassifier`); fp32 only."""
+    if precision != "fp32":
+        raise ModelError("ONNX models run in the precision of the file; leave --precision fp32")
+    from .onnx import OnnxClassifier
+
+    if isinstance(kwargs.get("input_size"), (tuple, list)) and len(kwargs["input_size"]) == 1:
+        kwargs["input_size"] = kwargs["input_size"][0]
+    return OnnxClassifier(path, device=device, **kwargs)
 
 
 def build_caffe_classifier(prototxt, caffemodel, engine="torch", device="cpu", precision="fp32", **kwargs):

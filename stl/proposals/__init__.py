@@ -29,7 +29,8 @@ TRAITS = ("uses_classifier", "needs_label", "needs_image_id")
 
 #: method name -> factory(**options) -> ProposalMethod
 METHODS: Registry = Registry("proposal method", builtin=tuple(
-    f"{__name__}.{m}" for m in ("stl_methods", "opencv_methods", "cnn_baselines", "precomputed", "fusion", "stlplus")))
+    f"{__name__}.{m}" for m in ("stl_methods", "opencv_methods", "selective_search", "cnn_baselines", "precomputed",
+                                "fusion", "stlplus")))
 
 
 class ProposalMethod:

@@ -1,4 +1,5 @@
-"""The low-level proposal methods of Fig. 3 that OpenCV implements: SELSEARCH,
+"""The low-level proposal methods of Fig. 3 that OpenCV implements: SELSEARCH-OPENCV
+(OpenCV's Selective Search; the paper's SELSEARCH is :mod:`stl.proposals.selective_search`),
 EDGEBOXES and BING (Sec. 4.1 of the paper, "Comparison with other proposal
 methods"; the paper's refs. Uijlings et al. IJCV 2013, Zitnick & Dollar ECCV
 2014, Cheng et al. CVPR 2014).
@@ -24,6 +25,7 @@ Model files (``make models`` downloads them into ``models/weights/``):
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import ctypes.util
@@ -140,10 +142,108 @@ def _libc():
 #: methods in this process never interleave between our ``srand`` and its ``process``.
 _SS_LOCK = threading.Lock()
 
+#: The program of the process that runs OpenCV's Selective Search (:class:`_CleanProcess`): Python,
+#: NumPy, OpenCV and nothing else, so no other thread draws from the C library's ``rand()`` between
+#: ``srand(seed)`` and the ranking. Requests on stdin, answers on stdout (little-endian):
+#: ``<iiiiid>`` (h, w, base_k, inc_k, seed, sigma) + h*w*3 BGR bytes -> ``<q>`` n + n*4 int32 (x, y, w, h).
+_SS_SERVER = r"""
+import ctypes, ctypes.util, struct, sys
+import cv2, numpy as np
+cv2.setNumThreads(int(sys.argv[1]))
+try:
+    libc = ctypes.CDLL("libc.so.6")
+except OSError:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.srand.argtypes = [ctypes.c_uint]
+i, o = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    head = i.read(28)
+    if len(head) < 28:
+        break
+    h, w, base_k, inc_k, seed, sigma = struct.unpack("<iiiiid", head)
+    img = np.frombuffer(i.read(h * w * 3), np.uint8).reshape(h, w, 3)
+    ss = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
+    ss.setBaseImage(img)
+    ss.switchToSelectiveSearchFast(base_k, inc_k, sigma)
+    libc.srand(seed)
+    r = np.ascontiguousarray(ss.process(), np.int32).reshape(-1, 4)
+    o.write(struct.pack("<q", len(r)) + r.tobytes())
+    o.flush()
+"""
+
+
+class _CleanProcess:
+    """OpenCV's Selective Search in a process of its own (:data:`_SS_SERVER`), started once and kept.
+
+    Why: OpenCV ranks the regions with the C library's process-wide ``rand()``. In a process that
+    runs Ray (a Ray worker, or a driver after ``ray.init``) Ray's own threads also call ``rand()``
+    now and then (measured: about 1 in 100 windows of 50 ms), so a ``srand(seed)`` before
+    ``process()`` no longer fixes the ranking and 1-2 of 20 images came out ranked differently from
+    the local executor (issue 21, item 9). In this process nothing else draws, so the windows are
+    those of a local run whatever executes the method."""
+
+    def __init__(self):
+        self._p = None
+
+    def run(self, bgr: np.ndarray, base_k: int, inc_k: int, sigma: float, seed: int) -> np.ndarray:
+        import struct
+        import subprocess
+        import sys
+
+        if self._p is None or self._p.poll() is not None:
+            self._p = subprocess.Popen([sys.executable, "-c", _SS_SERVER, str(max(1, cv2.getNumThreads()))],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        h, w = bgr.shape[:2]
+        try:
+            self._p.stdin.write(struct.pack("<iiiiid", h, w, base_k, inc_k, seed, sigma)
+                                + np.ascontiguousarray(bgr, np.uint8).tobytes())
+            self._p.stdin.flush()
+            n = struct.unpack("<q", _read_exactly(self._p.stdout, 8))[0]
+            return np.frombuffer(_read_exactly(self._p.stdout, 16 * n), np.int32).reshape(n, 4)
+        except (OSError, EOFError, struct.error) as e:
+            self.close()
+            raise RuntimeError(f"the Selective Search process died ({e}; out of memory?)") from None
+
+    def close(self):
+        if self._p is not None:
+            for f in (self._p.stdin, self._p.stdout):
+                with contextlib.suppress(OSError):
+                    f.close()
+            with contextlib.suppress(Exception):
+                self._p.wait(timeout=5)
+            if self._p.poll() is None:
+                self._p.kill()
+                self._p.wait()
+            self._p = None
+
+
+def _read_exactly(f, n: int) -> bytes:
+    out = f.read(n)
+    if len(out) != n:
+        raise EOFError(f"{len(out)} of {n} bytes")
+    return out
+
+
+#: the one helper process of this process (it also ends by itself when this process goes: EOF on its stdin)
+_SS_PROCESS = _CleanProcess()
+atexit.register(_SS_PROCESS.close)
+
+
+def _ray_running() -> bool:
+    """Whether Ray runs in this process (a Ray worker, or a driver after ``ray.init``)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    try:
+        return bool(ray is not None and ray.is_initialized())
+    except Exception:  # noqa: BLE001 - a half-imported ray
+        return True
+
 
 class SelectiveSearch(ProposalMethod):
-    """Selective Search "fast" (Uijlings et al. 2013), the paper's SELSEARCH curve
-    (Sec. 4.1, Fig. 3; Table 1-2 use its windows for the detectors).
+    """SELSEARCH-OPENCV: OpenCV-contrib's Selective Search "fast" (Uijlings et al. 2013),
+    kept beside SELSEARCH (:mod:`stl.proposals.selective_search`, the release's MATLAB
+    algorithm and ranking as the paper ran it) for comparison.
 
     Implementation: ``cv2.ximgproc.segmentation.createSelectiveSearchSegmentation``
     with ``switchToSelectiveSearchFast(base_k, inc_k, sigma)`` (OpenCV defaults 150,
@@ -170,7 +270,7 @@ class SelectiveSearch(ProposalMethod):
     Grayscale is replicated to 3 channels. A 1x1 image gives the whole image.
     """
 
-    name = "SELSEARCH"
+    name = "SELSEARCH-OPENCV"
 
     def __init__(self, base_k: int = 150, inc_k: int = 150, sigma: float = 0.8, max_side: Optional[int] = None,
                  seed: int = 1, max_boxes: Optional[int] = None):
@@ -181,7 +281,7 @@ class SelectiveSearch(ProposalMethod):
         self._warned = False
 
     def describe(self) -> str:
-        return (f"SELSEARCH (OpenCV fast, base_k={self.base_k}, inc_k={self.inc_k}, sigma={self.sigma}, "
+        return (f"SELSEARCH-OPENCV (OpenCV fast, base_k={self.base_k}, inc_k={self.inc_k}, sigma={self.sigma}, "
                 f"max_side={self.max_side}, srand({self.seed}))")
 
     def propose(self, image, labels=None, image_id=None):
@@ -193,17 +293,21 @@ class SelectiveSearch(ProposalMethod):
             size = (max(1, int(round(h * s))), max(1, int(round(w * s))))
             work = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         bgr = np.ascontiguousarray(work[:, :, ::-1])
-        ss = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
-        ss.setBaseImage(bgr)
-        ss.switchToSelectiveSearchFast(self.base_k, self.inc_k, self.sigma)
         with _SS_LOCK:
             libc = _libc()
-            if libc is not None:
-                libc.srand(self.seed)
-            elif not self._warned:
-                log.warning("SELSEARCH: C library not reachable through ctypes; OpenCV's ranking is not reproducible")
-                self._warned = True
-            rects = ss.process()
+            if libc is not None and _ray_running():  # Ray's threads draw from rand() too: a clean process
+                rects = _SS_PROCESS.run(bgr, self.base_k, self.inc_k, self.sigma, self.seed)
+            else:
+                ss = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
+                ss.setBaseImage(bgr)
+                ss.switchToSelectiveSearchFast(self.base_k, self.inc_k, self.sigma)
+                if libc is not None:
+                    libc.srand(self.seed)
+                elif not self._warned:
+                    log.warning("SELSEARCH-OPENCV: C library not reachable through ctypes; OpenCV's ranking is not "
+                                "reproducible")
+                    self._warned = True
+                rects = ss.process()
         boxes = _xywh_to_inclusive(rects)
         if work is not rgb:
             boxes = scale_boxes(boxes, work.shape[:2], (h, w))
@@ -213,7 +317,7 @@ class SelectiveSearch(ProposalMethod):
         return ranked(boxes, _rank_scores(len(boxes)))
 
 
-register_method("SELSEARCH")(SelectiveSearch)
+register_method("SELSEARCH-OPENCV")(SelectiveSearch)
 
 
 # ======================================================================================

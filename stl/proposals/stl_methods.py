@@ -6,6 +6,7 @@ import numpy as np
 
 from ..core.config import DEFAULT
 from ..core.localization import localize_batch
+from ..errors import OptionError
 from . import ProposalMethod, register_method
 
 
@@ -18,6 +19,11 @@ class STLMethod(ProposalMethod):
     def __init__(self, classifier=None, config=DEFAULT, class_level: bool = False, progress=None):
         if classifier is None:
             raise ValueError("STL needs a classifier (build_method(..., classifier=build_classifier(...)))")
+        if not class_level and getattr(classifier, "classes", None) is not None:
+            try:
+                config.check_classes(len(classifier.classes))
+            except ValueError as e:
+                raise OptionError(str(e)) from None
         self.classifier = classifier
         self.config = config
         self.needs_label = class_level

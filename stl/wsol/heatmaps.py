@@ -227,6 +227,17 @@ class RISEConfig:
     seed: int = RISE_SEED
     batch_size: Optional[int] = None  # None: the classifier's preferred batch size
 
+    def __post_init__(self):
+        from ..errors import OptionError
+
+        if self.num_masks < 1 or self.grid < 1:
+            raise OptionError(f"RISE needs at least one mask and one grid cell (num_masks={self.num_masks}, "
+                              f"grid={self.grid})")
+        if not 0 < self.p <= 1:  # NaN fails too
+            raise OptionError(f"RISE's p must be in (0, 1], not {self.p}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise OptionError(f"RISE's batch size must be >= 1, not {self.batch_size}")
+
 
 class RISEMasks:
     """The N masks of RISE for an H x W input, drawn once from ``seed`` (the same masks for

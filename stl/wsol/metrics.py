@@ -198,6 +198,33 @@ class WSOLScores:
         hit = np.stack(self.iou_largest)[:, k] >= 0.5
         return float(np.mean(hit & np.asarray(self.correct_class)) * 100.0)
 
+    def resampled(self, counts: np.ndarray, iou_thresholds: Sequence[float] = IOU_THRESHOLDS) -> Dict[str, np.ndarray]:
+        """The metrics with image i counted ``counts[b, i]`` times, for every row b (the per-image
+        bootstrap of ``stl wsol --ci``): ``{name: (B,)}`` for the names of :meth:`summary` but
+        ``images`` and ``best_threshold`` (BoxAcc(tau, delta) = the weighted hit share, each max
+        and tau* taken per row); with all counts 1 the values of :meth:`summary`."""
+        counts = np.atleast_2d(np.asarray(counts, np.float64))
+        if not self.image_ids:
+            nan = np.full(len(counts), np.nan)
+            return {k: nan.copy() for k in ("top1_loc", "gt_known_loc", "max_box_acc", "max_box_acc_v2",
+                                            *[f"max_box_acc_iou{int(round(d * 100))}" for d in IOU_THRESHOLDS])}
+        total = counts.sum(1, keepdims=True)
+        largest, every = np.stack(self.iou_largest), np.stack(self.iou_all)
+
+        def box_acc(m, d):  # (B, T) in percent
+            return counts @ (m >= d).astype(np.float64) / total * 100.0
+
+        acc50 = box_acc(largest, 0.5)
+        k = np.argmax(acc50, 1)  # tau* per resample (first maximum)
+        hit = (largest[:, k] >= 0.5).T & np.asarray(self.correct_class)[None, :]  # (B, n)
+        out = {"top1_loc": (counts * hit).sum(1) / total[:, 0] * 100.0, "max_box_acc": acc50.max(1)}
+        out["gt_known_loc"] = out["max_box_acc"]
+        per = {d: box_acc(every, d).max(1) for d in IOU_THRESHOLDS}
+        out["max_box_acc_v2"] = np.mean([per[d] if d in per else box_acc(every, d).max(1) for d in iou_thresholds], 0)
+        for d in IOU_THRESHOLDS:
+            out[f"max_box_acc_iou{int(round(d * 100))}"] = per[d]
+        return out
+
     def summary(self) -> dict:
         return {"images": len(self), "top1_loc": self.top1_loc(), "gt_known_loc": self.gt_known_loc(),
                 "max_box_acc": self.max_box_acc(), "max_box_acc_v2": self.max_box_acc_v2(),

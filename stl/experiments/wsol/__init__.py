@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from .figure import make_figure
 from .passes import (Selection, _input_image, _write_json, build_selection, check_inputs_stamp,
                      classifier_pass, rise_pass, scoremap_path, stl_pass, stl_scoremaps, stlplus_features)
 from .report import PUBLISHED, format_report
-from .scoring import protocol_rows, score_box_method, score_heatmap_method
+from .scoring import protocol_rows, score_box_method, score_heatmap_method, wsol_summary
 
 log = logging.getLogger("stl.experiments.wsol")
 
@@ -62,6 +62,8 @@ class BenchmarkOptions:
     plus: Optional[object] = None  # STLPlusConfig; None: the defaults
     config: Optional[object] = None  # STLConfig of the STL runs; None: the default (authors) profile
     select_plus: bool = True
+    #: (level, resamples, seed) of the per-image bootstrap intervals (``--ci``); None: no intervals
+    ci: Optional[Tuple[float, int, int]] = None
     figure_images: int = 8
     save_top1: bool = False
     progress: bool = True
@@ -142,15 +144,19 @@ def run_wsol(dataset, classifier, opt: BenchmarkOptions) -> dict:
     stl_ids = sorted(set.intersection(*[set(proposals[n]) for n in stl_derived]) if stl_derived else set(),
                      key=sel.ids.index)
     halves = {h: [i for i in stl_ids if sel.infos[i].half == h] for h in (0, 1)}
-    protocol = {f"half{h + 1}": protocol_rows(sel, proposals, ids) for h, ids in halves.items()}
+    protocol = {f"half{h + 1}": protocol_rows(sel, proposals, ids, opt.ci) for h, ids in halves.items()}
 
     report = {
         "dataset": sel.dataset.describe(), "model": opt.model, "classifier": classifier.describe(),
         "images": len(sel.ids), "stl_images": len(stl_ids), "stl_images_by_half": [len(halves[0]), len(halves[1])],
         "rise": {"num_masks": opt.rise.num_masks, "grid": opt.rise.grid, "p": opt.rise.p, "seed": opt.rise.seed},
         "stl_heatmap_rule": opt.heatmap_rule, "notes": notes, "cam_note": head_note,
-        "methods": {m: s.summary() for m, s in scores.items()},
-        "methods_on_stl_images": {m: s.subset(stl_ids).summary() for m, s in scores.items()} if stl_ids else {},
+        "methods": {m: wsol_summary(s, opt.ci) for m, s in scores.items()},
+        "methods_on_stl_images": ({m: wsol_summary(s.subset(stl_ids), opt.ci) for m, s in scores.items()}
+                                  if stl_ids else {}),
+        "ci": (None if opt.ci is None else
+               {"level": opt.ci[0], "resamples": opt.ci[1], "seed": opt.ci[2], "method": "percentile",
+                "unit": "image"}),
         "protocol": protocol, "stlplus": {k: {kk: vv for kk, vv in v.items() if kk != "grid"}
                                           for k, v in plus_report.items()},
         "published": [{"method": a, "backbone": b, "max_box_acc_v2": c} for a, b, c in PUBLISHED],
@@ -170,4 +176,5 @@ def run_wsol(dataset, classifier, opt: BenchmarkOptions) -> dict:
 
 
 __all__ = ["ALL_METHODS", "BenchmarkOptions", "run_wsol", "build_selection", "classifier_pass", "rise_pass",
-           "stl_pass", "scoremap_path", "format_report", "make_figure", "Selection", "_input_image"]
+           "stl_pass", "scoremap_path", "format_report", "protocol_rows", "wsol_summary", "make_figure", "Selection",
+           "_input_image"]

@@ -34,6 +34,18 @@ def _fmt(v) -> str:
     return "--" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
 
 
+def _fmt_iv(r: dict, key: str, scale: float = 1.0, bold: bool = False) -> str:
+    """``r[key]`` (times ``scale``), with its interval ``[low, high]`` when ``r`` has one."""
+    v = r[key]
+    text = _fmt(None if v is None else v * scale)
+    if bold:
+        text = f"**{text}**"
+    iv = (r.get("intervals") or {}).get(key)
+    if iv is not None and text.strip("*") != "--":
+        text += f" [{_fmt(iv['low'] * scale)}, {_fmt(iv['high'] * scale)}]"
+    return text
+
+
 def _table(rows: Dict[str, dict], backbone: str) -> List[str]:
     lines = ["| method | kind | backbone | images | Top-1 Loc | GT-known Loc | MaxBoxAcc | MaxBoxAccV2 | "
              "@IoU0.3 | @IoU0.5 | @IoU0.7 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -42,10 +54,10 @@ def _table(rows: Dict[str, dict], backbone: str) -> List[str]:
         if not r.get("images"):
             continue
         bb = "--" if m in ("WHOLE-IMAGE", "CENTER") else backbone
-        lines.append(f"| {m} | {KIND.get(m, '?')} | {bb} | {r['images']} | {_fmt(r['top1_loc'])} | "
-                     f"{_fmt(r['gt_known_loc'])} | {_fmt(r['max_box_acc'])} | **{_fmt(r['max_box_acc_v2'])}** | "
-                     f"{_fmt(r['max_box_acc_iou30'])} | {_fmt(r['max_box_acc_iou50'])} | "
-                     f"{_fmt(r['max_box_acc_iou70'])} |")
+        lines.append(f"| {m} | {KIND.get(m, '?')} | {bb} | {r['images']} | {_fmt_iv(r, 'top1_loc')} | "
+                     f"{_fmt_iv(r, 'gt_known_loc')} | {_fmt_iv(r, 'max_box_acc')} | "
+                     f"{_fmt_iv(r, 'max_box_acc_v2', bold=True)} | {_fmt_iv(r, 'max_box_acc_iou30')} | "
+                     f"{_fmt_iv(r, 'max_box_acc_iou50')} | {_fmt_iv(r, 'max_box_acc_iou70')} |")
     return lines
 
 
@@ -54,7 +66,13 @@ def format_report(rep: dict) -> str:
     lines = [f"WSOL benchmark (wsolevaluation's metrics) on {rep['dataset']}; classifier {rep['classifier']}.",
              f"Score maps for the ground-truth class; thresholds 0.00..0.99 step 0.01; 224x224 frame. "
              f"RISE: N={rep['rise']['num_masks']} masks (grid {rep['rise']['grid']}, p {rep['rise']['p']}). "
-             f"STL heatmap rule: {rep['stl_heatmap_rule']}.", ""]
+             f"STL heatmap rule: {rep['stl_heatmap_rule']}."]
+    if rep.get("ci"):
+        c = rep["ci"]
+        lines.append(f"[low, high]: {100 * c['level']:g}% per-image bootstrap interval (percentile method, "
+                     f"{c['resamples']} resamples, seed {c['seed']}; every metric, its max over thresholds "
+                     f"included, recomputed on each resample).")
+    lines.append("")
     lines += ["All images each method has:", ""] + _table(rep["methods"], bb)
     for a, b, c in PUBLISHED:
         lines.append(f"| {a} [published, wsolevaluation] | heatmap | {b} (other backbone) | 50000 | | | | **{c}** "
@@ -75,8 +93,8 @@ def format_report(rep: dict) -> str:
                   "| method | top-1 hit rate | recall@1 | recall@5 | recall@10 |", "|---|---|---|---|---|"]
         for m in sorted(rows, key=lambda k_: ORDER.index(k_) if k_ in ORDER else 99):
             r = rows[m]
-            lines.append(f"| {m} | {r['top1_hit_rate']:.1%} | {r['recall@1']:.1%} | {r['recall@5']:.1%} | "
-                         f"{r['recall@10']:.1%} |")
+            lines.append(f"| {m} | {_fmt_iv(r, 'top1_hit_rate', 100)}% | {_fmt_iv(r, 'recall@1', 100)}% | "
+                         f"{_fmt_iv(r, 'recall@5', 100)}% | {_fmt_iv(r, 'recall@10', 100)}% |")
     for name, p in rep.get("stlplus", {}).items():
         c = p["config"]
         how = (f"selected on {p['selected_on_images']} first-half images" if p["selected"]

@@ -50,11 +50,13 @@ def score_box_method(sel: Selection, boxes: Dict[str, np.ndarray], preds: Dict[s
     return sc
 
 
-
-def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: Sequence[str]) -> Dict[str, dict]:
+def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: Sequence[str],
+                  ci: Optional[Tuple[float, int, int]] = None) -> Dict[str, dict]:
     """The paper's protocol (stl eval: IoU >= 0.5, mean per class) on ``ids``: top-1 hit rate,
-    recall@1/5/10."""
+    recall@1/5/10; with ``ci`` = (level, resamples, seed) each with its per-image bootstrap
+    interval (``row["intervals"][figure] = {"low", "high"}``, :mod:`stl.evaluation.bootstrap`)."""
     from ...evaluation import evaluate
+    from ...evaluation.bootstrap import eval_intervals
 
     records = [sel.dataset.record(i) for i in ids]
     rows = {}
@@ -64,4 +66,29 @@ def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: S
         res = evaluate(records, {i: props[i] for i in ids}, num_windows=(1, 5, 10), mode="image")
         rows[name] = {"images": len(ids), "top1_hit_rate": res.top1_hit_rate,
                       **{f"recall@{n}": res.at(n)["recall"] for n in (1, 5, 10)}}
+        if ci is not None and res.image_ids:
+            iv = eval_intervals(res.contributions, (1, 5, 10), *ci)
+            rows[name]["intervals"] = {"top1_hit_rate": _lh(iv["top1_hit_rate"]),
+                                       **{f"recall@{n}": _lh(iv["recall"][n]) for n in (1, 5, 10)}}
     return rows
+
+
+def _lh(iv) -> dict:
+    return {"low": iv.low, "high": iv.high}
+
+
+def wsol_summary(scores: WSOLScores, ci: Optional[Tuple[float, int, int]] = None) -> dict:
+    """:meth:`WSOLScores.summary`, with ``ci`` = (level, resamples, seed) also every metric's per-image
+    bootstrap interval (``["intervals"][metric] = {"low", "high"}``; images resampled with
+    replacement, each metric -- its max over tau included -- recomputed per resample)."""
+    from ...evaluation.bootstrap import percentile_interval, resampled
+
+    out = scores.summary()
+    if ci is not None and len(scores):
+        level, resamples, seed = ci
+        boot = resampled(len(scores), scores.resampled, resamples, seed, max(len(scores), len(scores.thresholds)))
+        out["intervals"] = {}
+        for k, v in boot.items():
+            lo, hi = percentile_interval(v, level)
+            out["intervals"][k] = {"low": float(lo), "high": float(hi)}
+    return out
