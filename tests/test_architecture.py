@@ -13,7 +13,6 @@ import ast
 from pathlib import Path
 from typing import Dict, List, Set
 
-import pytest
 
 import stl
 

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,8 @@ import torch
 
 from stl.models import FEATURE, LOGITS, PROB
 from stl.models.caffe import io as cp
-from stl.models.caffe.net import CaffeNetModule, TorchCaffeClassifier
+from stl.models.caffe.classifier import TorchCaffeClassifier
+from stl.models.caffe.net import CaffeNetModule
 
 pytestmark = pytest.mark.caffe
 

@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 from PIL import Image
 
 
@@ -18,7 +17,8 @@ def test_localize_cli_writes_figure_and_json(tmp_path):
     Image.fromarray(data.coffee()[::4, ::4]).save(tmp_path / "coffee.png")
     (tmp_path / "bad.jpg").write_text("garbage")
     r = run_cli("localize", str(tmp_path / "coffee.png"), str(tmp_path / "bad.jpg"), "--label", "n07920052",
-                "--top", "3", "--ks", "100", "--color-spaces", "hsv", "--out", str(tmp_path / "out"))
+                "--top", "3", "--set", "segmentation.ks=100", "--set", "segmentation.color_spaces=hsv",
+                "--out", str(tmp_path / "out"))
     assert "Traceback" not in r.stderr, r.stderr
     assert r.returncode == 1  # one image failed, the other was processed
     assert "bad.jpg: cannot decode image" in r.stderr

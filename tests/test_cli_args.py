@@ -2,13 +2,17 @@
 and the namespace turned once into a ModelSpec and an STLConfig (no subprocess, no model)."""
 import pytest
 
-from stl.cli import build_parser
+from stl.cli import COMMANDS, build_parser
 from stl.cli.args import apply_overrides, model_spec, parse_value, split_overrides, stl_config, valid_keys
 from stl.core.config import DEFAULT, STLConfig
 from stl.models.spec import ModelSpec
 
-STL_COMMANDS = ("localize", "demo", "run", "bench", "fig3", "table", "fig6", "stl650")
-NEEDS = {"localize": ["x.png"], "run": ["--dataset", "sample", "--method", "CENTER"], "table": ["1"]}
+#: the commands that run no classifier (they read stored runs, or plot Eq. 4); every other
+#: command of stl.cli.COMMANDS runs a classifier or STL and takes the same options
+NO_CLASSIFIER = ("eval", "eval-profiles", "diff", "fig2", "export")
+STL_COMMANDS = tuple(c for c in COMMANDS if c not in NO_CLASSIFIER)
+NEEDS = {"localize": ["x.png"], "run": ["--dataset", "sample", "--method", "CENTER"], "table": ["1"],
+         "eval": ["x.h5"], "eval-profiles": ["x.h5"], "diff": ["a.h5", "b.h5"], "export": ["x.h5", "--format", "csv"]}
 
 
 def parse(command, *argv):
@@ -33,6 +37,15 @@ def test_defaults_are_the_paper_settings(command):
     args = parse(command)
     assert model_spec(args) == ModelSpec()
     assert stl_config(args) == DEFAULT
+
+
+def test_the_command_list_is_every_command(capsys):
+    assert len(STL_COMMANDS) == 16 and set(STL_COMMANDS) | set(NO_CLASSIFIER) == set(COMMANDS)
+    for command in NO_CLASSIFIER:  # they really take no classifier options
+        parse(command)
+        with pytest.raises(SystemExit):
+            parse(command, "--model", "caffenet")
+        assert "unrecognized arguments: --model caffenet" in capsys.readouterr().err
 
 
 def test_values_are_parsed_with_the_field_type():
@@ -87,3 +100,60 @@ def test_model_spec_words():
     assert str(ModelSpec.from_words(["a.prototxt", "b.caffemodel"])) == "a.prototxt:b.caffemodel"
     with pytest.raises(SystemExit, match="NAME or a PROTOTXT CAFFEMODEL"):
         model_spec(parse("fig3", "--model", "a", "b", "c"))
+
+
+def test_detection_set_values_follow_the_field_type():
+    from stl.cli.detection_args import detection_options
+
+    opts = detection_options(parse("table", "--set", "svm.default_c=1", "--set", "stl_ks=300", "--set",
+                                   "max_detections_per_image=none"))
+    assert opts.overrides == {"svm.default_c": 1.0, "stl_ks": (300,), "max_detections_per_image": None}
+    assert isinstance(opts.overrides["svm.default_c"], float)
+    with pytest.raises(SystemExit, match="unknown field 'svm.folds_'"):
+        detection_options(parse("table", "--set", "svm.folds_=2"))
+
+
+def test_bench_scale_starts_from_its_cheap_segmentation_then_set():
+    from stl.experiments.bench_scale import scale_config
+
+    defaults = {"segmentation": scale_config().segmentation}
+    cfg = stl_config(parse("bench-scale"), defaults=defaults)
+    assert cfg.segmentation.ks == (500,) and cfg.segmentation.color_spaces == ("hsv",) and cfg.profile == "authors"
+    cfg = stl_config(parse("bench-scale", "--profile", "corrected", "--set", "segmentation.ks=50,100"),
+                     defaults=defaults)
+    assert cfg.segmentation.ks == (50, 100) and cfg.profile == "corrected" and cfg.caffe_mean == "image"
+
+
+@pytest.mark.parametrize("command,module,function", [
+    ("fig1", "stl.experiments.maskout", "run_maskout"), ("fig5", "stl.experiments.maskout", "run_maskout"),
+    ("gallery", "stl.experiments.gallery", "run_gallery"), ("fig4", "stl.experiments.fig4", "run_fig4"),
+    ("ablation", "stl.experiments.ablation", "run_ablation"), ("timing", "stl.experiments.timing", "time_methods")])
+def test_figure_commands_hand_the_profile_and_model_down(command, module, function, monkeypatch, shared_dir):
+    """--profile/--set/--model reach the experiment (and the lazily built classifier's mean), not just the parser."""
+    import importlib
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(*a, **kw):
+        seen["args"], seen["kw"] = a, kw
+        raise Stop
+
+    monkeypatch.setattr(importlib.import_module(module), function, fake)
+    parser, modules = build_parser()
+    args = parser.parse_args([command, "--model", "squeezenet", "--profile", "corrected", "--set", "nms_iou=0.3",
+                              "--limit", "1", "--runs", "unused"])
+    with pytest.raises(Stop):
+        modules[command].main(args)
+    want = STLConfig.for_profile("corrected").replace(nms_iou=0.3)
+    values = list(seen["args"]) + list(seen["kw"].values())
+    assert want in values  # the STLConfig
+    lazy = [v for v in values if hasattr(v, "preprocessing_identity")]
+    specs = [v for v in values if isinstance(v, ModelSpec)]
+    assert lazy or specs
+    for v in lazy:
+        assert v.preprocessing_identity() == {"precision": "fp32", "caffe_mean": "image"}  # corrected's mean
+    for v in specs:
+        assert v == ModelSpec("squeezenet")

@@ -7,14 +7,12 @@ pipeline runs end to end on real data, not the paper's numbers).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stl import resources
-from stl.detection import config as dcfg
 from stl.detection.config import DetectionConfig, SVMConfig
 from stl.detection.evaluation import average_precision, mean_ap, voc07_ap
 from stl.detection.pipeline import PairSpec, image_detections

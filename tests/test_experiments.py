@@ -113,7 +113,7 @@ def test_lite0_hooks_match_the_classifier_outputs(lite0):
 def test_maskout_figure_numbers_against_direct_forwards(lite0, synthetic, tmp_path):
     from stl.core.localization import resize_to_input
     from stl.models.base import PROB, mask_boxes
-    from stl.experiments.maskout import layer_outputs, maskout_figure, plot_maskout, response_change
+    from stl.experiments.maskout import layer_outputs, maskout_figure, plot_maskout
     from stl.experiments.common import save_figure
 
     rec = synthetic.dataset[0]
@@ -211,12 +211,14 @@ def test_fig1_fig5_gallery_share_one_stl_run(synthetic, runs_dir, tmp_path, lite
                      progress=False, classifier=lite0)
     assert path.stat().st_mtime == mtime  # the stored run was reused, not recomputed
     # the rule recomputed here: lowest stored top-1 drop among images whose top-5 holds the true class
+    # (the images resized as STL resized them: STLConfig.input_resize)
+    from stl.core.config import DEFAULT
     from stl.core.localization import resize_to_input
 
     eligible = {}
     for i in run.image_ids:
         rec = synthetic.dataset.record(i)
-        x = resize_to_input(rec.read(), lite0.input_size).astype(np.float32)[None]
+        x = resize_to_input(rec.read(), lite0.input_size, DEFAULT.input_resize).astype(np.float32)[None]
         top5 = np.argsort(-lite0.forward(x, (PROB,))[PROB][0])[:5]
         if lite0.classes.index(rec.labels[0]) in top5:
             eligible[i] = float(run.scores[i][0])

@@ -415,10 +415,11 @@ def build_corpus(tmp: Path) -> List[Case]:
         ("run", ["--profile", "mine"], "--profile"),
         ("eval", ["--n", "0"], "--n"), ("eval", ["--n", "-3"], "--n"), ("eval", ["--n", "10", "x"], "--n"),
         ("eval", ["--matching", "greedy"], "--matching"),
-        ("localize", ["--ks", "-5"], "--ks"), ("localize", ["--ks", "0"], "--ks"),
-        ("localize", ["--ks", "50", "nan"], "--ks"), ("localize", ["--top", "0"], "--top"),
-        ("localize", ["--top", "-2"], "--top"), ("localize", ["--color-spaces", "cmyk"], "--color-spaces"),
-        ("localize", ["--mask-mode", "blur"], "--mask-mode"),
+        ("localize", ["--set", "segmentation.ks=-5"], "ks"), ("localize", ["--set", "segmentation.ks=0"], "ks"),
+        ("localize", ["--set", "segmentation.ks=50,nan"], "ks"), ("localize", ["--top", "0"], "--top"),
+        ("localize", ["--top", "-2"], "--top"),
+        ("localize", ["--set", "segmentation.color_spaces=cmyk"], "color_spaces"),
+        ("localize", ["--set", "mask_mode=blur"], "mask_mode"),
         ("demo", ["--top", "0"], "--top"), ("demo", ["--top", "x"], "--top"),
         ("bench", ["--images", "0"], "--images"), ("bench", ["--images", "-1"], "--images"),
         ("bench", ["--images-per-chunk", "0"], "--images-per-chunk"),
@@ -597,7 +598,8 @@ def build_corpus(tmp: Path) -> List[Case]:
         d["images"][1].update(change)
         return json.dumps(d)
 
-    sample_case("malformed", "malformed JSON", '{"images": [', "error", ["annotations.json", "malformed JSON", "line 1"])
+    sample_case("malformed", "malformed JSON", '{"images": [', "error",
+                ["annotations.json", "malformed JSON", "line 1"])
     sample_case("noimages", "no images list", '{"root": "."}', "error", ["annotations.json", "images"])
     sample_case("nofile", "entry without file", json.dumps({"images": [{"id": "x"}]}), "error",
                 ["annotations.json", "images[0]"])
@@ -877,7 +879,7 @@ def issue21b_cases(tmp: Path) -> List[Case]:
             ("gpus-nan", center(), ray + ["--gpus-per-worker", "nan"], ["--gpus-per-worker"]),
             ("threads", center(), ["--threads-per-worker", "-1"], ["--threads-per-worker"]),
             ("label", loc(), ["--label", "\u00b2"], ["--label", "\u00b2"]),
-            ("ks-huge", loc(), ["--ks", "1e20"], ["--ks"]),
+            ("ks-huge", loc(), ["--set", "segmentation.ks=1e20"], ["--set", "ks"]),
             ("eval-n", ["eval", "x.h5"], ["--n", "1e20"], ["--n"]),
             ("wsol-limit", wsol(), ["--limit", "-1"], ["--limit"]),
             ("wsol-rise-p", wsol(), ["--rise-p", "2"], ["--rise-p"]),
@@ -1091,7 +1093,8 @@ def test_localize_same_stem_inputs_get_distinct_outputs(tmp_path):
         save(Image.new("RGB", (1, 1), (40 * k, 90, 200)), tmp_path / sub / "x.png")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     r = subprocess.run([PY, "-m", "stl.cli", "localize", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
-                        "--ks", "100", "--color-spaces", "hsv", "--out", str(tmp_path / "o")], capture_output=True,
+                        "--set", "segmentation.ks=100", "--set", "segmentation.color_spaces=hsv", "--out",
+                        str(tmp_path / "o")], capture_output=True,
                        text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     a, b = (json.loads((tmp_path / "o" / f"{s}_x_wl.json").read_text()) for s in ("a", "b"))

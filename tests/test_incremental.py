@@ -7,7 +7,8 @@ import pytest
 from stl.models import LOGITS, PROB
 from stl.models.caffe import incremental
 from stl.models.base import mask_boxes
-from stl.models.caffe.net import CaffeNetModule, TorchCaffeClassifier
+from stl.models.caffe.classifier import TorchCaffeClassifier
+from stl.models.caffe.net import CaffeNetModule
 
 # Every layer kind the incremental pass handles, and two it must fall back on.
 NET = """

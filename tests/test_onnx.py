@@ -47,7 +47,8 @@ class TinyNet:
                 self.conv = torch.nn.Conv2d(3, 4, 1)
                 self.fc = torch.nn.Linear(4, 3)
                 with torch.no_grad():
-                    self.conv.weight.copy_(torch.tensor([[1., 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]])[:, :, None, None])
+                    w = torch.tensor([[1., 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]])
+                    self.conv.weight.copy_(w[:, :, None, None])
                     self.conv.bias.zero_()
                     self.fc.weight.copy_(torch.tensor([[1., 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]]))
                     self.fc.bias.copy_(torch.tensor([0., 1, 2]))

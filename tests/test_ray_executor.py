@@ -258,3 +258,43 @@ def test_bench_scale_measures_every_setup(ray_local, shared_dir):
     assert res["ray_startup_s"] < 1  # the module's Ray instance was already up: no start-up
     assert 0 < res["ray_round_trip_s"] < 5
     assert "Ray round trip per task" in format_report(res) and len(rows_for_csv(res)) == 6
+
+
+# ----------------------------------------------------------------------------- plug-ins: traits, not names
+def test_plugin_model_and_method_run_alike_locally_and_on_ray(ray_local, ilsvrc_dir, tmp_path):
+    """A method and a model registered under new names (tests/ray_helpers.py) are built from
+    what they declared: the method gets the classifier and the STLConfig (it takes ``config``),
+    the model is no Caffe net -- in this process and in a Ray worker alike."""
+    from stl.core.config import DEFAULT
+    from stl.models.spec import ModelSpec
+    from stl.proposals import build_run_method
+
+    assert not ModelSpec(ray_helpers.TINY_MODEL).is_caffe
+    config = DEFAULT.replace(nms_iou=0.25)
+    spec = MethodSpec.for_method(ray_helpers.CONFIG_METHOD, model=ray_helpers.TINY_MODEL, config=config)
+    assert spec.uses_classifier and spec.traits()["takes_config"]
+    ds = _ds(ilsvrc_dir, 4)
+    live = build_run_method(ray_helpers.CONFIG_METHOD, lambda: ModelSpec(ray_helpers.TINY_MODEL).build(), config)
+    paths = {"live": tmp_path / "live.h5", "local": tmp_path / "local.h5", "ray": tmp_path / "ray.h5"}
+    run_method(ds, live, paths["live"], method_name=ray_helpers.CONFIG_METHOD, progress=False)
+    run_method(ds, spec, paths["local"], method_name=ray_helpers.CONFIG_METHOD, progress=False,
+               executor=LocalExecutor())
+    run_method(ds, spec, paths["ray"], method_name=ray_helpers.CONFIG_METHOD, progress=False,
+               executor=_RayExecutor(workers=1))
+    got = {k: _content(p) for k, p in paths.items()}
+    assert got["live"] == got["local"] == got["ray"]
+    ids, windows, failures = got["ray"]
+    assert len(ids) == 4 and not failures
+    from stl.core.localization import resize_to_input
+
+    net = ray_helpers.TinyNet()
+    for i in ids:  # p(class 0) plus the config's nms_iou: the config reached the worker
+        (box,), (score,) = windows[i]
+        x = resize_to_input(ds.record(i).read(), net.input_size, config.input_resize)[None].astype(np.float32)
+        assert score == pytest.approx(float(net.forward(x)["prob"][0, 0]) + 0.25, abs=1e-6)
+    metas = {k: load_run(p).meta for k, p in paths.items()}
+    assert metas["ray"]["model"] == ray_helpers.TINY_MODEL
+    for key in ("method_config", "preprocessing"):  # the same identity, whoever computed the run
+        assert metas["live"][key] == metas["local"][key] == metas["ray"][key]
+    assert '"nms_iou": 0.25' in metas["ray"]["method_config"]
+    assert metas["ray"]["preprocessing"] == '{"precision": "fp32"}'

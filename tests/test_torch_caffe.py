@@ -1,7 +1,6 @@
 """The torch Caffe engine against hand-computed / independently computed (numpy) Caffe semantics."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -10,8 +9,10 @@ import torch
 
 from stl.models import FEATURE, LOGITS, PROB, ModelError, build_classifier
 from stl.models.caffe import io as cp
-from stl.models.caffe.net import (ILSVRC_MEAN_BGR, CaffeNetModule, TorchCaffeClassifier,
-                                      caffe_pool_output_size)
+from stl.models.caffe.classifier import TorchCaffeClassifier
+from stl.models.caffe.layers import caffe_pool_output_size
+from stl.models.caffe.net import CaffeNetModule
+from stl.models.preprocessing import ILSVRC_MEAN_BGR
 
 
 # ---------------------------------------------------------------------------

@@ -145,7 +145,8 @@ def test_cam_is_features_times_classifier_weights(lite0, chelsea_input):
     assert out["cam"].shape == (1, 2, 7, 7)
     np.testing.assert_allclose(out["cam"][0, 0], manual, rtol=1e-4, atol=1e-3)
     # the spatial mean of CAM_c plus the bias is the class score (GAP + linear head)
-    assert manual.mean() + float(net._fc.bias[cls].detach()) == pytest.approx(float(logits_ref[cls]), rel=1e-4, abs=1e-3)
+    assert manual.mean() + float(net._fc.bias[cls].detach()) == pytest.approx(float(logits_ref[cls]), rel=1e-4,
+                                                                               abs=1e-3)
     # class-specific: the map of class 0 (tench) differs
     assert not np.allclose(out["cam"][0, 1], out["cam"][0, 0])
 
@@ -301,7 +302,7 @@ class _FakeWindows:
 def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lite0):
     from stl.data import get_dataset
     from stl.runner import run_method, run_path
-    from stl.experiments.wsol import BenchmarkOptions, run, scoremap_path
+    from stl.experiments.wsol import BenchmarkOptions, run_wsol, scoremap_path
 
     ds = get_dataset("ilsvrc2012_val", root=ilsvrc_dir)
     ids = ds.image_ids[:2]
@@ -309,9 +310,10 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
     store = run_path(runs, ds.key, "STL-WL", "lite0", True)
     run_method(get_dataset("ilsvrc2012_val", root=ilsvrc_dir).select(ids), _FakeWindows(), store,
                method_name="STL-WL", model="lite0", progress=False)
-    opt = BenchmarkOptions(out=tmp_path / "out", runs=runs, model="lite0", methods=["CAM", "STL-WL", "WHOLE-IMAGE", "CENTER"],
+    opt = BenchmarkOptions(out=tmp_path / "out", runs=runs, model="lite0",
+                           methods=["CAM", "STL-WL", "WHOLE-IMAGE", "CENTER"],
                            limit=2, stl_compute=False, figure_images=2, progress=False, ci=(0.95, 200, 0))
-    rep = run(ds, lite0, opt)
+    rep = run_wsol(ds, lite0, opt)
     m = rep["methods"]
     assert m["CAM"]["images"] == 2 and m["STL-WL"]["images"] == 2 and m["STL-WL-HEAT"]["images"] == 2
     assert m["STL+-WL"]["images"] == 2 and rep["stl_images_by_half"] == [2, 0]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 def add_arguments(p):
     from ..experiments.ablation import variants
-    from ..experiments.common import add_data_args, add_model_args
+    from .args import add_common_arguments, add_data_arguments
 
-    add_model_args(p)
-    add_data_args(p, limit_help="first N images of ILSVRC val (CI: 1)")
+    add_common_arguments(p)
+    add_data_arguments(p, limit_help="first N images of ILSVRC val (CI: 1)")
     p.add_argument("--variants", default=None,
                    help=f"comma-separated subset of: {', '.join(variants())} (default: all; 'default' always runs)")
     p.add_argument("--out", default="results/ablation")
@@ -18,14 +18,18 @@ def add_arguments(p):
 def main(args) -> int:
     from ..experiments.ablation import ABLATION_N, run_ablation, write_ablation
     from ..experiments.common import LazyClassifier, ilsvrc_data
+    from .args import model_spec, stl_config
+
+    model, config = model_spec(args), stl_config(args)
 
     data = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.limit)
     print(f"ablation: data: {data.description} ({len(data.dataset)} images)")
     names = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
-    rows = run_ablation(data, args.model, LazyClassifier(args.model, args.engine, args.device, args.precision),
-                        args.runs, names, progress=not args.no_progress)
-    files = write_ablation(rows, args.out, data.description, args.model)
-    print(f"\n{'variant':<14}" + "".join(f"  R@{n:<4}" for n in ABLATION_N) + "".join(f"  P@{n:<4}" for n in ABLATION_N))
+    rows = run_ablation(data, str(model), LazyClassifier(model, config.caffe_mean), args.runs, names,
+                        progress=not args.no_progress, base=config)
+    files = write_ablation(rows, args.out, data.description, str(model))
+    print(f"\n{'variant':<14}" + "".join(f"  R@{n:<4}" for n in ABLATION_N)
+          + "".join(f"  P@{n:<4}" for n in ABLATION_N))
     for r in rows:
         print(f"{r.name:<14}" + "".join(f"  {100 * r.at(n)['recall']:5.1f}" for n in ABLATION_N)
               + "".join(f"  {100 * r.at(n)['precision']:5.1f}" for n in ABLATION_N))

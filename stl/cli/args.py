@@ -13,7 +13,11 @@ down into :mod:`stl.experiments`, the runner and the library:
   ``--set batch_size=none``).
 
 Commands with a config of their own (the detector experiments' DetectionConfig) receive the
-``--set`` keys that are not STLConfig fields through :func:`split_overrides`.
+``--set`` keys that are not STLConfig fields through :func:`split_overrides`, parsed by the same
+rule (:func:`parse_field`: the type of the field the key names).
+
+Every command of :data:`stl.cli.COMMANDS` that runs a classifier or STL adds its options with
+:func:`add_common_arguments` (``tests/test_cli_args.py`` checks each one).
 """
 from __future__ import annotations
 
@@ -21,10 +25,13 @@ import argparse
 import dataclasses
 import math
 import typing
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from ..core.config import MAX_INT, PROFILES, SegmentationConfig, STLConfig
 from ..models.spec import ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..executors import Executor
 
 
 # ----------------------------------------------------------------------------- option value types
@@ -142,6 +149,26 @@ def add_common_arguments(p, default_model: str = "efficientnet_lite0", class_lis
     add_config_arguments(p)
 
 
+def add_data_arguments(p, ilsvrc: bool = True, voc: bool = False, limit_help: str = "first N images"):
+    """The data and run-store options of the figure commands (``stl fig1/fig4/fig5/gallery/
+    ablation/timing``), read by :func:`stl.experiments.common.ilsvrc_data` / ``voc_data``."""
+    from ..experiments.common import DEFAULT_RUNS
+
+    g = p.add_argument_group("data")
+    if ilsvrc:
+        g.add_argument("--ilsvrc", default=None,
+                       help="ILSVRC-2012 val root (default $STL_ILSVRC / data/ilsvrc, else the ../shared sample)")
+        g.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
+                       help="200rnd: the paper's 200 random classes (default); all: 1000 classes")
+    if voc:
+        g.add_argument("--voc", default=None,
+                       help="VOCdevkit root (default $STL_VOC / data/VOCdevkit, else the ../shared sample)")
+    g.add_argument("--limit", type=int, default=None, help=limit_help)
+    g.add_argument("--runs", default=str(DEFAULT_RUNS),
+                   help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 # ----------------------------------------------------------------------------- namespace -> typed values
 def model_spec(args) -> ModelSpec:
     """The :class:`ModelSpec` of ``--model/--engine/--device/--precision/--no-incremental``."""
@@ -180,11 +207,13 @@ def split_overrides(items) -> Tuple[Dict[str, str], Dict[str, str]]:
     return mine, rest
 
 
-def stl_config(args, allow_other_keys: bool = False, **changes) -> STLConfig:
-    """The STLConfig of ``--profile`` (default "authors"), then ``--set`` overrides, then
-    ``changes``. Unknown ``--set`` keys are an error naming the valid ones (unless
-    ``allow_other_keys``: the command handles them, see :func:`split_overrides`)."""
-    config = STLConfig.for_profile(getattr(args, "profile", None) or "authors")
+def stl_config(args, allow_other_keys: bool = False, defaults: Optional[Dict[str, object]] = None,
+               **changes) -> STLConfig:
+    """The STLConfig of ``--profile`` (default "authors"), then ``defaults`` (a command's own
+    starting point, e.g. ``stl bench-scale``'s one cheap segmentation), then ``--set``
+    overrides, then ``changes``. Unknown ``--set`` keys are an error naming the valid ones
+    (unless ``allow_other_keys``: the command handles them, see :func:`split_overrides`)."""
+    config = STLConfig.for_profile(getattr(args, "profile", None) or "authors", **(defaults or {}))
     mine, rest = split_overrides(getattr(args, "overrides", None))
     if rest and not allow_other_keys:
         raise SystemExit(f"--set: unknown STLConfig field(s) {', '.join(sorted(rest))}; valid: "
@@ -194,11 +223,6 @@ def stl_config(args, allow_other_keys: bool = False, **changes) -> STLConfig:
     except ValueError as e:
         raise SystemExit(f"--set: {e}")
     return config.replace(**changes) if changes else config
-
-
-def stl_config_from_args(args, **changes) -> STLConfig:
-    """Same as :func:`stl_config` (kept name)."""
-    return stl_config(args, **changes)
 
 
 def build_from_args(args, config: Optional[STLConfig] = None):
@@ -246,6 +270,25 @@ def _set(obj, parts, text, key):
     if len(parts) > 1:
         raise ValueError(f"{key!r}: {name} has no fields")
     return dataclasses.replace(obj, **{name: parse_value(text, hint, key)})
+
+
+def parse_field(cls, key: str, text: str, _full: Optional[str] = None):
+    """``text`` parsed with the type of the (dotted) field ``key`` of the dataclass ``cls``
+    (the one ``--set`` rule, for a command's own config: ``data.num_classes=3`` -> 3)."""
+    full = _full or key
+    hints = typing.get_type_hints(cls)
+    name, _, rest = key.partition(".")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if name not in fields:
+        raise ValueError(f"unknown field {full!r}; valid: {', '.join(sorted(fields))}")
+    hint = hints[name]
+    if dataclasses.is_dataclass(hint):
+        if not rest:
+            raise ValueError(f"{full!r} is a group; set one of its fields ({full}.<field>)")
+        return parse_field(hint, rest, text, full)
+    if rest:
+        raise ValueError(f"{full!r}: {name} has no fields")
+    return parse_value(text, hint, full)
 
 
 def parse_value(text: str, hint, key: str = "value"):

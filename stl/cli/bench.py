@@ -14,11 +14,13 @@ from .validate import nonnegative_int, positive_int
 
 def add_arguments(p):
     add_common_arguments(p)
-    p.add_argument("--images", type=positive_int, default=16, help="number of real images (../shared ILSVRC, else sample)")
+    p.add_argument("--images", type=positive_int, default=16,
+                   help="number of real images (../shared ILSVRC, else sample)")
     p.add_argument("--images-per-chunk", type=positive_int, default=16,
                    help="images sharing classifier batches (more: fuller batches in the merge rounds)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: the best batch size measured")
-    p.add_argument("--reference-images", type=nonnegative_int, default=2, help="images also run in reference mode (0: skip)")
+    p.add_argument("--reference-images", type=nonnegative_int, default=2,
+                   help="images also run in reference mode (0: skip)")
     p.add_argument("--out", default="results/bench")
     d = p.add_argument_group("detector experiments (--detection)")
     d.add_argument("--detection", action="store_true",

@@ -7,11 +7,10 @@ from pathlib import Path
 
 def add_arguments(p):
     p.add_argument("--images", type=int, default=4, help="images of the STL runs (../shared ILSVRC, else sample)")
+    from .args import add_common_arguments
+
     p.add_argument("--method", default="STL-WL")
-    p.add_argument("--model", default="efficientnet_lite0")
-    p.add_argument("--ks", type=int, nargs="+", default=[500],
-                   help="Felzenszwalb k of the one segmentation (cheap; the paper's set is 50 100)")
-    p.add_argument("--color-spaces", nargs="+", default=["hsv"], help="colour spaces (paper: hsv lab)")
+    add_common_arguments(p)  # STL: the profile with one cheap segmentation (ks 500, hsv) unless --set says otherwise
     p.add_argument("--local-threads", type=int, nargs="+", default=[2, 1],
                    help="threads of the local runs (default 2 1; the first is the baseline)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Ray worker counts, 1 thread each")
@@ -22,13 +21,15 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..experiments.bench_scale import format_report, rows_for_csv, run_scale_benchmark
+    from ..experiments.bench_scale import format_report, rows_for_csv, run_scale_benchmark, scale_config
     from ..paths import shared_dir
+    from .args import model_spec, stl_config
     from .bench import append_row
 
     shared = shared_dir()
-    res = run_scale_benchmark(num_images=args.images, method=args.method, model=args.model, ks=args.ks,
-                              color_spaces=args.color_spaces, local_threads=args.local_threads,
+    config = stl_config(args, defaults={"segmentation": scale_config().segmentation})
+    res = run_scale_benchmark(num_images=args.images, method=args.method, model=model_spec(args), config=config,
+                              local_threads=args.local_threads,
                               ray_workers=args.workers, overhead_images=args.overhead_images,
                               round_trip_calls=args.round_trip_calls,
                               address=args.address, shared=shared if shared.is_dir() else None)

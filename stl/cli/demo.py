@@ -7,11 +7,9 @@ figure and a JSON summary under ``--out``.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 
-import numpy as np
 from tqdm import tqdm
 
 from .args import add_common_arguments, model_spec, stl_config

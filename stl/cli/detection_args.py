@@ -1,10 +1,8 @@
 """Options shared by ``stl table 1|2`` and ``stl fig6`` (the detector experiments, Sec. 4)."""
 from __future__ import annotations
 
-import json
-
-from .args import (add_common_arguments, add_executor_arguments, executor_from_args, model_spec, split_overrides,
-                   stl_config)
+from .args import (add_common_arguments, add_executor_arguments, executor_from_args, model_spec, parse_field,
+                   split_overrides, stl_config)
 
 
 def add_detection_arguments(p, which: str, default_pairs=()):
@@ -40,15 +38,14 @@ def add_detection_arguments(p, which: str, default_pairs=()):
 
 def detection_options(args):
     """The namespace -> :class:`stl.experiments.detection.DetectionOptions` (once)."""
+    from ..detection.config import DetectionConfig
     from ..experiments.detection import DetectionOptions
 
     _, rest = split_overrides(args.overrides)
-    overrides = {}
-    for k, v in rest.items():
-        try:
-            overrides[k] = json.loads(v)
-        except json.JSONDecodeError:
-            overrides[k] = v
+    try:  # the one --set rule: each value parsed with the type of its DetectionConfig field
+        overrides = {k: parse_field(DetectionConfig, k, v) for k, v in rest.items()}
+    except ValueError as e:
+        raise SystemExit(f"--set: {e}")
     classes = None
     if args.classes:
         classes = (int(args.classes) if args.classes.strip().isdigit()

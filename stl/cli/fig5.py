@@ -1,4 +1,5 @@
-"""``stl fig5``: Fig. 5 / supplementary Fig. 2: failure cases (lowest max-drop among images whose top-5 holds the true class).
+"""``stl fig5``: Fig. 5 / supplementary Fig. 2: failure cases (lowest max-drop among images whose
+top-5 holds the true class).
 
 Layer outputs: pycaffe blobs (``--engine caffe``) or the torch engine's layer outputs for Caffe
 models, forward hooks for EfficientNet-Lite0. STL-CL windows come from the stored run in

@@ -32,28 +32,6 @@ def add_arguments(p):
                         f"conventions: `stl export --help`) to --export-out")
     p.add_argument("--export-out", default=None, metavar="FILE",
                    help="the --export file (default <out>/localize.<format>.<ext>)")
-    p.add_argument("--mask-mode", choices=["box", "segment"], default=None, help="override STLConfig.mask_mode")
-    p.add_argument("--appearance-feature", choices=["feature", "logits"], default=None,
-                   help="override STLConfig.appearance_feature (logits = fc8 as in the paper's text)")
-    p.add_argument("--merge-pairs", choices=["all", "adjacent"], default=None)
-    p.add_argument("--ks", type=positive_int, nargs="+", default=None,
-                   help="override the Felzenszwalb k values (paper: 50 100)")
-    p.add_argument("--color-spaces", nargs="+", choices=["hsv", "lab", "rgb"], default=None,
-                   help="override the colour spaces (paper: hsv lab)")
-
-
-def config_from_args(args):
-    import dataclasses
-
-    base = stl_config(args)
-    seg = base.segmentation
-    if args.ks:
-        seg = dataclasses.replace(seg, ks=tuple(args.ks))
-    if args.color_spaces:
-        seg = dataclasses.replace(seg, color_spaces=tuple(args.color_spaces))
-    changes = {k: v for k, v in (("mask_mode", args.mask_mode), ("appearance_feature", args.appearance_feature),
-                                 ("merge_pairs", args.merge_pairs)) if v is not None}
-    return base.replace(segmentation=seg, **changes)
 
 
 def main(args) -> int:
@@ -67,7 +45,7 @@ def main(args) -> int:
     from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
     from ..visualize import draw_windows
 
-    config = config_from_args(args)
+    config = stl_config(args)
     suffix = "cl" if args.label else "wl"
     args.images = expand_images(args.images)
     if args.export == "coco-pseudo-gt" and not args.label:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 
 def add_arguments(p):
-    from ..experiments.common import add_data_args, add_model_args
+    from .args import add_common_arguments, add_data_arguments
 
-    add_model_args(p)
-    add_data_args(p, limit_help="first N images of ILSVRC val (default 2; CI: 1)")
+    add_common_arguments(p)
+    add_data_arguments(p, limit_help="first N images of ILSVRC val (default 2; CI: 1)")
     p.add_argument("--methods", default=None,
                    help="comma-separated methods (default: every registered method)")
     p.add_argument("--out", default="results/timing")
@@ -18,14 +18,16 @@ def main(args) -> int:
     from ..experiments.common import LazyClassifier, ilsvrc_data
     from ..experiments.timing import time_methods, timing_rows, write_timing
     from ..proposals import available_methods
+    from .args import model_spec, stl_config
+
+    model, config = model_spec(args), stl_config(args)
 
     data = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.limit if args.limit is not None else 2)
     methods = ([m.strip().upper() for m in args.methods.split(",") if m.strip()] if args.methods
                else available_methods())
     print(f"timing: data: {data.description} ({len(data.dataset)} images); methods: {', '.join(methods)}")
     results = time_methods(list(data.dataset), methods,
-                           LazyClassifier(args.model, args.engine, args.device, args.precision),
-                           progress=not args.no_progress)
+                           LazyClassifier(model, config.caffe_mean), progress=not args.no_progress, config=config)
     for r in timing_rows(results):
         s = r["seconds_per_image"]
         extra = (f", forwards/image {r['forwards_per_image']:.0f}" if r["forwards_per_image"] == r["forwards_per_image"]
@@ -35,6 +37,6 @@ def main(args) -> int:
                       f"crops {r['crop_forwards']:.0f}")
         print(f"timing: {r['method']:<18} " + (f"{s:8.3f} s/image (paper {r['paper_seconds_per_image']}){extra}"
                                                if r["status"] == "ok" else r["status"]))
-    for f in write_timing(results, args.out, data.description, args.device, args.model):
+    for f in write_timing(results, args.out, data.description, model.device, str(model)):
         print(f"timing: wrote {f}")
     return 0

@@ -36,10 +36,12 @@ def add_arguments(p):
                    help="compute STL on the first ceil(N/2) images of each half of the list (default: all); "
                         "already stored images are always used")
     p.add_argument("--no-stl-compute", action="store_true", help="use only the STL windows already stored")
-    p.add_argument("--rise-limit", type=nonnegative_int, default=None, help="RISE on the first ceil(N/2) images of each half")
+    p.add_argument("--rise-limit", type=nonnegative_int, default=None,
+                   help="RISE on the first ceil(N/2) images of each half")
     p.add_argument("--rise-masks", type=positive_int, default=RISE_NUM_MASKS,
                    help=f"RISE's N (default {RISE_NUM_MASKS}, the RISE paper's; N forwards per image)")
-    p.add_argument("--rise-grid", type=positive_int, default=RISE_GRID, help=f"RISE grid cells per side (default {RISE_GRID})")
+    p.add_argument("--rise-grid", type=positive_int, default=RISE_GRID,
+                   help=f"RISE grid cells per side (default {RISE_GRID})")
     p.add_argument("--rise-p", type=unit_interval, default=RISE_P, help=f"RISE keep probability (default {RISE_P})")
     p.add_argument("--rise-seed", type=nonnegative_int, default=RISE_SEED, help=f"RISE mask seed (default {RISE_SEED})")
     p.add_argument("--heatmap-rule", choices=STL_HEATMAP_RULES, default=STL_HEATMAP_RULE,
@@ -56,17 +58,15 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    from ..data import get_dataset, shared_dir
-    from ..experiments.wsol import BenchmarkOptions, run
+    from ..data import DatasetError, choose_root, get_dataset
+    from ..experiments.wsol import BenchmarkOptions, run_wsol
     from ..wsol.heatmaps import RISEConfig
     from ..wsol.stlplus import STLPlusConfig
 
-    root = args.root
-    if root is None:
-        import os
-
-        root = os.environ.get("STL_ILSVRC") or str(shared_dir() / "data" / "ilsvrc2012-val-227")
-    ds = get_dataset(args.dataset, root=root)
+    chosen = choose_root("ilsvrc", args.root)  # --root / $STL_ILSVRC / data/ilsvrc, else the ../shared sample
+    if chosen is None:
+        raise DatasetError("no ILSVRC data: pass --root ROOT (or set $STL_ILSVRC); the ../shared sample is absent too")
+    ds = get_dataset(args.dataset, root=chosen.path)
     print(f"dataset: {ds.describe()}")
     config = stl_config(args)
     clf = build_from_args(args, config)
@@ -84,7 +84,7 @@ def main(args) -> int:
                            save_top1=args.save_top1, progress=not args.no_progress, config=config,
                            ci=ci_settings(args))
     try:
-        rep = run(ds, clf, opt)
+        rep = run_wsol(ds, clf, opt)
     except KeyboardInterrupt:
         print(f"interrupted; finished score maps and STL windows are kept under {args.out} and {args.runs}; "
               f"rerun the same command to continue")

@@ -30,6 +30,41 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def iou_matrix_normalised(a, b, image_size) -> np.ndarray:
+    """IoU as the authors compute it, shape (len(a), len(b)).
+
+    ``a``, ``b``: pixel-inclusive boxes on an image of ``image_size`` = (H, W).
+    Each box becomes the continuous span ``[x0, x1 + 1) x [y0, y1 + 1)`` divided
+    by (W, H) (for a VOC box: ``BBox(xmin-1, ymin-1, xmax, ymax)`` normalised,
+    ``exp19.py``); then, as ``BBox.jaccard_similarity`` (``bbox.py``) does with
+    ``a`` as ``self``: intersection = ``|x1 - x0| * |y1 - y0|`` of the clipped box
+    (zero when empty), union = area(a) + area(b) - intersection, IoU =
+    intersection / union, every step in float64. An undefined IoU (two empty
+    boxes) is 0.
+    """
+    h, w = float(image_size[0]), float(image_size[1])
+
+    def norm(x):
+        x = np.asarray(x, np.float64).reshape(-1, 4)
+        return np.stack([x[:, 0] / w, x[:, 1] / h, (x[:, 2] + 1) / w, (x[:, 3] + 1) / h], axis=1)
+
+    pa, pb = norm(a), norm(b)
+    ix0 = np.maximum(pb[None, :, 0], pa[:, None, 0])
+    iy0 = np.maximum(pb[None, :, 1], pa[:, None, 1])
+    ix1 = np.minimum(pb[None, :, 2], pa[:, None, 2])
+    iy1 = np.minimum(pb[None, :, 3], pa[:, None, 3])
+    empty = (ix0 > ix1) | (iy0 > iy1)
+    inter = np.where(empty, 0.0, np.abs(ix1 - ix0) * np.abs(iy1 - iy0))
+
+    def area(p):
+        return np.abs(p[:, 2] - p[:, 0]) * np.abs(p[:, 3] - p[:, 1])
+
+    union = area(pa)[:, None] + area(pb)[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = inter / union
+    return np.where(np.isfinite(out), out, 0.0)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression.
 

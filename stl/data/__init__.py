@@ -14,7 +14,7 @@ under names (detectron2's ``DatasetCatalog`` idea)::
 
 A dataset is a sequence of :class:`Record` s: image id, image path, the image
 FILE's size (H, W), ground-truth boxes in the file's pixels (0-based,
-pixel-inclusive float ``[x0, y0, x1, y1]``, see :mod:`stl.boxes`), their class
+pixel-inclusive float ``[x0, y0, x1, y1]``, see :mod:`stl.core.boxes`), their class
 ids (ImageNet wnids; VOC class names for VOC), ``difficult`` flags and the
 image-level labels (the set of classes present, what STL-CL is given).
 
@@ -99,6 +99,8 @@ class Record:
 
 
 def make_record(image_id, path, size, boxes, box_labels, difficult=None, labels=None, **extra) -> Record:
+    """A :class:`Record` with typed fields: boxes (K, 4) float64, one label and one difficult flag
+    per box (default False), image labels (default: the box labels, first-seen order)."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     box_labels = [str(b) for b in box_labels]
     if len(box_labels) != len(boxes):
@@ -149,9 +151,11 @@ class Dataset:
 
     @property
     def image_ids(self) -> List[str]:
+        """The dataset's image ids, in its order."""
         return list(self._ids)
 
     def record(self, image_id: str) -> Record:
+        """The :class:`Record` of ``image_id`` (built once, then cached)."""
         rec = self._cache.get(image_id)
         if rec is None:
             if image_id not in self._index:
@@ -204,6 +208,7 @@ class Dataset:
 
     @property
     def classes(self) -> List[str]:
+        """Every image label, in first-seen order."""
         seen = {}
         for rec in self:
             for lab in rec.labels:
@@ -211,6 +216,7 @@ class Dataset:
         return list(seen)
 
     def describe(self) -> str:
+        """One line: key, number of images, root."""
         return f"{self.key} ({len(self)} images, root {self.root})"
 
     def meta(self) -> dict:
@@ -237,6 +243,7 @@ def has_ground_truth(name: str) -> bool:
 
 
 def available_datasets() -> List[str]:
+    """The registered datasets' canonical names, sorted."""
     return DATASETS.names()
 
 
@@ -280,4 +287,43 @@ def resolve_root(kind: str, root=None) -> Path:
     raise DatasetError(
         f"no {kind} dataset root: pass --root, set ${env}, or link it as {links[0]} in the repository "
         f"(see data/README.md; `make data` downloads PASCAL VOC 2007)")
+
+
+#: kind -> (the real sample in ../shared it falls back to, what that sample is)
+SHARED_SAMPLES = {
+    "ilsvrc": ("data/ilsvrc2012-val-227", "shared sample of ILSVRC-2012 val ({path}: real val images stretched "
+                                          "to 227x227, WSOL-benchmark boxes) -- NOT the full validation set"),
+    "voc": ("data/voc2007-test-sample", "shared sample of PASCAL VOC 2007 test ({path}) -- NOT the full test set"),
+}
+#: kind -> what a configured root is
+FULL_DATA = {"ilsvrc": "ILSVRC-2012 val at {path}", "voc": "PASCAL VOC 2007 test at {path}"}
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """Which data a command runs on: ``path``, ``description`` (for captions and logs) and
+    ``full`` (True: a configured full dataset; False: the ../shared sample)."""
+
+    kind: str
+    path: Path
+    description: str
+    full: bool
+
+
+def root_configured(kind: str, root=None) -> bool:
+    """Is a full dataset of ``kind`` given: ``root``, $STL_ILSVRC / $STL_VOC, or a data/ link?"""
+    env, links = ROOT_SOURCES[kind]
+    return bool(root) or bool(os.environ.get(env)) or any(p.exists() for p in dataset_links(links))
+
+
+def choose_root(kind: str, root=None) -> Optional[DataRoot]:
+    """The one "which data" rule of the commands: the configured full dataset
+    (:func:`resolve_root`, an error if it is given but missing), else the real sample in
+    ../shared (:data:`SHARED_SAMPLES`), else None."""
+    if root_configured(kind, root):
+        path = resolve_root(kind, root)
+        return DataRoot(kind, path, FULL_DATA[kind].format(path=path), True)
+    rel, desc = SHARED_SAMPLES[kind]
+    path = shared_dir() / rel
+    return DataRoot(kind, path, desc.format(path=path), False) if path.is_dir() else None
 

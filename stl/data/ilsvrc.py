@@ -19,7 +19,7 @@ onto the actual file size, read from the file's header.
 Box convention: both layouts' coordinates are taken as 0-based
 pixel-inclusive (the WSOL benchmark's IoU uses the +1 areas; the official XML
 values never reach the width), and mapped to the file with
-:func:`stl.boxes.scale_boxes` (the covered span [x0, x1 + 1) is scaled). On
+:func:`stl.core.boxes.scale_boxes` (the covered span [x0, x1 + 1) is scaled). On
 the 650 shared images, scaling the coordinates directly (``x * W_file / W``)
 changes no hit at IoU 0.5.
 

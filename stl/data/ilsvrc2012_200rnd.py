@@ -95,7 +95,7 @@ CLASSES_200RND = (
     "n06874185",  # traffic light, traffic signal, stoplight
     "n03908714",  # pencil sharpener
     "n03983396",  # pop bottle, soda bottle
-    "n04467665",  # trailer truck, tractor trailer, trucking rig, rig, articulated lorry, 
+    "n04467665",  # trailer truck, tractor trailer, trucking rig, rig, articulated lorry,
     "n02128385",  # leopard, Panthera pardus
     "n04111531",  # rotisserie
     "n04254777",  # sock

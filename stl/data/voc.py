@@ -1,7 +1,7 @@
 """PASCAL VOC 2007 from a VOCdevkit root.
 
 ``VOC2007/Annotations/*.xml`` (1-based inclusive pixel boxes: 1 is subtracted
-to get the 0-based convention of :mod:`stl.boxes`), ``VOC2007/JPEGImages``,
+to get the 0-based convention of :mod:`stl.core.boxes`), ``VOC2007/JPEGImages``,
 ``VOC2007/ImageSets/Main/{test,trainval}.txt``. ``difficult`` boxes are kept
 and flagged (the evaluation ignores them, as VOC does). Class ids are the VOC
 class names. The root may be the VOCdevkit folder or its ``VOC2007`` folder.

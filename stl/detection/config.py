@@ -138,7 +138,7 @@ class DetectionConfig:
     max_detections_per_image: Optional[int] = 100
     #: PASCAL criterion: a detection is correct at IoU >= this with an unmatched GT box
     eval_iou: float = 0.5
-    #: STL settings for the STL-CL / STL-WL runs (None = the paper's, stl.config.DEFAULT);
+    #: STL settings for the STL-CL / STL-WL runs (None = the paper's, stl.core.config.DEFAULT);
     #: the CI run uses one segmentation (colour spaces and k below)
     stl_color_spaces: Optional[Tuple[str, ...]] = None
     stl_ks: Optional[Tuple[int, ...]] = None

@@ -15,7 +15,7 @@ highest precision at recall >= t (0 when recall t is never reached).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Mapping, Optional, Tuple
 
 import numpy as np
 

@@ -30,11 +30,11 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..core.boxes import iou_matrix, nms
+from ..core.boxes import nms
 from ..io import atomic_path, write_json_atomic
 from .config import DetectionConfig
 from .data import DetectionSplit

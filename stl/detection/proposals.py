@@ -54,6 +54,12 @@ class ProposalProvider:
         self._methods: Dict[str, object] = {}
         self._cache: Dict[Tuple[str, str], Windows] = {}
 
+    def _runs_dir_of(self, name: str) -> Path:
+        """Methods that take an STLConfig (the registry's options) store their runs per config."""
+        from ..proposals import method_options
+
+        return self.stl_runs_dir() if "config" in method_options(name) else self.runs_dir
+
     def stl_runs_dir(self) -> Path:
         from ..core.config import DEFAULT
 
@@ -114,7 +120,7 @@ class ProposalProvider:
                     raise MethodUnavailable(f"{name}: {e}") from None
             return out
         uses = m.uses_classifier
-        runs = self.stl_runs_dir() if name.startswith("STL-") else self.runs_dir
+        runs = self._runs_dir_of(name)
         path = run_path(runs, view.key, name, self.model if uses else None, uses)
         work = m
         if self.executor is not None and not self.executor.builds_locally and self.model_spec is not None:
@@ -145,7 +151,7 @@ class ProposalProvider:
         if m is None:
             return None
         uses = m.uses_classifier
-        runs = self.stl_runs_dir() if name.upper().startswith("STL-") else self.runs_dir
+        runs = self._runs_dir_of(name)
         return run_path(runs, dataset.key, name.upper(), self.model if uses else None, uses)
 
 

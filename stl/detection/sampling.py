@@ -17,7 +17,7 @@ Selections are window INDICES into an image's ranked window list.
 from __future__ import annotations
 
 import zlib
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Set
+from typing import Dict, Iterable, Mapping, Optional, Set
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 Windows are visited in the given order (methods return them best first, i.e.
 by decreasing score). A window whose IoU with a ground-truth box is at least
-``iou_threshold`` (:data:`stl.config.EVAL_IOU`, 0.5) can take that box; each
+``iou_threshold`` (:data:`stl.core.config.EVAL_IOU`, 0.5) can take that box; each
 box is taken at most once. Two rules are implemented:
 
 ``"pascal"`` (default; the authors' ``Stats.compute_stats`` in
@@ -26,7 +26,7 @@ difficult boxes before matching; :func:`stl.evaluation.protocol.evaluate`
 does that under its default ``"authors"`` profile, so no box reaches this
 function flagged difficult.)
 
-IoU (``iou=``): ``"pixel"`` (default) is :func:`stl.boxes.iou_matrix`, exact
+IoU (``iou=``): ``"pixel"`` (default) is :func:`stl.core.boxes.iou_matrix`, exact
 integer arithmetic on pixel-inclusive boxes with the PASCAL "+1" areas.
 ``"normalised"`` is the authors' ``BBox.jaccard_similarity`` (``bbox.py``) on
 boxes normalised to [0, 1] by the image size, as their loaders store them
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.boxes import iou_matrix
+from ..core.boxes import iou_matrix, iou_matrix_normalised
 from ..core.config import EVAL_IOU
 
 #: per-window status codes returned by :func:`match_windows`
@@ -47,41 +47,6 @@ TP, FP, IGNORED = 1, 0, -1
 RULES = ("pascal", "unmatched")
 #: IoU conventions of :func:`match_windows`
 IOU_MODES = ("pixel", "normalised")
-
-
-def iou_matrix_normalised(a, b, image_size) -> np.ndarray:
-    """IoU as the authors compute it, shape (len(a), len(b)).
-
-    ``a``, ``b``: pixel-inclusive boxes on an image of ``image_size`` = (H, W).
-    Each box becomes the continuous span ``[x0, x1 + 1) x [y0, y1 + 1)`` divided
-    by (W, H) (for a VOC box: ``BBox(xmin-1, ymin-1, xmax, ymax)`` normalised,
-    ``exp19.py``); then, as ``BBox.jaccard_similarity`` (``bbox.py``) does with
-    ``a`` as ``self``: intersection = ``|x1 - x0| * |y1 - y0|`` of the clipped box
-    (zero when empty), union = area(a) + area(b) - intersection, IoU =
-    intersection / union, every step in float64. An undefined IoU (two empty
-    boxes) is 0.
-    """
-    h, w = float(image_size[0]), float(image_size[1])
-
-    def norm(x):
-        x = np.asarray(x, np.float64).reshape(-1, 4)
-        return np.stack([x[:, 0] / w, x[:, 1] / h, (x[:, 2] + 1) / w, (x[:, 3] + 1) / h], axis=1)
-
-    pa, pb = norm(a), norm(b)
-    ix0 = np.maximum(pb[None, :, 0], pa[:, None, 0])
-    iy0 = np.maximum(pb[None, :, 1], pa[:, None, 1])
-    ix1 = np.minimum(pb[None, :, 2], pa[:, None, 2])
-    iy1 = np.minimum(pb[None, :, 3], pa[:, None, 3])
-    empty = (ix0 > ix1) | (iy0 > iy1)
-    inter = np.where(empty, 0.0, np.abs(ix1 - ix0) * np.abs(iy1 - iy0))
-
-    def area(p):
-        return np.abs(p[:, 2] - p[:, 0]) * np.abs(p[:, 3] - p[:, 1])
-
-    union = area(pa)[:, None] + area(pb)[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = inter / union
-    return np.where(np.isfinite(out), out, 0.0)
 
 
 def pairwise_iou(a, b, iou: str = "pixel", image_size=None) -> np.ndarray:

@@ -93,9 +93,9 @@ class EvalProtocol:
         decreasing score, ties in the given rank order.
     iou : ``"normalised"`` -- the authors' ``BBox.jaccard_similarity``
         (``bbox.py``) on boxes normalised by the image size, in floating point
-        (:func:`stl.evaluation.matching.iou_matrix_normalised`); ``"pixel"`` --
+        (:func:`stl.core.boxes.iou_matrix_normalised`); ``"pixel"`` --
         exact integer arithmetic with the PASCAL "+1" areas
-        (:func:`stl.boxes.iou_matrix`). Same ratio; they differ only at IoU
+        (:func:`stl.core.boxes.iou_matrix`). Same ratio; they differ only at IoU
         exactly 1/2, which the authors' rounding puts on either side of 0.5.
     """
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class MethodSpec:
     """Everything a worker needs to build a proposal method itself (picklable, no live objects).
 
     ``model`` is a registry name or a ``(prototxt, caffemodel)`` pair; ``config`` an
-    :class:`stl.config.STLConfig` (given to STL methods); ``modules`` are imported
+    :class:`stl.core.config.STLConfig` (given to STL methods); ``modules`` are imported
     before building (the module that registered the method is added by
     :meth:`for_method`, so plug-in methods work on remote workers too).
     """
@@ -77,21 +77,18 @@ class MethodSpec:
                               precision=model.precision, config=config, incremental=model.incremental,
                               model_options=tuple(sorted(model.options().items())))
 
-    # -- what the driver may ask without building a classifier -----------------------
-    def _bare(self):
-        """The method built without a classifier, or None if it needs one."""
-        from ..proposals import build_method
+    # -- what the driver may ask without building anything: the registry's traits -------
+    def traits(self) -> dict:
+        """What the method declared at registration (:func:`stl.proposals.method_traits`) and
+        whether it takes a ``config`` (:func:`stl.proposals.method_options`)."""
+        from ..proposals import method_options, method_traits
 
         self.import_modules()
-        try:
-            m = build_method(self.name, **dict(self.options))
-        except (ValueError, TypeError):
-            return None
-        return None if getattr(m, "uses_classifier", False) else m
+        return dict(method_traits(self.name), takes_config="config" in method_options(self.name))
 
     @property
     def uses_classifier(self) -> bool:
-        return self._bare() is None
+        return self.traits()["uses_classifier"]
 
     def import_modules(self):
         for m in self.modules:
@@ -111,9 +108,9 @@ class MethodSpec:
         """The method; its classifier is taken from / put into ``classifier_cache`` (keyed by model)."""
         from ..proposals import build_method
 
-        bare = self._bare()
-        if bare is not None:
-            return bare
+        traits = self.traits()
+        if not traits["uses_classifier"]:
+            return build_method(self.name, **dict(self.options))
         key = (self.model, self.engine, self.device, self.precision, self.incremental,
                getattr(self.config, "caffe_mean", None), self.model_options)
         cache = classifier_cache if classifier_cache is not None else {}
@@ -121,7 +118,7 @@ class MethodSpec:
             cache[key] = self.build_classifier()
             log.info("classifier: %s", cache[key].describe() if hasattr(cache[key], "describe") else key)
         opts = dict(self.options, classifier=cache[key])
-        if self.config is not None and self.name.upper().startswith("STL"):
+        if self.config is not None and traits["takes_config"]:
             opts["config"] = self.config
         return build_method(self.name, **opts)
 
@@ -218,4 +215,5 @@ def method_for(executor: Executor, name: str, model, config, build_local):
     return build_local() if executor.builds_locally else MethodSpec.from_model_spec(name, model, config)
 
 
-__all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "method_for", "is_spec", "set_threads", "label_error", "method_info"]
+__all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "method_for", "is_spec", "set_threads", "label_error",
+           "method_info"]

@@ -14,6 +14,8 @@ log = logging.getLogger("stl.runner")
 
 
 def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
+    from ..models.preprocessing import preprocessing_identity
+
     cfg = getattr(method, "config", None)
     cfg = (cfg.identity() if hasattr(cfg, "identity") else cfg.to_dict() if hasattr(cfg, "to_dict")
            else ({} if cfg is None else str(cfg)))
@@ -25,6 +27,8 @@ def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
         "model": model_tag(model if model is not None else getattr(clf, "name", None)) if uses else "",
         "classifier": clf.describe() if uses and hasattr(clf, "describe") else "",
         "method_config": cfg,
+        # the classifier's input handling (Caffe mean, precision): part of the run's identity
+        "preprocessing": preprocessing_identity(clf) if uses and clf is not None else None,
     }
 
 

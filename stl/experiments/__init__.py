@@ -1,7 +1,8 @@
 """The paper's experiments as library functions. They take typed values (a
 :class:`stl.models.spec.ModelSpec`, an :class:`stl.core.config.STLConfig`, options
 dataclasses), never an argparse namespace; :mod:`stl.cli` builds those from the command line.
-Each writes PNG + PDF figures and CSV / Markdown tables and returns the numbers.
+The figure and table functions write PNG + PDF figures and CSV / Markdown tables and return the
+numbers (``bench``, ``bench_scale`` and ``eval_profiles`` write their reports only).
 
 =============================  ==============================================  ==========================
 module                         what                                            command
@@ -19,5 +20,11 @@ module                         what                                            c
 :mod:`.gallery`                supp. Table 1, top-1 boxes                      ``stl gallery``
 :mod:`.ablation`               the s_drop ablation and the other switches      ``stl ablation``
 :mod:`.timing`                 seconds and network evaluations per image       ``stl timing``
+:mod:`.wsol`                   STL vs CAM / Grad-CAM / RISE, WSOL metrics      ``stl wsol``
+                               (:func:`~.wsol.run_wsol`)
+:mod:`.bench_scale`            local executor vs Ray workers                   ``stl bench-scale``
+:mod:`.eval_profiles`          each evaluation-protocol field on stored runs   ``stl eval-profiles``
+:mod:`.common`                 what the figure commands share: data, stored    --
+                               runs, the lazily built classifier, writers
 =============================  ==============================================  ==========================
 """

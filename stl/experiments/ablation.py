@@ -1,4 +1,4 @@
-"""The s_drop ablation of Sec. 4 and the other switches of :class:`stl.config.STLConfig`.
+"""The s_drop ablation of Sec. 4 and the other switches of :class:`stl.core.config.STLConfig`.
 
 The paper: "removing s_drop from Eq. 4" lowers precision by 8% and recall by 10%. Eq. 4 is a
 weighted sum with uniform weights 1/4; we read "removing s_drop" as dropping that term and
@@ -53,10 +53,10 @@ def variants(base: STLConfig = DEFAULT) -> "OrderedDict[str, tuple]":
     return v
 
 
-def variant_path(runs_dir, dataset_key: str, model: str, name: str) -> Path:
+def variant_path(runs_dir, dataset_key: str, model: str, name: str, profile: str = "authors") -> Path:
     from ..runner import run_path
 
-    p = run_path(runs_dir, dataset_key, "STL-WL", model, True)
+    p = run_path(runs_dir, dataset_key, "STL-WL", model, True, profile)
     return p if name == "default" else p.with_name(p.stem + f"__{name}.h5")
 
 
@@ -88,7 +88,7 @@ def run_ablation(data, model: str, get_classifier, runs_dir=DEFAULT_RUNS, names:
     rows = []
     for name in names:
         cfg, desc = allv[name]
-        path = variant_path(runs_dir, data.dataset.key, model, name)
+        path = variant_path(runs_dir, data.dataset.key, model, name, base.profile)
         stored_run(data.dataset, "STL-WL", model, get_classifier, runs_dir, config=cfg, path=path, progress=progress)
         ev = evaluate_run(path, dataset=data.dataset, num_windows=ns)
         rows.append(AblationRow(name, desc, path, len(ev.result.image_ids), ev.result))
@@ -125,7 +125,8 @@ def plot_ablation(rows: Sequence[AblationRow], title: str = ""):
         for i, r in enumerate(rows):
             ns = np.asarray(r.result.num_windows)
             vals = np.asarray(r.result.mean_recall if metric == "recall" else r.result.mean_precision)
-            ax.plot(ns, vals, lw=2.6 if r.name == "default" else 1.3, color="k" if r.name == "default" else cmap(i % 10),
+            ax.plot(ns, vals, lw=2.6 if r.name == "default" else 1.3,
+                    color="k" if r.name == "default" else cmap(i % 10),
                     ls="-" if r.name in ("default", "no-sdrop") else "--", marker="o", ms=2.5, label=r.name)
         ax.set_xscale("log")
         ax.set_ylim(0, 1)
@@ -160,7 +161,8 @@ def write_ablation(rows: Sequence[AblationRow], out, data_description: str, mode
     nos = next((d for d in trows if d["variant"] == "no-sdrop"), None)
     claim = ["", "### The paper's claim: removing s_drop", "",
              "| | recall | precision |", "|---|---:|---:|",
-             f"| paper (Sec. 4, relative) | {100 * PAPER_CLAIM['recall']:+.0f}% | {100 * PAPER_CLAIM['precision']:+.0f}% |"]
+             f"| paper (Sec. 4, relative) | {100 * PAPER_CLAIM['recall']:+.0f}% | "
+             f"{100 * PAPER_CLAIM['precision']:+.0f}% |"]
     if nos is not None:
         claim.append(f"| ours, mean relative change over N = {', '.join(map(str, ns))} | "
                      f"{fmt_rel(nos['relR_mean'])} | {fmt_rel(nos['relP_mean'])} |")
@@ -174,8 +176,9 @@ def write_ablation(rows: Sequence[AblationRow], out, data_description: str, mode
                "Every variant changes one switch of the default (the paper's setting); `no-sdrop` reads "
                "\"removing s_drop from Eq. 4\" as weights (0, 1/3, 1/3, 1/3): the remaining three terms of the "
                "uniform mixture stay uniform (same merge order as (0, 1/4, 1/4, 1/4) up to float rounding, so "
-               "either reading gives these windows). Mean recall / precision over classes at IoU >= 0.5; d = variant - default.")
-    lines = [f"# s_drop ablation and STL switches\n", caption, "",
+               "either reading gives these windows). Mean recall / precision over classes at IoU >= 0.5; "
+               "d = variant - default.")
+    lines = ["# s_drop ablation and STL switches\n", caption, "",
              markdown_table(disp, cols, heads, pct), "", "| variant | change | run file |", "|---|---|---|"]
     lines += [f"| {r.name} | {r.description} | `{r.path}` |" for r in rows]
     lines += claim

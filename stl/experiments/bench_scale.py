@@ -27,6 +27,20 @@ from typing import List, Optional, Sequence
 
 log = logging.getLogger(__name__)
 
+#: the benchmark's cheap STL segmentation (one instead of the paper's four), applied on top of the
+#: profile before ``--set`` (``stl bench-scale --set segmentation.ks=50,100`` overrides it)
+SCALE_SEGMENTATION = {"ks": (500,), "color_spaces": ("hsv",)}
+
+
+def scale_config(base=None):
+    """``base`` (an STLConfig; default: the authors' profile) with :data:`SCALE_SEGMENTATION`."""
+    import dataclasses
+
+    from ..core.config import DEFAULT
+
+    base = DEFAULT if base is None else base
+    return base.replace(segmentation=dataclasses.replace(base.segmentation, **SCALE_SEGMENTATION))
+
 
 @dataclass
 class ScaleRow:
@@ -96,20 +110,23 @@ def _round_trip(executor, spec, calls: int) -> float:
         executor.close()
 
 
-def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model: str = "efficientnet_lite0",
-                        ks: Sequence[int] = (500,), color_spaces: Sequence[str] = ("hsv",),
+def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model=None, config=None,
                         local_threads: Sequence[int] = (2, 1),
                         ray_workers: Sequence[int] = (1, 2), overhead_images: int = 32, round_trip_calls: int = 200,
                         address: Optional[str] = None, shared: Optional[Path] = None) -> dict:
+    """The measurements of the module docstring for ``method`` with the classifier of ``model``
+    (a :class:`stl.models.spec.ModelSpec` or a name; default EfficientNet-Lite0) and ``config``
+    (an STLConfig; default :func:`scale_config`: the authors' profile, one segmentation)."""
     import ray
 
-    from ..core.config import SegmentationConfig, STLConfig
     from ..executors import MethodSpec
     from ..executors.local import LocalExecutor
     from ..executors.ray_executor import RayExecutor
+    from ..models.spec import ModelSpec
 
-    cfg = STLConfig(segmentation=SegmentationConfig(ks=tuple(ks), color_spaces=tuple(color_spaces)))
-    spec = MethodSpec.for_method(method, model=model, config=cfg)
+    model = ModelSpec.of(model or "efficientnet_lite0")
+    cfg = config if config is not None else scale_config()
+    spec = MethodSpec.from_model_spec(method, model, cfg)
     ds = _dataset(num_images, shared)
     n = len(ds)
     rows: List[ScaleRow] = []
@@ -157,7 +174,8 @@ def run_scale_benchmark(num_images: int = 4, method: str = "STL-WL", model: str 
         "ray_equals_local": all(win[k] == win["local"] for k in ray_keys),
         "ray_equals_local_1_thread": (all(win[k] == win["local1"] for k in ray_keys) if "local1" in win else None),
         "dataset": ds.describe(),
-        "config": f"{method}, {model}, fp32, segmentation ks={tuple(ks)} colour spaces={tuple(color_spaces)}",
+        "config": (f"{method}, {model}, {model.precision}, profile {cfg.profile}, segmentation "
+                   f"ks={tuple(cfg.segmentation.ks)} colour spaces={tuple(cfg.segmentation.color_spaces)}"),
         "machine": f"{platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
         "ray_version": ray.__version__,
     }

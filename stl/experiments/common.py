@@ -25,56 +25,58 @@ class DataChoice:
 
 def ilsvrc_data(root=None, subset: str = "200rnd", limit: Optional[int] = None) -> DataChoice:
     """ILSVRC-2012 val: ``root`` (or $STL_ILSVRC / data/ilsvrc), else the ../shared sample."""
-    return _choose("ilsvrc", "ilsvrc2012_val", root, subset, limit,
-                   "data/ilsvrc2012-val-227",
-                   "shared sample of ILSVRC-2012 val ({path}: real val images stretched to 227x227, "
-                   "WSOL-benchmark boxes) -- NOT the full validation set",
-                   "ILSVRC-2012 val at {path}")
+    return _choose("ilsvrc", "ilsvrc2012_val", root, subset, limit)
 
 
 def voc_data(root=None, limit: Optional[int] = None) -> DataChoice:
     """PASCAL VOC 2007 test: ``root`` (or $STL_VOC / data/VOCdevkit), else the ../shared sample."""
-    return _choose("voc", "voc2007_test", root, None, limit, "data/voc2007-test-sample",
-                   "shared sample of PASCAL VOC 2007 test ({path}) -- NOT the full test set",
-                   "PASCAL VOC 2007 test at {path}")
+    return _choose("voc", "voc2007_test", root, None, limit)
 
 
-def _choose(kind, name, root, subset, limit, shared_rel, shared_desc, full_desc) -> DataChoice:
-    from ..data import ROOT_SOURCES, DatasetError, get_dataset, resolve_root
-    from ..paths import dataset_links, shared_dir
+def _choose(kind, name, root, subset, limit) -> DataChoice:
+    from ..data import ROOT_SOURCES, SHARED_SAMPLES, DatasetError, choose_root, get_dataset
+    from ..paths import shared_dir
 
-    env, links = ROOT_SOURCES[kind]
-    configured = bool(root) or bool(os.environ.get(env)) or any(p.exists() for p in dataset_links(links))
-    if configured:
-        path = resolve_root(kind, root)
-        return DataChoice(get_dataset(name, root=path, subset=subset, limit=limit), full_desc.format(path=path), True)
-    path = shared_dir() / shared_rel
-    if not path.is_dir():
-        raise DatasetError(f"no {kind} data: pass --{kind} ROOT (or set ${env}); the shared sample {path} "
-                           "is absent too")
-    return DataChoice(get_dataset(name, root=path, subset=subset, limit=limit), shared_desc.format(path=path),
-                      False)
+    chosen = choose_root(kind, root)
+    if chosen is None:
+        raise DatasetError(f"no {kind} data: pass --{kind} ROOT (or set ${ROOT_SOURCES[kind][0]}); the shared "
+                           f"sample {shared_dir() / SHARED_SAMPLES[kind][0]} is absent too")
+    return DataChoice(get_dataset(name, root=chosen.path, subset=subset, limit=limit), chosen.description,
+                      chosen.full)
 
 
 # ----------------------------------------------------------------------------- classifier / runs
-def build(model: str, engine: str = "torch", device: str = "cpu", precision: str = "fp32"):
-    from ..models import build_classifier
+def build(model, mean_mode: Optional[str] = None):
+    """The classifier of ``model`` (a :class:`stl.models.spec.ModelSpec`, or a registry name /
+    ``PROTOTXT:CAFFEMODEL``); a Caffe model subtracts the mean as ``mean_mode`` says
+    (``STLConfig.caffe_mean``; default: the authors' profile's, as ``stl run``)."""
+    from ..core.config import DEFAULT
+    from ..models.spec import ModelSpec
 
-    clf = build_classifier(model, engine=engine, device=device, precision=precision)
+    clf = ModelSpec.of(model).build(mean_mode=mean_mode or DEFAULT.caffe_mean)
     log.info("classifier: %s", clf.describe())
     return clf
 
 
 class LazyClassifier:
-    """Builds the classifier on first use (commands that find every run stored never load it)."""
+    """Builds the classifier of ``model`` (a ModelSpec or a name) with ``mean_mode``
+    (``STLConfig.caffe_mean``) on first use (commands that find every run stored never load it)."""
 
-    def __init__(self, model, engine="torch", device="cpu", precision="fp32"):
-        self.args = (model, engine, device, precision)
+    def __init__(self, model, mean_mode: Optional[str] = None):
+        from ..core.config import DEFAULT
+        from ..models.spec import ModelSpec
+
+        self.model = ModelSpec.of(model)
+        self.mean_mode = mean_mode or DEFAULT.caffe_mean
         self._clf = None
+
+    def preprocessing_identity(self) -> dict:
+        """The stored-run identity of the classifier this builds (without building it)."""
+        return self.model.preprocessing_identity(self.mean_mode)
 
     def __call__(self):
         if self._clf is None:
-            self._clf = build(*self.args)
+            self._clf = build(self.model, self.mean_mode)
         return self._clf
 
 
@@ -99,13 +101,17 @@ def stored_run(dataset, method_name: str, model: Optional[str], get_classifier: 
         needs = True
     uses = needs
     if path is None:
-        path = run_path(runs_dir, dataset.key, method_name, model if uses else None, uses)
+        path = run_path(runs_dir, dataset.key, method_name, model if uses else None, uses,
+                        (config or DEFAULT).profile)
     path = Path(path)
     if needs and path.exists() and set(dataset.image_ids) <= stored_ids(path):
         # everything stored: no classifier needed, provided the run was made with this config
         stored = load_run(path)
         want = json.dumps((config or DEFAULT).identity(), sort_keys=True, default=str)
-        if str(stored.meta.get("method_config")) == want:
+        expect = getattr(get_classifier, "preprocessing_identity", None)  # known without building it?
+        same_pre = expect is not None and (str(stored.meta.get("preprocessing"))
+                                           == json.dumps(expect(), sort_keys=True, default=str))
+        if str(stored.meta.get("method_config")) == want and same_pre:
             log.info("%s: all %d images already stored in %s", method_name, len(dataset), path)
             return stored, path
     if needs:
@@ -189,30 +195,3 @@ def class_words(wnid: str, classes=None) -> str:
         return classes.words[classes.index(wnid)].split(",")[0].strip()
     except KeyError:
         return str(wnid)
-
-
-# ----------------------------------------------------------------------------- CLI arguments
-def add_model_args(p, default_model: str = "efficientnet_lite0", engine: bool = True):
-    p.add_argument("--model", default=default_model,
-                   help="classifier: registry name (efficientnet_lite0, squeezenet, caffenet, caffenet_random, ...) "
-                        "or PROTOTXT:CAFFEMODEL")
-    if engine:
-        p.add_argument("--engine", choices=["torch", "caffe"], default="torch",
-                       help="Caffe models: torch (Caffe layers in PyTorch) or caffe (pycaffe)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-
-
-def add_data_args(p, ilsvrc: bool = True, voc: bool = False, limit_help: str = "first N images"):
-    if ilsvrc:
-        p.add_argument("--ilsvrc", default=None,
-                       help="ILSVRC-2012 val root (default $STL_ILSVRC / data/ilsvrc, else the ../shared sample)")
-        p.add_argument("--ilsvrc-subset", default="200rnd", choices=["200rnd", "all"],
-                       help="200rnd: the paper's 200 random classes (default); all: 1000 classes")
-    if voc:
-        p.add_argument("--voc", default=None,
-                       help="VOCdevkit root (default $STL_VOC / data/VOCdevkit, else the ../shared sample)")
-    p.add_argument("--limit", type=int, default=None, help=limit_help)
-    p.add_argument("--runs", default=str(DEFAULT_RUNS),
-                   help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")

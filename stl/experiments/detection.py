@@ -78,26 +78,18 @@ def loud(msg: str):
     print(f"\n{bar}\n{msg}\n{bar}\n", file=sys.stderr, flush=True)
 
 
-def _env_or_link() -> bool:
-    if os.environ.get("STL_ILSVRC"):
-        return True
-    from ..paths import dataset_links
-
-    return any(p.exists() for p in dataset_links(("data/ilsvrc",)))
-
-
 def resolve_setup(opts: DetectionOptions):
     """(config, mode, test_root, train_root, config path)."""
-    from ..data import resolve_root, shared_dir
+    from ..data import SHARED_SAMPLES, resolve_root, root_configured, shared_dir
 
-    full = bool(opts.ilsvrc) or _env_or_link()
+    full = root_configured("ilsvrc", opts.ilsvrc)  # the commands' one rule (stl.data.choose_root)
     if full:
         test_root = resolve_root("ilsvrc", opts.ilsvrc)
         train_root = opts.ilsvrc_train or os.environ.get("STL_ILSVRC_TRAIN") or test_root
         cfg_path = Path(opts.config) if opts.config else PAPER_CONFIG
         mode = "full"
     else:
-        test_root = shared_dir() / "data" / "ilsvrc2012-val-227"
+        test_root = shared_dir() / SHARED_SAMPLES["ilsvrc"][0]
         if not (test_root / "metadata").exists():
             raise SystemExit(f"no ILSVRC data: pass --ilsvrc ROOT (ILSVRC-2012 val), set $STL_ILSVRC, or provide "
                              f"../shared ({test_root} not found)")
@@ -225,8 +217,32 @@ class Setup:
 
 
 def write_text(path: Path, text: str):
-    from ..io import atomic_path
+    """:func:`stl.experiments.common.write_text`, then say so."""
+    from .common import write_text as write
 
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
+    write(path, text)
     print(f"wrote {path}")
+
+
+def run_table(which: str, opts: DetectionOptions, pairs, markdown) -> int:
+    """The one body of Table 1 and Table 2 (``which``: "table1" | "table2"): train and test the
+    detectors of ``pairs``, write ``<which>.md`` (``markdown(rows, results, reference, note)``),
+    ``<which>.csv``, ``<which>_per_class.csv``, ``<which>_diff.json``, ``<which>_run.json``;
+    exit status 0 if any pair ran."""
+    from ..detection import report
+    from ..io import write_json_atomic
+
+    s = Setup(which, opts, pairs)
+    results = s.run()
+    ref = report.load_reference()
+    rows = report.table_rows(results, s.pairs, f"{which}_mAP", ref)
+    md = markdown(rows, results, ref, s.note())
+    write_text(s.out / f"{which}.md", md)
+    write_text(s.out / f"{which}.csv", report.rows_csv(rows))
+    write_text(s.out / f"{which}_per_class.csv", report.rows_csv(report.per_class_rows(results, s.pairs, ref)))
+    write_json_atomic(s.out / f"{which}_diff.json", {r["pair"]: {k: r[k] for k in (
+        "status", "reason", "ours_mAP", "paper_mAP", "diff_vs_paper", "paper_same_classes_mAP",
+        "diff_vs_paper_same_classes", "classes")} for r in rows})
+    write_json_atomic(s.out / f"{which}_run.json", s.run_info(results))
+    print(md)
+    return 0 if any(r.status == "ok" for r in results.values()) else 1

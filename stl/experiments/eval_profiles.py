@@ -13,7 +13,6 @@ top 10 -- only those can move under the tie order.
 from __future__ import annotations
 
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -72,5 +71,7 @@ def eval_profiles_tables(runs: Sequence, root=None, ns: Sequence[int] = (1, 2, 5
         parts.append(part)
     text = "Mean recall (R@N) and precision (P@N) in %.\n\n" + "\n".join(parts)
     if md:
-        Path(md).write_text(text)
+        from .common import write_text
+
+        write_text(md, text)
     return text

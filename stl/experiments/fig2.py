@@ -3,7 +3,7 @@
 s_drop = 1 - |d_i - d_j| * max(1 - d_i, 1 - d_j): two regions whose masking hurts the
 classifier alike are similar, and the more so the larger their drops (the penalty for a
 difference is scaled by the smaller drop's complement). The grid is computed by
-:func:`stl.similarity.s_drop` itself; the figure shows it as the paper's 3-D surface and,
+:func:`stl.core.similarity.s_drop` itself; the figure shows it as the paper's 3-D surface and,
 beside it, as a contour plot with the same axes (d_i horizontal, d_j vertical).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ class SdropGrid:
 
 
 def sdrop_grid(step: float = 0.01) -> SdropGrid:
-    """s_drop on the grid {0, step, ..., 1}^2 (Fig. 2), straight from :func:`stl.similarity.s_drop`."""
+    """s_drop on the grid {0, step, ..., 1}^2 (Fig. 2), straight from :func:`stl.core.similarity.s_drop`."""
     from ..core.similarity import s_drop
 
     n = int(round(1.0 / step)) + 1
@@ -89,8 +89,9 @@ def run_fig2(out, step: float = 0.01, csv_step: float = 0.05) -> dict:
     where = np.argwhere(np.isclose(grid.s, smin))
     argmin = [(float(grid.d[i]), float(grid.d[j])) for j, i in where]
     md = (f"# Fig. 2: s_drop(d_i, d_j) = 1 - |d_i - d_j| max(1 - d_i, 1 - d_j) (Eq. 4)\n\n"
-          f"Computed by `stl.similarity.s_drop` on a {len(grid.d)}x{len(grid.d)} grid (figure) and shown here "
+          f"Computed by `stl.core.similarity.s_drop` on a {len(grid.d)}x{len(grid.d)} grid (figure) and shown here "
           f"at 0.1 steps; `fig2_sdrop.csv` has the {csv_step} grid. Minimum {smin:.4f} at "
-          f"{', '.join(f'({a:.2f}, {b:.2f})' for a, b in argmin)}; 1 on the diagonal d_i = d_j.\n\n" + head + body + "\n")
+          f"{', '.join(f'({a:.2f}, {b:.2f})' for a, b in argmin)}; 1 on the diagonal d_i = d_j.\n\n"
+          + head + body + "\n")
     files.append(write_text(out / "fig2_sdrop.md", md))
     return {"grid": grid, "files": files, "min": smin, "argmin": argmin}

@@ -142,45 +142,23 @@ class DataChoice:
 
 def choose_data(ilsvrc=None, voc=None, ilsvrc_subset: str = "200rnd") -> List[DataChoice]:
     """The datasets of the figure: the roots given (or configured by $STL_ILSVRC / $STL_VOC /
-    data links), else the real sample in ../shared, else the bundled sample."""
-    from ..data import DatasetError, resolve_root, shared_dir
+    data links), else the real sample in ../shared, else the bundled sample
+    (:func:`stl.data.choose_root`, the commands' one rule)."""
+    from ..data import DatasetError, choose_root, root_configured
 
-    chosen = []
-    configured = {}
-    for kind, flag in (("ilsvrc", ilsvrc), ("voc", voc)):
-        try:
-            configured[kind] = resolve_root(kind, flag) if (flag or _env_or_link(kind)) else None
-        except DatasetError as e:
-            raise SystemExit(f"fig3: {e}")
-    if configured["ilsvrc"] or configured["voc"]:
-        if configured["ilsvrc"]:
-            chosen.append(DataChoice("ilsvrc2012_val", configured["ilsvrc"], ilsvrc_subset,
-                                     f"ILSVRC-2012 val at {configured['ilsvrc']}"))
-        if configured["voc"]:
-            chosen.append(DataChoice("voc2007_test", configured["voc"], None,
-                                     f"PASCAL VOC 2007 test at {configured['voc']}"))
-        return chosen
-    sh = shared_dir()
-    ilsvrc, voc = sh / "data" / "ilsvrc2012-val-227", sh / "data" / "voc2007-test-sample"
-    if ilsvrc.is_dir() or voc.is_dir():
-        if ilsvrc.is_dir():
-            chosen.append(DataChoice("ilsvrc2012_val", ilsvrc, ilsvrc_subset,
-                                     f"shared sample of ILSVRC-2012 val ({ilsvrc}: real val images stretched "
-                                     f"to 227x227, WSOL-benchmark boxes) -- NOT the full validation set"))
-        if voc.is_dir():
-            chosen.append(DataChoice("voc2007_test", voc, None,
-                                     f"shared sample of PASCAL VOC 2007 test ({voc}) -- NOT the full test set"))
+    names = {"ilsvrc": ("ilsvrc2012_val", ilsvrc_subset), "voc": ("voc2007_test", None)}
+    flags = {"ilsvrc": ilsvrc, "voc": voc}
+    configured = [k for k in names if root_configured(k, flags[k])]
+    try:  # configured roots only, if any is; else each shared sample present
+        roots = [choose_root(k, flags[k]) for k in (configured or names)]
+    except DatasetError as e:
+        raise SystemExit(f"fig3: {e}")
+    chosen = [DataChoice(names[r.kind][0], r.path, names[r.kind][1], r.description) for r in roots if r is not None]
+    if chosen:
         return chosen
     return [DataChoice("sample", None, None,
                        "the bundled sample (stl/resources/sample: a few scikit-image photos, hand-drawn boxes) -- "
                        "no ILSVRC / VOC data configured and no ../shared")]
-
-
-def _env_or_link(kind) -> bool:
-    from .. import data
-
-    env, links = data.ROOT_SOURCES[kind]
-    return bool(os.environ.get(env)) or any(p.exists() for p in data.dataset_links(links))
 
 
 def choose_methods(spec: Optional[str]) -> List[str]:
@@ -231,8 +209,9 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
                                      methods_markdown, methods_rows, to_csv)
     from ..evaluation import eval_protocol
     from ..evaluation.runs import evaluate_run
-    from ..io import atomic_path, write_json_atomic
-    from ..proposals import build_run_method
+    from ..io import write_json_atomic
+    from .common import save_figure, wrap, write_text
+    from ..proposals import METHODS, build_run_method, method_traits
     from ..runner import run_method, run_path
 
     config = config or STLConfig()
@@ -270,8 +249,8 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
         print(f"\nfig3: {header}")
         results = {}
         for name in methods:
-            if name == "STL-CL" and d.name.startswith("voc"):
-                print("fig3: STL-CL skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
+            if name in METHODS and method_traits(name)["needs_label"] and d.name.startswith("voc"):
+                print(f"fig3: {name} skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
                 continue
             if name.endswith("-PUBLISHED") and d.name != "voc2007_test":
                 print(f"fig3: {name} skipped on {d.name} (Hosang et al. published boxes for VOC 2007 test only)")
@@ -309,12 +288,8 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
         paper = paper_curves(paper_key) if paper_key else {}
         title = (f"Fig. 3 -- {ds.key} ({len(ds)} images; {d.description}); ours: solid, model {model}"
                  + (f"; paper ({paper_key}): dashed" if paper else "; no published curves for this data"))
-        fig = plot_fig3({m: curves_of(ev.result) for m, ev in results.items()}, paper, _wrap(title))
-        for ext in ("png", "pdf"):
-            target = out / f"fig3_{ds.key}.{ext}"
-            with atomic_path(target) as tmp:
-                fig.savefig(tmp, format=ext, dpi=150)
-            os.chmod(target, 0o644)
+        fig = plot_fig3({m: curves_of(ev.result) for m, ev in results.items()}, paper, wrap(title))
+        for target in save_figure(fig, out, f"fig3_{ds.key}"):
             print(f"fig3: wrote {target}")
         rows = []
         for m, ev in results.items():
@@ -340,29 +315,17 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
             + (f" First {limit} images per dataset." if limit is not None else "")
             + (" Skipped (could not be built): " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
                if skipped else ""))
-    _write(out / "fig3_table.md", f"# Fig. 3: ours vs the paper\n\n{note}\n\n" + "\n".join(md_parts))
-    _write(out / "fig3_table.csv", to_csv(compare_rows, ["profile", "dataset", "images", "model"] + COMPARISON_COLUMNS))
-    _write(out / "fig3_methods.md", f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
+    write_text(out / "fig3_table.md", f"# Fig. 3: ours vs the paper\n\n{note}\n\n" + "\n".join(md_parts))
+    write_text(out / "fig3_table.csv",
+               to_csv(compare_rows, ["profile", "dataset", "images", "model"] + COMPARISON_COLUMNS))
+    write_text(out / "fig3_methods.md",
+               f"# Fig. 3: all methods at N = 1..10\n\n{note}\n\n" + "\n".join(methods_md_parts))
     cols = ["profile", "dataset", "method", "images", "top1_hit_rate"] + [f"R@{n}" for n in range(1, 11)] + \
            [f"P@{n}" for n in range(1, 11)]
-    _write(out / "fig3_methods.csv", to_csv(table_rows, cols))
+    write_text(out / "fig3_methods.csv", to_csv(table_rows, cols))
     write_json_atomic(out / "fig3_curves.json", {"note": note, "model": model.name, "profile": protocol.name,
                                                  "datasets": all_curves})
     os.chmod(out / "fig3_curves.json", 0o644)
     print(f"\nfig3: {note}\nfig3: tables in {out}/fig3_table.md, fig3_methods.md (+ .csv), curves in fig3_curves.json")
     return 0
-
-
-def _wrap(text, width=150):
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width))
-
-
-def _write(path: Path, text: str):
-    from ..io import atomic_path
-
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
-    os.chmod(path, 0o644)
 

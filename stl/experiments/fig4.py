@@ -55,7 +55,10 @@ def cached_box_features(dataset, get_classifier, model: str, cache_dir, progress
                         ) -> Tuple[np.ndarray, List[str], List[str]]:
     """(features (B, D), box labels, image id of each box) of every non-difficult GT box of
     ``dataset``, read from / added to the cache file of this dataset and model (``get_classifier()``
-    builds the classifier only if an image is missing from the cache)."""
+    builds the classifier only if an image is missing from the cache). The cache file records the
+    classifier's preprocessing (``get_classifier.preprocessing_identity()`` where the factory
+    knows it, :class:`stl.experiments.common.LazyClassifier`); a cache made with another one is
+    recomputed, not mixed in."""
     import h5py
     from tqdm import tqdm
 
@@ -64,9 +67,14 @@ def cached_box_features(dataset, get_classifier, model: str, cache_dir, progress
 
     path = Path(cache_dir) / "prototypes" / f"{safe_name(dataset.key)}__{safe_name(model)}.h5"
     store: Dict[str, Tuple[np.ndarray, List[str]]] = {}
+    expect = getattr(get_classifier, "preprocessing_identity", None)
+    pre = json.dumps(expect(), sort_keys=True) if expect is not None else None
     if path.exists():
         with h5py.File(path, "r") as f:
-            for q in f:
+            stored_pre = f.attrs.get("preprocessing")
+            if pre is not None and stored_pre is not None and str(stored_pre) != pre:
+                log.warning("fig4: %s was made with preprocessing %s, not %s: recomputing", path, stored_pre, pre)
+            for q in (f if pre is None or stored_pre is None or str(stored_pre) == pre else ()):
                 g = f[q]
                 store[g.attrs["image_id"]] = (g["features"][()], json.loads(g.attrs["labels"]))
     todo = [i for i in dataset.image_ids if i not in store]
@@ -79,6 +87,8 @@ def cached_box_features(dataset, get_classifier, model: str, cache_dir, progress
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
+                if pre is not None:
+                    f.attrs["preprocessing"] = pre
                 for k, (image_id, (feats, labels)) in enumerate(store.items()):
                     g = f.create_group(f"{k:07d}")
                     g.attrs["image_id"] = image_id
@@ -173,13 +183,15 @@ def plot_fig4(rows: Sequence[Fig4Row], title: str = ""):
     return fig
 
 
-def run_fig4(voc, ilsvrc, model: str, get_classifier, out, runs_dir, cache_dir, progress: bool = True) -> dict:
+def run_fig4(voc, ilsvrc, model: str, get_classifier, out, runs_dir, cache_dir, progress: bool = True,
+             config=None) -> dict:
     """Fig. 4 on ``voc`` and ``ilsvrc`` (:class:`common.DataChoice`); STL-WL windows from the
-    stored run on the VOC images. Writes ``fig4.png/.pdf``, ``fig4.csv``, ``fig4.md``."""
+    stored run on the VOC images, made with ``config`` (an STLConfig; default: the authors'
+    profile). Writes ``fig4.png/.pdf``, ``fig4.csv``, ``fig4.md``."""
     from ..evaluation.runs import evaluate_run
 
     out = Path(out)
-    run, path = stored_run(voc.dataset, "STL-WL", model, get_classifier, runs_dir, progress=progress)
+    run, path = stored_run(voc.dataset, "STL-WL", model, get_classifier, runs_dir, config=config, progress=progress)
     ev = evaluate_run(path, dataset=voc.dataset, num_windows=(1, 10, 100))
     vf, vl, _ = cached_box_features(voc.dataset, get_classifier, model, cache_dir, progress)
     ifeat, il, iown = cached_box_features(ilsvrc.dataset, get_classifier, model, cache_dir, progress)

@@ -17,10 +17,10 @@ from .detection import DetectionOptions
 
 
 def run_fig6(opts: DetectionOptions) -> int:
-    import numpy as np
 
     from ..detection import report
     from ..io import write_json_atomic
+    from .common import save_figure
     from .detection import Setup, write_text
 
     s = Setup("fig6", opts, report.FIG6_PAIRS)
@@ -43,9 +43,8 @@ def run_fig6(opts: DetectionOptions) -> int:
     if s.mode == "shared":
         title += "\nSMALL RUN on ../shared: proves the pipeline runs; not comparable"
     fig = report.plot_fig6(ours_x, ours_y, paper_x, paper_y, title)
-    for ext in ("png", "pdf"):
-        fig.savefig(s.out / f"fig6.{ext}", dpi=150)
-        print(f"wrote {s.out / f'fig6.{ext}'}")
+    for path in save_figure(fig, s.out, "fig6"):
+        print(f"wrote {path}")
     rows = []
     for c in common:
         rows.append({"wnid": c, "class": report.class_name(ref, c), "x_ours_AP": ours_x[c], "y_ours_AP": ours_y[c],

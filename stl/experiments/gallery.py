@@ -79,16 +79,21 @@ def plot_gallery(dataset, runs: dict, rows: Sequence[dict], per_row: int = 5, ca
     return fig
 
 
-def run_gallery(data, model: str, get_classifier, out, runs_dir, per_row: int = 5, progress: bool = True) -> dict:
+def run_gallery(data, model: str, get_classifier, out, runs_dir, per_row: int = 5, progress: bool = True,
+                config=None) -> dict:
+    """Supplementary Table 1 on ``data``: the top-1 boxes of the stored STL-CL run (made with
+    ``config``, an STLConfig; default: the authors' profile) and SELSEARCH beside the ground truth."""
     out = Path(out)
     runs, paths = {}, {}
     for m in ("STL-CL", "SELSEARCH"):
-        runs[m], paths[m] = stored_run(data.dataset, m, model, get_classifier, runs_dir, progress=progress)
+        runs[m], paths[m] = stored_run(data.dataset, m, model, get_classifier, runs_dir, config=config,
+                                       progress=progress)
     rows = gallery_rows(data.dataset, runs)
     hits = {m: sum(r[f"{m}_hit"] for r in rows) for m in runs}
     caption = (f"Supplementary Table 1 -- top-1 boxes of STL-CL (model {model}) and SELSEARCH (Selective Search "
                f"fast, the release's algorithm and ranking) beside the ground truth (dashed), {len(rows)} images "
-               f"({data.description}; the first images of the dataset, no selection). Top-1 hits (IoU >= 0.5): STL-CL {hits['STL-CL']}/{len(rows)}, SELSEARCH "
+               f"({data.description}; the first images of the dataset, no selection). Top-1 hits (IoU >= 0.5): "
+               f"STL-CL {hits['STL-CL']}/{len(rows)}, SELSEARCH "
                f"{hits['SELSEARCH']}/{len(rows)}.")
     files = save_figure(plot_gallery(data.dataset, runs, rows, per_row, caption), out, "gallery")
     cols = ["image", "class", "gt_boxes", "STL-CL_box", "STL-CL_iou", "STL-CL_hit", "SELSEARCH_box", "SELSEARCH_iou",

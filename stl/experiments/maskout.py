@@ -34,11 +34,14 @@ NUM_KERNELS = 9
 #: convolutions named ``fireN/...`` -- are left out; their concatenation is shown)
 CAFFE_SHOWN_TYPES = ("Convolution", "Pooling", "LRN", "InnerProduct", "Concat")
 
-#: EfficientNet-Lite0 modules hooked: the stem, the last block of each stage, the head, the
-#: global pooling and the classifier (logits)
-LITE0_LAYERS = (("_bn0", "stem"), ("_blocks.0", "stage1"), ("_blocks.2", "stage2"), ("_blocks.4", "stage3"),
-                ("_blocks.7", "stage4"), ("_blocks.10", "stage5"), ("_blocks.14", "stage6"),
-                ("_blocks.15", "stage7"), ("_bn1", "head"), ("_avg_pooling", "avgpool"), ("_fc", "fc (logits)"))
+
+def hooked_layers(classifier):
+    """The ``(module, label)`` pairs a PyTorch model declared at registration (``layers=`` of
+    :func:`stl.models.register_model`; EfficientNet-Lite0: the stem, the last block of each stage,
+    the head, the global pooling and the logits), or None."""
+    from ..models.zoo import model_traits
+
+    return model_traits(getattr(classifier, "name", None))["layers"]
 
 
 # ----------------------------------------------------------------------------- layer outputs
@@ -69,8 +72,9 @@ def default_layers(classifier) -> List[Tuple[str, str]]:
             if top not in [k for k, _ in out]:
                 out.append((top, f"{top} ({lp.type.lower()})"))
         return out
-    if type(classifier).__name__ == "EfficientNetLite0":
-        return list(LITE0_LAYERS)
+    layers = hooked_layers(classifier)
+    if layers:
+        return list(layers)
     raise ValueError(f"{classifier.name}: no layer list known for this classifier; pass layers=")
 
 
@@ -85,20 +89,19 @@ def layer_outputs(classifier, images: np.ndarray, layers: Sequence[str]) -> "Ord
     if hasattr(classifier, "blobs"):
         blobs = classifier.blobs(images, list(layers))
         return OrderedDict((k, np.asarray(blobs[k], np.float32)) for k in layers)
-    if type(classifier).__name__ == "EfficientNetLite0":
-        return _lite0_outputs(classifier, images, layers)
+    if hooked_layers(classifier):
+        return _hooked_outputs(classifier, images, layers)
     raise ValueError(f"{classifier.name}: cannot read layer outputs of this classifier")
 
 
-def _lite0_outputs(classifier, images, layers):
-    import torch
+def _hooked_outputs(classifier, images, layers):
 
     modules = dict(classifier.net.named_modules())
     got: Dict[str, np.ndarray] = {}
     handles = []
     for key in layers:
         if key not in modules:
-            raise KeyError(f"EfficientNet-Lite0 has no module {key!r}")
+            raise KeyError(f"{classifier.name} has no module {key!r}")
 
         def hook(_m, _inp, out, key=key):
             got[key] = classifier.runtime.to_numpy(out)
@@ -329,8 +332,12 @@ class Candidate:
     top1_iou: float
 
 
-def candidates(dataset, run, classifier) -> List[Candidate]:
-    """The stored images of an STL-CL run with what Fig. 1 / Fig. 5 select on (one forward each)."""
+def candidates(dataset, run, classifier, input_resize: Optional[str] = None) -> List[Candidate]:
+    """The stored images of an STL-CL run with what Fig. 1 / Fig. 5 select on (one forward each).
+
+    Each image is resized to the network input as STL resized it (``input_resize``:
+    ``STLConfig.input_resize``; default: the authors' profile's)."""
+    from ..core.config import DEFAULT
     from ..core.boxes import iou_matrix, scale_boxes
     from ..io import as_rgb_uint8
     from ..core.localization import resize_to_input
@@ -350,7 +357,7 @@ def candidates(dataset, run, classifier) -> List[Candidate]:
         if not labels:
             continue
         rgb = as_rgb_uint8(rec.read())
-        img = resize_to_input(rgb, classifier.input_size)
+        img = resize_to_input(rgb, classifier.input_size, input_resize or DEFAULT.input_resize)
         prob = classifier.forward(img[None].astype(np.float32), (PROB,))[PROB][0]
         box = scale_boxes(run.boxes[image_id][:1], rgb.shape[:2], classifier.input_size)[0]
         iou = float(iou_matrix(run.boxes[image_id][:1].astype(np.float64), rec.boxes).max()) if len(rec.boxes) else 0.0
@@ -383,23 +390,32 @@ def select_fig5(cands: Sequence[Candidate], num: int) -> List[Candidate]:
     return sorted(known, key=lambda c: (c.top1_drop, cands.index(c)))[:num]
 
 
-def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device: str = "cpu",
-                precision: str = "fp32", runs_dir=None, image_id: Optional[str] = None, num: int = 3,
-                progress: bool = True, classifier=None) -> dict:
-    """Fig. 1 (``kind="fig1"``) or Fig. 5 (``"fig5"``) on ``data`` (a :class:`common.DataChoice`).
+def run_maskout(kind: str, data, model, out, runs_dir=None, image_id: Optional[str] = None, num: int = 3,
+                progress: bool = True, classifier=None, config=None) -> dict:
+    """Fig. 1 (``kind="fig1"``) or Fig. 5 (``"fig5"``) on ``data`` (a :class:`common.DataChoice`)
+    with the classifier of ``model`` (a :class:`stl.models.spec.ModelSpec` or a registry name;
+    ``classifier``: one already built).
 
     STL-CL windows come from the stored run ``<runs>/<dataset>/STL-CL__<model>.h5`` (computed or
-    resumed here, shared with ``stl run`` / ``stl eval``). Writes ``<kind>.png/.pdf``,
+    resumed here, shared with ``stl run`` / ``stl eval``) with ``config`` (an STLConfig; default: the
+    authors' profile), whose ``caffe_mean`` the classifier uses and whose ``input_resize`` makes
+    the figures' inputs. Writes ``<kind>.png/.pdf``,
     ``<kind>_kernels.csv`` and ``<kind>.md``; returns ``{"figures": [MaskoutFigure], "files": [...]}``.
     """
     from pathlib import Path
 
-    from .common import DEFAULT_RUNS, csv_text, save_figure, stored_run, write_text
+    from ..models.spec import ModelSpec
+    from .common import DEFAULT_RUNS, build, csv_text, save_figure, stored_run, write_text
 
     out = Path(out)
-    clf = classifier or _build(model, engine, device, precision)
-    run, path = stored_run(data.dataset, "STL-CL", model, lambda: clf, runs_dir or DEFAULT_RUNS, progress=progress)
-    cands = candidates(data.dataset, run, clf)
+    from ..core.config import DEFAULT
+
+    config = config or DEFAULT
+    model = ModelSpec.of(model)
+    clf = classifier or build(model, config.caffe_mean)
+    run, path = stored_run(data.dataset, "STL-CL", str(model), lambda: clf, runs_dir or DEFAULT_RUNS, config=config,
+                           progress=progress)
+    cands = candidates(data.dataset, run, clf, config.input_resize)
     if kind == "fig1":
         chosen, rule = [select_fig1(cands, image_id)], (f"image {image_id} (given)" if image_id else FIG1_RULE)
     elif kind == "fig5":
@@ -441,8 +457,3 @@ def run_maskout(kind: str, data, model: str, out, engine: str = "torch", device:
     files.append(write_text(out / f"{kind}.md", "\n".join(md) + "\n"))
     return {"figures": figs, "files": files, "run": path, "candidates": len(cands)}
 
-
-def _build(model, engine, device, precision):
-    from .common import build
-
-    return build(model, engine, device, precision)

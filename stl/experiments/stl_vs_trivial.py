@@ -34,6 +34,7 @@ def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfi
     from ..evaluation import evaluate
     from ..evaluation.protocol import AUTHORS_MAX_SUBWIN
     from ..io import write_json_atomic
+    from .common import write_text
     from ..proposals import build_run_method
     from ..runner import load_run, run_method, run_path
 
@@ -101,7 +102,7 @@ def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfi
     print("\n" + text)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "stl_vs_trivial.md").write_text(text + "\n")
+    write_text(out / "stl_vs_trivial.md", text + "\n")
     write_json_atomic(out / "stl_vs_trivial.json", {"images": len(common), "model": str(model), "rows": rows,
                                                     "checks": [dict(check=c, measured=m, holds=ok)
                                                                for c, m, ok in checks]})

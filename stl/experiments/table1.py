@@ -21,21 +21,7 @@ from .detection import DetectionOptions
 
 def run_table1(opts: DetectionOptions) -> int:
     from ..detection import report
-    from ..io import write_json_atomic
-    from .detection import Setup, write_text
+    from .detection import run_table
 
-    s = Setup("table1", opts, report.TABLE1_PAIRS)
-    results = s.run()
-    ref = report.load_reference()
-    rows = report.table_rows(results, s.pairs, "table1_mAP", ref)
-    md = report.table_markdown(rows, "Table 1: detector mAP, positive boxes + negative/test boxes", s.note())
-    write_text(s.out / "table1.md", md)
-    write_text(s.out / "table1.csv", report.rows_csv(rows))
-    write_text(s.out / "table1_per_class.csv", report.rows_csv(report.per_class_rows(results, s.pairs, ref)))
-    write_json_atomic(s.out / "table1_diff.json", {r["pair"]: {k: r[k] for k in (
-        "status", "reason", "ours_mAP", "paper_mAP", "diff_vs_paper", "paper_same_classes_mAP",
-        "diff_vs_paper_same_classes", "classes")} for r in rows})
-    write_json_atomic(s.out / "table1_run.json", s.run_info(results))
-    print(md)
-    return 0 if any(r.status == "ok" for r in results.values()) else 1
-
+    return run_table("table1", opts, report.TABLE1_PAIRS, lambda rows, results, ref, note: report.table_markdown(
+        rows, "Table 1: detector mAP, positive boxes + negative/test boxes", note))

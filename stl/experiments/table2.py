@@ -18,21 +18,6 @@ from .detection import DetectionOptions
 
 def run_table2(opts: DetectionOptions) -> int:
     from ..detection import report
-    from ..io import write_json_atomic
-    from .detection import Setup, write_text
+    from .detection import run_table
 
-    s = Setup("table2", opts, report.TABLE2_PAIRS)
-    results = s.run()
-    ref = report.load_reference()
-    rows = report.table_rows(results, s.pairs, "table2_mAP", ref)
-    md = report.table2_markdown(rows, results, ref, s.note())
-    write_text(s.out / "table2.md", md)
-    write_text(s.out / "table2.csv", report.rows_csv(rows))
-    write_text(s.out / "table2_per_class.csv", report.rows_csv(report.per_class_rows(results, s.pairs, ref)))
-    write_json_atomic(s.out / "table2_diff.json", {r["pair"]: {k: r[k] for k in (
-        "status", "reason", "ours_mAP", "paper_mAP", "diff_vs_paper", "paper_same_classes_mAP",
-        "diff_vs_paper_same_classes", "classes")} for r in rows})
-    write_json_atomic(s.out / "table2_run.json", s.run_info(results))
-    print(md)
-    return 0 if any(r.status == "ok" for r in results.values()) else 1
-
+    return run_table("table2", opts, report.TABLE2_PAIRS, report.table2_markdown)

@@ -147,15 +147,16 @@ def paper_seconds() -> Dict[str, object]:
             "MCG": rt["MCG"], "EDGEBOXES": rt["EDGEBOXES"], "SELSEARCH": rt["SELSEARCH"], "BING": rt["BING"]}
 
 
-def time_methods(records: Sequence, methods: Sequence[str], classifier_factory, progress: bool = True
-                 ) -> List[MethodTiming]:
+def time_methods(records: Sequence, methods: Sequence[str], classifier_factory, progress: bool = True,
+                 config=None) -> List[MethodTiming]:
     """Time each method on the same images (``records``: dataset records). STL-CL gets each
-    image's labels. The classifier is warmed up with one forward before any timing."""
+    image's labels; methods that take a ``config`` (STL) get ``config`` (an STLConfig; default:
+    the authors' profile). The classifier is warmed up with one forward before any timing."""
     from tqdm import tqdm
 
     from ..core.config import DEFAULT
     from ..core.localization import ImageContext, localize_batch
-    from ..proposals import build_method
+    from ..proposals import build_run_method, method_traits
 
     images = [r.read() for r in records]
     counter: Optional[CountingClassifier] = None
@@ -176,16 +177,9 @@ def time_methods(records: Sequence, methods: Sequence[str], classifier_factory, 
         if name.upper() in FILE_READERS or name.upper().endswith("-PUBLISHED"):
             t.status = "not run: reads proposals computed elsewhere (nothing to time)"
             continue
-        try:
-            try:
-                method = build_method(name)
-                uses = bool(getattr(method, "uses_classifier", False))
-            except (ValueError, TypeError) as e:
-                if "classifier" not in str(e).lower():
-                    raise
-                uses = True
-            if uses:
-                method = build_method(name, classifier=get_counter())
+        try:  # the registry says what the method takes (classifier, config)
+            uses = method_traits(name)["uses_classifier"]
+            method = build_run_method(name, get_counter, config or DEFAULT)
             t.uses_classifier = uses
         except Exception as e:  # noqa: BLE001  (missing model file / proposal directory)
             t.status = f"not run: {type(e).__name__}: {e}"

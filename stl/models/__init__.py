@@ -9,4 +9,5 @@ factory. ``name`` is a registry name (``efficientnet_lite0``, ``caffenet``,
 from __future__ import annotations
 
 from .base import FEATURE, LOGITS, PROB, Classifier, ClassList, ModelError  # noqa: F401
-from .zoo import ENGINES, MODELS, available_models, build_caffe_classifier, build_classifier, register_model  # noqa: F401
+from .zoo import (ENGINES, MODELS, available_models, build_caffe_classifier, build_classifier, model_traits,  # noqa: F401
+                  register_model)

@@ -15,7 +15,8 @@ installs it). What it expects of the file:
 Preprocessing: STL hands RGB pixels 0..255; the network gets ``(x - mean) / std`` per channel,
 ``mean`` and ``std`` in the same 0..255 pixel units, or both as fractions of 255 (every mean
 <= 1 and every std < 1, torchvision's: ``mean=(0.485, 0.456, 0.406)`` means ``(123.675, 116.28,
-103.53)``; :func:`stl.models.preprocessing.pixel_values`), in RGB order (``bgr=True`` flips the channels first, for Caffe-style exports). The mask colour g
+103.53)``; :func:`stl.models.preprocessing.pixel_values`), in RGB order (``bgr=True`` flips the
+channels first, for Caffe-style exports). The mask colour g
 of Eq. 1 is the mean pixel, the value the network sees as 0.
 
 ``FEATURE`` (the feature of s_app, Eq. 3) is the input of the LAST ``Gemm`` / ``MatMul`` node of

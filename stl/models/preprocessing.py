@@ -100,6 +100,24 @@ class CaffePreprocessing:
         return np.asarray(images_rgb, np.float32)[..., ::-1] - self._mean_hwc[None]
 
 
+def preprocessing_identity(classifier) -> dict:
+    """What of a classifier's input handling changes its outputs, for a stored run's identity.
+
+    ``{"precision": "fp32" | "bf16" | "fp16"}`` plus, for a network fed through
+    :class:`CaffePreprocessing`, ``"caffe_mean"``: its ``mean_mode`` (``STLConfig.caffe_mean``:
+    "authors_row255", "image", or "channel" for a per-channel mean). The runner stores it
+    beside the method's config, so a run resumed with another preprocessing is refused.
+    :meth:`stl.models.spec.ModelSpec.preprocessing_identity` says the same without building.
+    """
+    runtime = getattr(classifier, "runtime", None)
+    precision = getattr(runtime, "precision", None) or getattr(classifier, "precision", None) or "fp32"
+    out = {"precision": str(precision)}
+    pre = getattr(classifier, "preprocessing", None)
+    if isinstance(pre, CaffePreprocessing):
+        out["caffe_mean"] = pre.mean_mode
+    return out
+
+
 def load_mean(path) -> np.ndarray:
     """Load a Caffe mean: ``.npy`` (3,H,W) BGR or a ``.binaryproto`` BlobProto."""
     path = Path(path)

@@ -49,6 +49,19 @@ class ModelSpec:
             return cls(name=(str(words[0]), str(words[1])), **kw)
         raise ModelError("--model takes a NAME or a PROTOTXT CAFFEMODEL pair")
 
+    @classmethod
+    def of(cls, model) -> "ModelSpec":
+        """``model`` if it is a ModelSpec, else the spec of a registry name, a
+        ``"PROTOTXT:CAFFEMODEL"`` string or a ``(prototxt, caffemodel)`` pair (default engine)."""
+        if isinstance(model, cls):
+            return model
+        if isinstance(model, (tuple, list)):
+            return cls.from_words(model)
+        name = str(model)
+        if ":" in name and name.split(":")[0].endswith(".prototxt"):
+            return cls.from_words(name.split(":", 1))
+        return cls(name=name)
+
     @property
     def is_onnx(self) -> bool:
         """An ONNX file (``--model net.onnx``) or the built-in Lite0 on ``--engine onnx``."""
@@ -63,9 +76,14 @@ class ModelSpec:
 
     @property
     def is_caffe(self) -> bool:
-        """Registry Caffe models and prototxt/caffemodel pairs (their mean follows the profile); not
-        ``efficientnet_lite0``, ONNX files or module factories."""
-        return self.name != "efficientnet_lite0" and not self.is_onnx and not self.is_factory
+        """A Caffe net (its mean follows ``STLConfig.caffe_mean``), as the model was registered
+        (:func:`stl.models.zoo.model_traits`); a prototxt/caffemodel pair is one; ONNX files and
+        module factories are not."""
+        from .zoo import model_traits
+
+        if self.is_onnx or self.is_factory:
+            return False
+        return bool(model_traits(self.name)["caffe"])
 
     @property
     def run_name(self) -> ModelName:
@@ -98,6 +116,15 @@ class ModelSpec:
         if not self.incremental and hasattr(clf, "incremental_masking"):
             clf.incremental_masking = False
         return clf
+
+    def preprocessing_identity(self, mean_mode: Optional[str] = None) -> dict:
+        """:func:`stl.models.preprocessing.preprocessing_identity` of the classifier
+        :meth:`build` (``mean_mode``) makes, without building it (registered Caffe models
+        subtract their mean image, so their ``caffe_mean`` is ``mean_mode``; default "image")."""
+        out = {"precision": "fp32" if self.engine == "caffe" else self.precision}
+        if self.is_caffe:
+            out["caffe_mean"] = mean_mode or "image"
+        return out
 
     def replace(self, **changes) -> "ModelSpec":
         from dataclasses import replace

@@ -2,8 +2,9 @@
 ``squeezenet``, ``caffenet_random``) and the one factory :func:`build_classifier`.
 
 Nothing in :mod:`stl.models` imports this module back: engines and model files
-(:mod:`.caffe_models`, :mod:`.torch_caffe`, :mod:`.pycaffe_engine`, :mod:`.efficientnet`)
-know nothing of the registry. Add a model with ``@register_model("name")``.
+(:mod:`.caffe.model_files`, :mod:`.caffe.classifier`, :mod:`.caffe.pycaffe_engine`, :mod:`.efficientnet`)
+know nothing of the registry. Add a model with ``@register_model("name", caffe=..., layers=...)``;
+callers ask :func:`model_traits` what it is, never its name.
 """
 from __future__ import annotations
 
@@ -16,17 +17,50 @@ ENGINES = ("torch", "caffe", "onnx")
 #: model name -> ``build(engine, device, precision, **kw) -> Classifier``
 MODELS: Registry = Registry("model")
 
+#: what a model declares at registration (:func:`register_model`)
+MODEL_TRAITS = ("caffe", "layers")
 
-def register_model(name: str):
-    """Decorator: ``@register_model("mynet") def build(engine, device, precision, **kw) -> Classifier``."""
-    return MODELS.register(name)
+#: EfficientNet-Lite0's sub-modules shown by ``stl fig1`` / ``fig5`` (module name, label)
+LITE0_LAYERS = (("_bn0", "stem"), ("_blocks.0", "stage1"), ("_blocks.2", "stage2"), ("_blocks.4", "stage3"),
+                ("_blocks.7", "stage4"), ("_blocks.10", "stage5"), ("_blocks.14", "stage6"),
+                ("_blocks.15", "stage7"), ("_bn1", "head"), ("_avg_pooling", "avgpool"), ("_fc", "fc (logits)"))
+
+
+def register_model(name: str, caffe: bool = False, layers=None):
+    """Decorator: ``@register_model("mynet") def build(engine, device, precision, **kw) -> Classifier``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (any spelling of :func:`stl.registry.normalize` finds it).
+    caffe : bool
+        A Caffe net: it subtracts the ILSVRC mean as ``STLConfig.caffe_mean`` says (the builder
+        takes ``mean_mode=``) and shows its blobs in ``stl fig1`` / ``fig5``.
+    layers : sequence of (module name, label), optional
+        For a PyTorch classifier with a ``net`` module: the sub-modules ``stl fig1`` / ``fig5``
+        read through forward hooks.
+    """
+    return MODELS.register(name, caffe=bool(caffe), layers=tuple(layers) if layers else None)
+
+
+def model_traits(model) -> dict:
+    """``{"caffe": bool, "layers": ((module, label), ...) | None}`` as ``model`` was registered;
+    a ``(prototxt, caffemodel)`` pair or ``"A.prototxt:B.caffemodel"`` is a Caffe net; an
+    unregistered name has no traits (building it is the error)."""
+    if isinstance(model, (tuple, list)) or (":" in str(model) and str(model).split(":")[0].endswith(".prototxt")):
+        return {"caffe": True, "layers": None}
+    if model in MODELS:
+        info = MODELS.info(model)
+        return {t: info.get(t) for t in MODEL_TRAITS}
+    return {"caffe": False, "layers": None}
 
 
 def available_models():
+    """The registered models' canonical names, sorted."""
     return MODELS.names()
 
 
-@register_model("efficientnet_lite0")
+@register_model("efficientnet_lite0", layers=LITE0_LAYERS)
 def _build_lite0(engine="torch", device="cpu", precision="fp32", channels_last=True, threads=None, **kw):
     if engine == "onnx":  # exported once (cached), run by ONNX Runtime
         if precision != "fp32":
@@ -99,7 +133,7 @@ def build_caffe_classifier(prototxt, caffemodel, engine="torch", device="cpu", p
         if precision != "fp32":
             raise ValueError("the caffe engine runs fp32 only")
         return PyCaffeClassifier(prototxt, caffemodel, device=device, **kwargs)
-    from .caffe.net import TorchCaffeClassifier
+    from .caffe.classifier import TorchCaffeClassifier
 
     return TorchCaffeClassifier(prototxt, caffemodel, device=device, precision=precision, **kwargs)
 
@@ -115,21 +149,21 @@ def _build(name, paths, engine, device, precision, kw):
     return clf
 
 
-@register_model("caffenet")
+@register_model("caffenet", caffe=True)
 def _build_caffenet(engine="torch", device="cpu", precision="fp32", **kw):
     return _build("caffenet", _files.bvlc_paths("caffenet"), engine, device, precision, kw)
 
 
-@register_model("alexnet")
+@register_model("alexnet", caffe=True)
 def _build_alexnet(engine="torch", device="cpu", precision="fp32", **kw):
     return _build("alexnet", _files.bvlc_paths("alexnet"), engine, device, precision, kw)
 
 
-@register_model("squeezenet")
+@register_model("squeezenet", caffe=True)
 def _build_squeezenet(engine="torch", device="cpu", precision="fp32", **kw):
     return _build("squeezenet", _files.squeezenet_paths(), engine, device, precision, kw)
 
 
-@register_model("caffenet_random")
+@register_model("caffenet_random", caffe=True)
 def _build_caffenet_random(engine="torch", device="cpu", precision="fp32", seed: int = 0, **kw):
     return _build("caffenet_random", _files.caffenet_random_paths(seed), engine, device, precision, kw)

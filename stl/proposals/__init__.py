@@ -46,10 +46,30 @@ class ProposalMethod:
 
     def propose(self, image: np.ndarray, labels=None, image_id: Optional[str] = None
                 ) -> Tuple[np.ndarray, np.ndarray]:
+        """Ranked windows of one image.
+
+        Parameters
+        ----------
+        image : ndarray (H, W, 3)
+            RGB pixels, 0..255.
+        labels : sequence of str, optional
+            The image's ground-truth class(es) (methods that declare ``needs_label``: STL-CL).
+        image_id : str, optional
+            The dataset's image id (methods that declare ``needs_image_id``: MCG).
+
+        Returns
+        -------
+        boxes : ndarray (K, 4)
+            Pixel-inclusive ``[x0, y0, x1, y1]`` in the image's pixels, best first.
+        scores : ndarray (K,)
+            Their scores, non-increasing.
+        """
         raise NotImplementedError
 
     def propose_batch(self, images: Sequence[np.ndarray], labels: Optional[Sequence] = None,
                       image_ids: Optional[Sequence[str]] = None) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """:meth:`propose` on each image (override to share work across images, as STL shares
+        classifier batches); ``labels`` and ``image_ids`` have one entry per image."""
         labels = labels if labels is not None else [None] * len(images)
         image_ids = image_ids if image_ids is not None else [None] * len(images)
         if len(labels) != len(images) or len(image_ids) != len(images):
@@ -57,6 +77,7 @@ class ProposalMethod:
         return [self.propose(im, lab, image_id=i) for im, lab, i in zip(images, labels, image_ids)]
 
     def describe(self) -> str:
+        """One line saying what the method is (stored with its runs)."""
         return self.name
 
 
@@ -96,6 +117,7 @@ def register_method(name: str, options: Optional[Options] = None, **traits):
 
 
 def available_methods() -> List[str]:
+    """The registered methods' canonical names, sorted."""
     return METHODS.names()
 
 

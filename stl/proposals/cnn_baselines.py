@@ -204,7 +204,7 @@ class OcclusionBox(_CNNBaseline):
     the box filled with ``classifier.mask_color`` g, as in Eq. 1 -- is classified and
     the window b scored by the Eq. 3 drop
     ``sum_{c in top-5 of f(x)} max(f_c(x) - f_c(h_g(x, b)), 0)``
-    (``stl.similarity.drop_for_classes`` over ``top_classes``). Windows are the
+    (``stl.core.similarity.drop_for_classes`` over ``top_classes``). Windows are the
     occluder boxes mapped back to the original image (``scale_boxes``); then sorting
     + NMS (IoU > 0.5) as STL.
 

@@ -123,7 +123,7 @@ class CaffeHead(ConvHead):
 
     def __init__(self, classifier):
         super().__init__(classifier)
-        from ..models.caffe.net import ConvolutionLayer, IdentityLayer, PoolingLayer, ReLULayer
+        from ..models.caffe.layers import ConvolutionLayer, IdentityLayer, PoolingLayer, ReLULayer
 
         net = classifier.net
         convs = [i for i, l in enumerate(net.layers) if isinstance(l, ConvolutionLayer)]
@@ -170,7 +170,7 @@ def conv_head(classifier) -> ConvHead:
     if isinstance(classifier, EfficientNetLite0):
         return Lite0Head(classifier)
     try:
-        from ..models.caffe.net import TorchCaffeClassifier
+        from ..models.caffe.classifier import TorchCaffeClassifier
     except ImportError:  # pragma: no cover
         TorchCaffeClassifier = ()
     if isinstance(classifier, TorchCaffeClassifier):
@@ -274,7 +274,8 @@ class RISEMasks:
         return out
 
 
-def rise_saliency(classifier, image: np.ndarray, masks: RISEMasks, classes: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+def rise_saliency(classifier, image: np.ndarray, masks: RISEMasks, classes: Sequence[int]
+                  ) -> Tuple[np.ndarray, np.ndarray]:
     """RISE maps of ``classes`` for one image (already at the classifier's input size).
 
     Returns (maps (len(classes), H, W) float64, probabilities of the unmasked image (C,)).

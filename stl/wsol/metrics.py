@@ -45,6 +45,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..core.boxes import iou_matrix  # the one pixel-inclusive (+1) IoU
+
 #: side of the benchmark's evaluation frame (wsolevaluation ``_RESIZE_LENGTH``)
 WSOL_SIZE = 224
 #: score-map threshold step (wsolevaluation's ``--cam_curve_interval`` default)
@@ -65,23 +67,6 @@ def resize_box(box, image_size_wh, resize_size_wh=(WSOL_SIZE, WSOL_SIZE)) -> Tup
     w, h = (float(v) for v in image_size_wh)
     nw, nh = (float(v) for v in resize_size_wh)
     return int(x0 * nw / w), int(y0 * nh / h), int(x1 * nw / w), int(y1 * nh / h)
-
-
-def iou_matrix(a, b) -> np.ndarray:
-    """IoU of integer pixel-inclusive boxes ``[x0, y0, x1, y1]`` (+1 areas), (len(a), len(b));
-    a pair whose union is not positive gets 0."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
-    iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
-    inter = np.maximum(ix, 0) * np.maximum(iy, 0)
-    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
-    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    out = np.zeros_like(union)
-    ok = union > 0
-    out[ok] = inter[ok] / union[ok]
-    return out
 
 
 def check_scoremap(scoremap: np.ndarray) -> np.ndarray:
