@@ -64,7 +64,8 @@ def main(args) -> int:
     # one image at a time (STL-WL and STL-CL share its forward cache): images done / total, rate, ETA
     with tqdm(total=len(ok), desc="STL demo (WL+CL)", unit="img", dynamic_ncols=True) as bar:
         for r, ctx in zip(ok, contexts):
-            with tqdm(desc=f"  {r.image_id} forwards", unit="fwd", leave=False, dynamic_ncols=True) as fwd:
+            with tqdm(desc=f"  {r.image_id} forwards", unit="fwd", leave=False, dynamic_ncols=True,
+                      disable=None) as fwd:  # inner bar only on a terminal
                 for mode in ("wl", "cl"):
                     labels = [None] if mode == "wl" else [r.labels]
                     results[mode] += localize_batch([ctx], classifier, labels, config, progress=fwd)

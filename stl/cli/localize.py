@@ -47,7 +47,7 @@ def main(args) -> int:
 
     config = stl_config(args)
     suffix = "cl" if args.label else "wl"
-    args.images = expand_images(args.images)
+    args.images, empty_folders = expand_images(args.images)
     if args.export == "coco-pseudo-gt" and not args.label:
         raise UserError("--export coco-pseudo-gt needs the images' class (--label WNID): STL-CL's boxes are the "
                         "pseudo ground truth")
@@ -68,7 +68,7 @@ def main(args) -> int:
         except ValueError as e:
             raise UserError(str(e)) from None
     log.info("classifier: %s", classifier.describe())
-    failures = 0
+    failures = empty_folders
     exported = []  # stl.export.ExportImage of each image, for --export
     # the bar only on a terminal (disable=None), where log lines go through tqdm.write
     images = tqdm(list(zip(args.images, names)), desc="images", unit="img", dynamic_ncols=True,
@@ -84,7 +84,8 @@ def main(args) -> int:
             continue
         image = img.array
         mode = "STL-CL " + ",".join(classifier.classes.wnids[i] for i in labels) if labels else "STL-WL"
-        with tqdm(desc=f"{Path(path).name} {mode}", unit="fwd", leave=False) as bar:
+        # inner bar (forwards) only on a terminal: a log file gets no line per forward round
+        with tqdm(desc=f"{Path(path).name} {mode}", unit="fwd", leave=False, disable=None) as bar:
             wins = localize(image, classifier, labels, config, progress=bar)
         boxes = wins.boxes
         if img.reduced:  # decoded reduced (huge file): boxes back to the full image's pixels
@@ -134,21 +135,28 @@ def main(args) -> int:
     return 1 if failures else 0
 
 
-def expand_images(items) -> list:
-    """The image paths of ``IMAGE|DIR`` arguments: files as given, folders' images (recursive, sorted)."""
+def expand_images(items):
+    """The image paths of ``IMAGE|DIR`` arguments (files as given, folders' images recursive and
+    sorted) and the number of folders without images: each is reported and counted as a failed
+    input (exit 1), the others still run; no image at all is a usage error."""
     from ..data.folder import image_files
     from ..errors import UserError
 
-    paths = []
+    paths, empty = [], []
     for item in items:
         if Path(item).is_dir():
             found = image_files(item)
             if not found:
-                raise UserError(f"{item}: a folder with no images (looked for .jpg, .png, ... recursively)")
+                empty.append(item)
             paths += [str(p) for p in found]
         else:
             paths.append(item)
-    return paths
+    if not paths:
+        raise UserError(f"{', '.join(map(str, items))}: no images (folders are searched recursively for "
+                        f".jpg, .png, ...)")
+    for item in empty:
+        log.error("skipping: %s: a folder with no images (looked for .jpg, .png, ... recursively)", item)
+    return paths, len(empty)
 
 
 def write_localize_export(exported, args, out) -> bool:
