@@ -22,8 +22,9 @@ advances all hierarchies of all images in lockstep, de-duplicates requests
 its box) and runs them in batches: crops through ``Classifier.forward`` in batches
 of ``config.batch_size``, box masks through ``Classifier.forward_masked`` sorted by
 box area, at least ``classifier.masked_batch_size`` at a time (the torch Caffe engine
-computes them incrementally: :mod:`stl.models.caffe.incremental`). Results do not depend
-on batching (up to float rounding).
+computes them incrementally: :mod:`stl.models.caffe.incremental`). Every batch is filled to
+exactly the batch size (``Classifier.pad_batches``), so an image's windows do not depend on
+which other images share its batches -- not on ``--chunk``, a resume or the executor.
 """
 from __future__ import annotations
 
@@ -354,6 +355,12 @@ class ForwardScheduler:
         self.config = config
         self.progress = progress  # a tqdm-like object with .update(n), counting forwards
         self.batch_size = int(config.batch_size or getattr(classifier, "preferred_batch_size", 32))
+        #: every forward holds exactly ``batch_size`` rows (a short last batch is filled by
+        #: repeating its last item): a network's output for an item can depend on the batch size
+        #: (Lite0 on the CPU: 2.5e-7 between batch 8 and 1), so without it the windows of an image
+        #: would depend on which images share its batches (--chunk, resume, the executor).
+        self.pad = bool(getattr(classifier, "pad_batches", True))
+        self.padded = 0  #: rows run only to fill batches
         self.feature_output = LOGITS if config.appearance_feature == "logits" else FEATURE
         if config.appearance_feature not in ("feature", "logits"):
             raise ValueError("appearance_feature must be 'feature' or 'logits'")
@@ -361,12 +368,15 @@ class ForwardScheduler:
     def full_image_probs(self, contexts: Sequence[ImageContext]) -> None:
         todo = [c for c in contexts if c.prob_full is None]
         if todo:
-            with stage("full-image forwards", len(todo)):
-                out = self.classifier(np.stack([c.image for c in todo]), (PROB,), self.batch_size)
-            for c, p in zip(todo, out[PROB]):
-                c.prob_full = p.astype(np.float64)
-                c.num_forwards += 1
-            self._tick(len(todo))
+            bs = self.batch_size
+            for start in range(0, len(todo), bs):
+                chunk = todo[start:start + bs]
+                with stage("full-image forwards", len(chunk)):
+                    out = self.classifier.forward(self._fill(np.stack([c.image for c in chunk]), bs), (PROB,))
+                for c, p in zip(chunk, out[PROB]):
+                    c.prob_full = p.astype(np.float64)
+                    c.num_forwards += 1
+                self._tick(len(chunk))
 
     def run(self, jobs: List[Tuple[ImageContext, object]], on_job_done=None) -> List[object]:
         """Advance ``(context, generator)`` jobs to completion; returns their return values.
@@ -416,7 +426,8 @@ class ForwardScheduler:
             else:
                 (box_masks if w[2][0] == "box" else segment_masks).append(w)
         box_masks.sort(key=lambda w: (_box_area(w[2][1:]), w[0].mask_color.tobytes()))
-        mask_bs = max(bs, int(getattr(self.classifier, "masked_batch_size", 0) or 0))
+        incremental = int(getattr(self.classifier, "masked_batch_size", 0) or 0)
+        mask_bs = max(bs, incremental)
         for start in range(0, len(box_masks), mask_bs):
             block = box_masks[start:start + mask_bs]
             # one call per mask colour (contexts of one config share it)
@@ -424,12 +435,14 @@ class ForwardScheduler:
                 chunk = [w for w in block if w[0].mask_color.tobytes() == colour]
                 contexts = list({id(c): c for c, _, _ in chunk}.values())
                 position = {id(c): i for i, c in enumerate(contexts)}
+                index = np.array([position[id(c)] for c, _, _ in chunk])
+                boxes = np.array([k[1:] for _, _, k in chunk])
+                if not incremental:  # an incremental engine batches (and fills) its own work
+                    index, boxes = self._fill(index, bs), self._fill(boxes, bs, count=False)
                 t0 = time.perf_counter()
                 with stage("masked forwards", len(chunk)):
-                    out = self.classifier.forward_masked(np.stack([c.image for c in contexts]),
-                                                         [position[id(c)] for c, _, _ in chunk],
-                                                         np.array([k[1:] for _, _, k in chunk]), (PROB,),
-                                                         contexts[0].mask_color)
+                    out = self.classifier.forward_masked(np.stack([c.image for c in contexts]), index, boxes,
+                                                         (PROB,), contexts[0].mask_color)
                 self.forward_seconds += time.perf_counter() - t0
                 self._store(chunk, out)
         for start in range(0, len(segment_masks), bs):
@@ -438,17 +451,30 @@ class ForwardScheduler:
             with stage("masked forwards", len(chunk)):
                 with stage("mask images"):
                     batch = np.stack([c.masked_image(k) for c, _, k in chunk])
-                out = self.classifier.forward(batch, (PROB,))
+                out = self.classifier.forward(self._fill(batch, bs), (PROB,))
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
         for start in range(0, len(crops), bs):
             chunk = crops[start:start + bs]
             t0 = time.perf_counter()
             with stage("crop forwards", len(chunk)):
-                out = self.classifier.forward_crops([c.crop_pixels(k) for c, _, k in chunk],
+                out = self.classifier.forward_crops(self._fill([c.crop_pixels(k) for c, _, k in chunk], bs),
                                                     (self.feature_output,), self.config.crop_mode)
             self.forward_seconds += time.perf_counter() - t0
             self._store(chunk, out)
+
+    def _fill(self, items, size: int, count: bool = True):
+        """``items`` (a list or an array of rows) filled to ``size`` rows by repeating its last one;
+        unchanged when :attr:`pad` is off or it is full already. Only the first ``len(items)`` rows
+        of the forward's output are used."""
+        n = len(items)
+        if not self.pad or n == 0 or n >= size:
+            return items
+        if count:
+            self.padded += size - n
+        if isinstance(items, np.ndarray):
+            return np.concatenate([items, np.repeat(items[-1:], size - n, axis=0)])
+        return list(items) + [items[-1]] * (size - n)
 
     def _store(self, chunk, out) -> None:
         for row, (c, kind, k) in enumerate(chunk):

@@ -118,6 +118,10 @@ class Classifier(abc.ABC):
     #: items per :meth:`forward_masked` call STL sends at least (an engine that computes masked
     #: images incrementally amortises its whole-batch layers over more items)
     masked_batch_size: int = 0
+    #: STL fills every batch it sends to exactly its batch size (repeating the last item), so
+    #: that an item's output never depends on how many others share its batch; an engine whose
+    #: outputs are independent of the batch size can set this False to skip the filler rows
+    pad_batches: bool = True
 
     @abc.abstractmethod
     def forward(self, images: np.ndarray, outputs: Sequence[str] = (PROB, FEATURE)) -> Dict[str, np.ndarray]:

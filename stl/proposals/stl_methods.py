@@ -2,10 +2,13 @@
 WHOLE-IMAGE and CENTER (not in the paper; added so every curve can be judged)."""
 from __future__ import annotations
 
+import hashlib
+import weakref
+
 import numpy as np
 
 from ..core.config import DEFAULT
-from ..core.localization import localize_batch
+from ..core.localization import ImageContext, localize_batch
 from ..errors import OptionError
 from . import ProposalMethod, register_method
 
@@ -33,18 +36,47 @@ class STLMethod(ProposalMethod):
     def propose(self, image, labels=None, image_id=None):
         return self.propose_batch([image], [labels])[0]
 
-    def propose_batch(self, images, labels=None, image_ids=None):
-        wins = self.windows(images, labels, self.config)
+    def propose_batch(self, images, labels=None, image_ids=None, on_done=None):
+        wins = self.windows(images, labels, self.config, on_done=None if on_done is None else
+                            (lambda i, w: on_done(i, (w.boxes, w.scores))))
         return [(w.boxes, w.scores) for w in wins]
 
-    def windows(self, images, labels, config):
+    def windows(self, images, labels, config, on_done=None):
         """STL's :class:`~stl.core.localization.Windows` of ``images`` under ``config``; STL-CL
-        needs the class label(s) of every image (the labels are ignored for STL-WL)."""
+        needs the class label(s) of every image (the labels are ignored for STL-WL).
+
+        The images' forward caches are shared with the previous call on the same classifier and
+        config (:func:`shared_contexts`): STL-WL then STL-CL of one chunk compute the initial
+        regions' masked images and crops once. ``on_done(i, windows)``: image i is finished."""
         if not self.needs_label:
             labels = [None] * len(images)
         elif labels is None or any(lab is None or (hasattr(lab, "__len__") and len(lab) == 0) for lab in labels):
             raise ValueError(f"{self.name} needs the class label(s) of every image")
-        return localize_batch(images, self.classifier, labels, config, self.progress)
+        contexts = shared_contexts(self.classifier, images, config)
+        return localize_batch(contexts, self.classifier, labels, config, self.progress, on_done=on_done)
+
+
+#: classifier -> {image key: ImageContext} of the latest batch STL computed with it
+_LATEST = weakref.WeakKeyDictionary()
+
+
+def shared_contexts(classifier, images, config):
+    """:class:`~stl.core.localization.ImageContext` of each image, reused from the previous batch of
+    this classifier when the same pixels come back under the same config (every cached forward --
+    f(x), masked images, crops -- is a pure function of those), new otherwise. Only the latest
+    batch is kept, so memory stays one chunk's worth."""
+    def key(im):
+        a = np.ascontiguousarray(im)
+        return (hashlib.blake2b(a.tobytes(), digest_size=16).hexdigest(), a.shape, a.dtype.str, repr(config))
+
+    try:
+        previous = _LATEST.get(classifier, {})
+    except TypeError:  # a classifier that cannot be weakly referenced: no sharing
+        return [ImageContext(im, classifier, config) for im in images]
+    keys = [key(im) for im in images]
+    contexts = [previous.get(k) or ImageContext(im, classifier, config) for k, im in zip(keys, images)]
+    _LATEST[classifier] = dict(zip(keys, contexts))
+    return contexts
 
 
 @register_method("STL-CL", uses_classifier=True, needs_label=True)
