@@ -38,3 +38,32 @@ def three_block_context(clf, config=DEFAULT):
     boxes, sizes = region_boxes_and_sizes(labels)
     ctx.segmentations = [Segmentation("hand", labels, boxes, sizes, np.ones(3, bool))]
     return ctx
+
+
+class BatchSizeShiftNet(Classifier):
+    """A 6-class linear net on 4x4-pooled square inputs (32x32 by default) whose class-0 logit and first feature move
+    by 1e-6 x (rows in the batch): the batch-size dependence of a real CPU network, made large
+    enough to see. Records the size of every batch it runs."""
+
+    def __init__(self, pad: bool = True, side: int = 32):
+        self.name = "shift"
+        self.input_size = (side, side)
+        self.classes = ClassList([f"n{i}" for i in range(6)], [f"c{i}" for i in range(6)])
+        self.mask_color = np.full(3, 127.0, np.float32)
+        self.preferred_batch_size = 8
+        self.pad_batches = pad
+        self.weights = np.random.default_rng(3).normal(size=(48, 6)) / 40.0
+        self.batches = []
+
+    def forward(self, images, outputs=(PROB, FEATURE)):
+        x = np.asarray(images, np.float64)
+        b = len(x)
+        self.batches.append(b)
+        q = self.input_size[0] // 4
+        feat = x.reshape(b, 4, q, 4, q, 3).mean(axis=(2, 4)).reshape(b, 48) / 255.0
+        logits = feat @ self.weights * 10
+        logits[:, 0] += 1e-6 * b
+        feat[:, 0] += 1e-6 * b
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return {PROB: (e / e.sum(1, keepdims=True)).astype(np.float32), FEATURE: feat.astype(np.float32),
+                LOGITS: logits.astype(np.float32)}

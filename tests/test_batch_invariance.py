@@ -8,38 +8,12 @@ from skimage.transform import resize
 
 from stl.core.config import DEFAULT
 from stl.core.localization import ForwardScheduler, localize_batch
-from stl.models.base import FEATURE, LOGITS, PROB, Classifier, ClassList
+from stl.models.base import FEATURE, PROB
 from stl.proposals.stl_methods import STLMethod, shared_contexts
 
+from stubs import BatchSizeShiftNet
+
 CONFIG = DEFAULT.replace(batch_size=8)
-
-
-class BatchSizeShiftNet(Classifier):
-    """A 6-class linear net on 4x4-pooled 32x32 inputs whose class-0 logit and first feature move
-    by 1e-6 x (rows in the batch): the batch-size dependence of a real CPU network, made large
-    enough to see. Records the size of every batch it runs."""
-
-    def __init__(self, pad: bool = True):
-        self.name = "shift"
-        self.input_size = (32, 32)
-        self.classes = ClassList([f"n{i}" for i in range(6)], [f"c{i}" for i in range(6)])
-        self.mask_color = np.full(3, 127.0, np.float32)
-        self.preferred_batch_size = 8
-        self.pad_batches = pad
-        self.weights = np.random.default_rng(3).normal(size=(48, 6)) / 40.0
-        self.batches = []
-
-    def forward(self, images, outputs=(PROB, FEATURE)):
-        x = np.asarray(images, np.float64)
-        b = len(x)
-        self.batches.append(b)
-        feat = x.reshape(b, 4, 8, 4, 8, 3).mean(axis=(2, 4)).reshape(b, 48) / 255.0
-        logits = feat @ self.weights * 10
-        logits[:, 0] += 1e-6 * b
-        feat[:, 0] += 1e-6 * b
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return {PROB: (e / e.sum(1, keepdims=True)).astype(np.float32), FEATURE: feat.astype(np.float32),
-                LOGITS: logits.astype(np.float32)}
 
 
 def _images():

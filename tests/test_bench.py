@@ -47,3 +47,31 @@ def test_top_window_matching_ignores_order_and_counts_matches():
     assert top_windows_matched(b, c) == 1.0 and windows_agree(b, c)  # order within the top is ignored
     d = SimpleNamespace(boxes=np.array([[0, 0, 99, 99], [0, 0, 99, 99]], float))
     assert top_windows_matched(d, SimpleNamespace(boxes=a.boxes[:1])) == 0.5  # one-to-one
+
+
+def test_run_benchmark_reports_stages_and_stl_cl_after_stl_wl(monkeypatch):
+    """run_benchmark end to end on a stub net and two real photos: the STL-CL pass on the same
+    contexts adds fewer forwards than STL-WL made (its initial regions' forwards are shared),
+    and the rows say so."""
+    from skimage import data as skdata
+    from skimage.transform import resize
+
+    from stl.experiments import bench
+    from stl.models.spec import ModelSpec
+
+    from stubs import BatchSizeShiftNet
+
+    photos = [(resize(im, (120, 140), anti_aliasing=True) * 255).astype(np.uint8)
+              for im in (skdata.astronaut(), skdata.chelsea())]
+    monkeypatch.setattr(bench, "benchmark_images", lambda n, shared=None: (
+        ["astronaut", "chelsea"], photos, [["n1"], ["n2"]], "two photos"))
+    monkeypatch.setattr(ModelSpec, "build", lambda self, **kw: BatchSizeShiftNet(side=64))
+    monkeypatch.setattr(bench, "peak_throughput", lambda clf, sizes: {8: 100.0})
+    res = bench.run_benchmark(ModelSpec(), num_images=2, images_per_chunk=2, reference_images=1)
+    assert res.forwards_per_image > 0 and res.batch_size == 8
+    assert 0 < res.cl_extra_forwards_per_image < res.forwards_per_image
+    rows = dict(res.rows())
+    ratio = float(rows["STL-CL + STL-WL forwards / STL-WL forwards"])
+    assert 1.0 < ratio < 2.0
+    assert res.reference_identical is not None
+    assert res.stage_seconds_per_image["crop forwards"] > 0

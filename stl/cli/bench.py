@@ -21,6 +21,8 @@ def add_arguments(p):
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: the best batch size measured")
     p.add_argument("--reference-images", type=nonnegative_int, default=2,
                    help="images also run in reference mode (0: skip)")
+    p.add_argument("--no-cl", action="store_true",
+                   help="skip STL-CL after STL-WL on the same images (the forwards the two share)")
     p.add_argument("--out", default="results/bench")
     d = p.add_argument_group("detector experiments (--detection)")
     d.add_argument("--detection", action="store_true",
@@ -47,7 +49,7 @@ def main(args) -> int:
     shared = shared_dir()
     res = run_benchmark(model, num_images=args.images, images_per_chunk=args.images_per_chunk,
                         batch_size=args.batch_size, reference_images=args.reference_images,
-                        shared=shared if shared.is_dir() else None, config=config)
+                        shared=shared if shared.is_dir() else None, config=config, class_level=not args.no_cl)
     width = max(len(k) for k, _ in res.rows())
     print("\nSTL benchmark")
     for k, v in res.rows():

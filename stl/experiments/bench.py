@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..core.boxes import iou_matrix
 from ..core.config import DEFAULT, STLConfig
-from ..core.localization import localize_batch
+from ..core.localization import ImageContext, localize_batch
 from ..models.base import FEATURE, PROB
 from ..models.spec import ModelSpec
 from ..profiling import STAGES, Stages
@@ -41,18 +41,20 @@ log = logging.getLogger(__name__)
 
 
 def benchmark_images(n: int, shared: Optional[Path] = None):
-    """The first n real ILSVRC val images of ../shared, else the bundled sample."""
-    from ..io import read_image
-
-    if shared is not None:
-        val = Path(shared) / "data" / "ilsvrc2012-val-227" / "val"
-        if val.is_dir():
-            files = sorted(val.glob("*.JPEG"))[:n]
-            return [f.name for f in files], [read_image(f) for f in files], f"{val} (real ILSVRC-2012 val)"
+    """The first n real ILSVRC val images of ../shared (file-name order), else the bundled sample:
+    ids, images, image-level labels (wnids, what STL-CL is given), description."""
     from ..data import get_dataset
 
+    if shared is not None:
+        root = Path(shared) / "data" / "ilsvrc2012-val-227"
+        if (root / "val").is_dir():
+            ds = get_dataset("ilsvrc2012_val", root=root)
+            recs = [ds.record(i) for i in sorted(ds.image_ids)[:n]]
+            data = f"{root / 'val'} (real ILSVRC-2012 val)"
+            return [r.image_id for r in recs], [r.read() for r in recs], [list(r.labels) for r in recs], data
     recs = list(get_dataset("sample", limit=n))
-    return [r.image_id for r in recs], [r.read() for r in recs], "bundled sample (scikit-image photos)"
+    return ([r.image_id for r in recs], [r.read() for r in recs], [list(r.labels) for r in recs],
+            "bundled sample (scikit-image photos)")
 
 
 def peak_throughput(classifier, batch_sizes=(1, 8, 16, 32, 64, 128), seconds: float = 3.0):
@@ -160,13 +162,23 @@ class BenchResult:
     stage_seconds_per_image: dict = field(default_factory=dict)
     #: forwards per image of each kind (full image, masked, crop)
     forwards_per_image_by_kind: dict = field(default_factory=dict)
+    #: STL-CL (the images' labels) run after STL-WL on the same ImageContexts: the forwards it
+    #: adds and its seconds per image (NaN: not run)
+    cl_extra_forwards_per_image: float = float("nan")
+    cl_seconds_per_image: float = float("nan")
     load_average: Optional[tuple] = None
     machine: str = field(default_factory=lambda: f"{platform.node()} {platform.processor() or platform.machine()}")
 
     def rows(self):
         stage_rows = [(f"  stage: {k} (s/image)", f"{v:.2f}") for k, v in self.stage_seconds_per_image.items()]
         kind_rows = [(f"  forwards per image: {k}", f"{v:.0f}") for k, v in self.forwards_per_image_by_kind.items()]
-        return self._rows() + stage_rows + kind_rows + [
+        cl_rows = [] if np.isnan(self.cl_extra_forwards_per_image) else [
+            ("STL-CL after STL-WL, shared forwards: forwards added per image",
+             f"{self.cl_extra_forwards_per_image:.0f}"),
+            ("STL-CL + STL-WL forwards / STL-WL forwards",
+             f"{(self.forwards_per_image + self.cl_extra_forwards_per_image) / self.forwards_per_image:.2f}"),
+            ("STL-CL after STL-WL, seconds per image", f"{self.cl_seconds_per_image:.2f}")]
+        return self._rows() + stage_rows + kind_rows + cl_rows + [
             ("load average (1, 5, 15 min) at the end", "n/a" if self.load_average is None
              else ", ".join(f"{v:.2f}" for v in self.load_average))]
 
@@ -197,16 +209,18 @@ class BenchResult:
 
 
 def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk=16, batch_size=None,
-                  reference_images=2, shared=None, config: STLConfig = DEFAULT, channels_last=True
-                  ) -> BenchResult:
+                  reference_images=2, shared=None, config: STLConfig = DEFAULT, channels_last=True,
+                  class_level: bool = True) -> BenchResult:
     """STL-WL on ``num_images`` images with ``model`` (``model.incremental``: masked forwards
-    recompute only what the box changes), against reference mode on ``reference_images``."""
+    recompute only what the box changes), against reference mode on ``reference_images``;
+    ``class_level``: then STL-CL of the same chunks on the same contexts (the forwards the two
+    variants share are computed once)."""
     engine, precision = model.engine, model.precision
     clf = model.build(mean_mode=config.caffe_mean,
                       **({"channels_last": channels_last} if engine == "torch" else {}))
     if hasattr(clf, "incremental_masking"):
         clf.incremental_masking = bool(model.incremental)
-    ids, images, data = benchmark_images(num_images, shared)
+    ids, images, labels, data = benchmark_images(num_images, shared)
     log.info("benchmark: %s on %d images of %s", clf.describe(), len(images), data)
 
     sizes = sorted({1, 8, 16, 32, 64, 128, int(getattr(clf, "preferred_batch_size", 32))})
@@ -218,16 +232,19 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
 
     timed = _TimedClassifier(clf)
     per_image, forwards, engine_windows = [], 0, []
+    chunks = [images[s:s + images_per_chunk] for s in range(0, len(images), images_per_chunk)]
+    kept = []  # the chunks' contexts, for STL-CL after STL-WL
     t_all = time.perf_counter()
     with tqdm(total=len(images), desc=f"STL-WL engine ({precision})", unit="img") as bar, Stages() as stages:
-        for start in range(0, len(images), images_per_chunk):
-            chunk = images[start:start + images_per_chunk]
+        for chunk in chunks:
             t0 = time.perf_counter()
-            wins = localize_batch(chunk, timed, None, cfg)
+            contexts = [ImageContext(im, timed, cfg) for im in chunk]
+            wins = localize_batch(contexts, timed, None, cfg)
             dt = time.perf_counter() - t0
             per_image += [dt / len(chunk)] * len(chunk)
             forwards += sum(w.num_forwards for w in wins)
             engine_windows += wins
+            kept.append(contexts if class_level else None)
             bar.update(len(chunk))
     total = time.perf_counter() - t_all
 
@@ -247,6 +264,16 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
     res.stage_seconds_per_image = {k: v / n_img for k, v in stages.as_dict().items() if k in STAGES and v > 0}
     res.forwards_per_image_by_kind = {k.replace(" forwards", ""): stages.counts[k] / n_img
                                       for k in ("full-image forwards", "masked forwards", "crop forwards")}
+    if class_level:
+        extra, t0, k = 0, time.perf_counter(), 0
+        for contexts in tqdm(kept, desc="STL-CL after STL-WL (shared forwards)", unit="chunk"):
+            before = [c.num_forwards for c in contexts]
+            localize_batch(contexts, timed, labels[k:k + len(contexts)], cfg)
+            extra += sum(c.num_forwards - b for c, b in zip(contexts, before))
+            k += len(contexts)
+        res.cl_seconds_per_image = (time.perf_counter() - t0) / n_img
+        res.cl_extra_forwards_per_image = extra / n_img
+    del kept
     res.load_average = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     if reference_images > 0:
