@@ -45,6 +45,25 @@ def source_checkout() -> Optional[Path]:
     return None
 
 
+def source_revision() -> str:
+    """The git commit of the source checkout ``stl`` runs from (``+dirty`` with uncommitted
+    changes to tracked files), or ``"unknown (not a git checkout)"``: what a result file records
+    as the code that made it."""
+    import subprocess
+
+    root = source_checkout()
+    if root is None or not (root / ".git").exists():
+        return "unknown (not a git checkout)"
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git failed)"
+    return sha + ("+dirty" if dirty else "")
+
+
 def _xdg(var: str, fallback: str) -> Path:
     return Path(os.environ.get(var) or (Path.home() / fallback))
 

@@ -207,6 +207,15 @@ def test_cli_eval_ci_and_paired(tmp_path, ilsvrc_dir, capsys):
     assert top["diff"] == pytest.approx(ra[str(a)]["top1_hit_rate"] - ra[str(b)]["top1_hit_rate"])
     assert top["diff_low"] <= top["diff"] <= top["diff_high"]
     assert "interval excludes 0" in (tmp_path / "p.md").read_text()
+    # provenance: the command, the code's commit, each run's images; one table of all runs first
+    md = (tmp_path / "p.md").read_text()
+    assert md.startswith("command: `stl ") and "code: commit " in md and md.index("## All runs") < md.index("### ")
+    assert md.count("| CENTER | 1 |") == 2 and "| WHOLE-IMAGE | 1 |" in md  # the all-runs table and its own
+    assert "| CENTER | 60 | " in md  # the top-1 table: images and rate
+    prov = ra["provenance"]
+    assert prov["runs"][0]["image_ids"] == ra[str(a)].get("image_ids", prov["runs"][0]["image_ids"])
+    assert [r["num_images"] for r in prov["runs"]] == [60, 60] and len(set(prov["runs"][0]["image_ids"])) == 60
+    assert prov["commit"] and prov["runs"][1]["method"] == "WHOLE-IMAGE"
 
 
 @pytest.mark.parametrize("argv, what", [

@@ -105,6 +105,49 @@ def _interval_json(ci) -> dict:
             **{m: {str(n): iv.to_dict() for n, iv in ci[m].items()} for m in ("recall", "precision")}}
 
 
+def provenance(evs) -> dict:
+    """What made the figures: the command line, the code's commit, and per run its file, the
+    code that computed it (as the run recorded) and the ids of the images evaluated."""
+    import shlex
+    import sys
+    import time
+
+    from ..paths import source_revision
+
+    return {"command": "stl " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "commit": source_revision(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "runs": [{"path": str(ev.path), "method": ev.method, "model": ev.model, "dataset": ev.dataset.key,
+                      "created": (ev.meta or {}).get("created"), "stl_version": (ev.meta or {}).get("stl_version"),
+                      "num_images": len(ev.result.image_ids), "image_ids": list(ev.result.image_ids)}
+                     for ev in evs]}
+
+
+def provenance_markdown(prov) -> str:
+    import hashlib
+
+    lines = [f"command: `{prov['command']}`  ", f"code: commit {prov['commit']}, {prov['date']}  "]
+    for r in prov["runs"]:
+        digest = hashlib.blake2b("\n".join(r["image_ids"]).encode(), digest_size=8).hexdigest()
+        lines.append(f"run: {r['path']} ({r['method']}, {r['model'] or 'no model'}, computed {r['created'] or '?'}, "
+                     f"stl {r['stl_version'] or '?'}): {r['num_images']} images (ids in the JSON; "
+                     f"blake2b-64 of the id list {digest})  ")
+    return "\n".join(lines) + "\n"
+
+
+def top1_markdown(evs, cis) -> str:
+    """Top-1 hit rate of every run, one row each, with its interval where ``cis[k]`` has one."""
+    with_ci = any(ci is not None for ci in cis)
+    lines = ["| method | images | top-1 hit rate" + (" [CI]" if with_ci else "") + " |", "|---|---:|---:|"]
+    for ev, ci in zip(evs, cis):
+        r = ev.result
+        cell = f"{100 * r.top1_hit_rate:.1f}"
+        if ci is not None:
+            iv = ci["top1_hit_rate"]
+            cell += f" [{100 * iv.low:.1f}, {100 * iv.high:.1f}]"
+        lines.append(f"| {ev.label} | {r.top1_images} | {cell} |")
+    return "\n".join(lines) + "\n"
+
+
 def paired(evs, ns, settings) -> dict:
     """A - B of every figure on the images both runs evaluate, with intervals (printed; returned for --json)."""
     from ..errors import EvalError
@@ -141,12 +184,13 @@ def main(args) -> int:
         raise SystemExit(f"--paired compares two runs (A B), got {len(args.runs)}")
     settings = ci_settings(args, PAIRED_DEFAULT_LEVEL if args.paired else None)
     ns = tuple(args.n) if args.n else COMPARE_N
-    rows, md, curves, evs = [], [], {}, []
+    rows, md, curves, evs, cis = [], [], {}, [], []
     for path in args.runs:
         ev = evaluate_run(path, root=args.root, matching=args.matching, protocol=args.profile,
                           num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)), skip_corrupt=args.skip_corrupt)
         evs.append(ev)
         ci = _intervals(ev, ns, settings) if settings and args.ci else None
+        cis.append(ci)
         print_evaluation(ev, ns, ci, settings)
         rr = comparison_rows(ev.result, ev.method, ev.paper_key, ns, ci=ci)
         for row in rr:
@@ -164,6 +208,11 @@ def main(args) -> int:
     pair = paired(evs, ns, settings) if args.paired else None
     if pair:
         md.append(f"### {pair['text']}")
+    prov = provenance(evs)
+    if len(evs) > 1:  # one table of every run first, then each run's section
+        md.insert(0, "## All runs\n\n" + (f"{_ci_note(settings)}\n\n" if args.ci else "")
+                  + f"{comparison_markdown(rows)}\n{top1_markdown(evs, cis)}\n")
+    md.insert(0, provenance_markdown(prov))
     if args.csv:
         cols = ["profile", "dataset", "model", "images"] + COMPARISON_COLUMNS + (CI_COLUMNS if args.ci else [])
         with atomic_path(args.csv) as tmp:  # the per-run table (the paired one: --md / --json)
@@ -174,5 +223,6 @@ def main(args) -> int:
     if args.json:
         if pair:
             curves["paired"] = {k: v for k, v in pair.items() if k != "text"}
+        curves["provenance"] = prov
         write_json_atomic(args.json, curves)
     return 0

@@ -21,6 +21,8 @@ class RunEvaluation:
     num_partial_chunks: int
     #: corrupt per-image entries left out (only with ``skip_corrupt``)
     corrupt: list = None
+    #: the run file's attributes (method_config, created, stl_version, ...)
+    meta: dict = None
 
     @property
     def paper_key(self) -> Optional[str]:
@@ -112,4 +114,4 @@ def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, io
     res = evaluate(records, run.proposals(), num_windows, iou_threshold, mode=ds.eval_mode, matching=matching,
                    protocol=proto)
     return RunEvaluation(Path(path), str(run.meta.get("method", "?")), str(run.meta.get("model", "")), ds, res,
-                         len(run.failures), run.num_partial_chunks, list(run.corrupt))
+                         len(run.failures), run.num_partial_chunks, list(run.corrupt), dict(run.meta))
