@@ -157,3 +157,20 @@ def test_imports_are_resolved_relative_and_inside_functions(tmp_path):
                    "def f():\n    from ..runner import run_method\n    import stl.cli\n")
     mods = {"stl.core.boxes": None, "stl.io": None, "stl.runner": None, "stl.cli": None}
     assert imports_of("stl.detection.m", src, mods) == {"stl.core.boxes", "stl.io", "stl.runner", "stl.cli"}
+
+
+def test_run_files_are_named_by_the_model_spec_run_name():
+    """Every command names its run files by ``ModelSpec.run_name`` (Lite0 on --engine onnx is
+    ``efficientnet_lite0_onnx``: its windows differ from the torch engine's by float rounding, so
+    the two must never share a run file); ``str(model)`` / ``model.name`` drop the engine."""
+    import re
+
+    from stl.models.spec import ModelSpec
+
+    assert ModelSpec(engine="onnx").run_name == "efficientnet_lite0_onnx"
+    assert ModelSpec().run_name == "efficientnet_lite0"
+    bad = re.compile(r"(run_path|stored_run|run_method|run_ablation|run_gallery|run_fig4|variant_path)\(.*"
+                     r"(str\(model\)|model\.name\b)|self\.model = opts\.model\.name")
+    hits = [f"{p.relative_to(PACKAGE.parent)}:{k + 1}" for p in sorted(PACKAGE.rglob("*.py"))
+            for k, line in enumerate(p.read_text().splitlines()) if bad.search(line)]
+    assert not hits, hits

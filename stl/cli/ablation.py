@@ -25,9 +25,9 @@ def main(args) -> int:
     data = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.limit)
     print(f"ablation: data: {data.description} ({len(data.dataset)} images)")
     names = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
-    rows = run_ablation(data, str(model), LazyClassifier(model, config.caffe_mean), args.runs, names,
+    rows = run_ablation(data, model.run_name, LazyClassifier(model, config.caffe_mean), args.runs, names,
                         progress=not args.no_progress, base=config)
-    files = write_ablation(rows, args.out, data.description, str(model))
+    files = write_ablation(rows, args.out, data.description, model.run_name)
     print(f"\n{'variant':<14}" + "".join(f"  R@{n:<4}" for n in ABLATION_N)
           + "".join(f"  P@{n:<4}" for n in ABLATION_N))
     for r in rows:

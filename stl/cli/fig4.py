@@ -25,8 +25,8 @@ def main(args) -> int:
     ilsvrc = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.ilsvrc_limit)
     print(f"fig4: PASCAL: {voc.description} ({len(voc.dataset)} images)")
     print(f"fig4: ILSVRC prototypes: {ilsvrc.description} ({len(ilsvrc.dataset)} images)")
-    res = run_fig4(voc, ilsvrc, str(model), LazyClassifier(model, config.caffe_mean), args.out, args.runs, args.cache,
-                   progress=not args.no_progress, config=config)
+    res = run_fig4(voc, ilsvrc, model.run_name, LazyClassifier(model, config.caffe_mean), args.out, args.runs,
+                   args.cache, progress=not args.no_progress, config=config)
     for r in res["rows"]:
         print(f"fig4: {r.pascal_class:<12} ({r.pascal_boxes} boxes) ~ {r.ilsvrc_words} ({r.ilsvrc_boxes} boxes): "
               f"corr {r.max_correlation:.3f}, STL-WL top-1 recall {r.top1_recall:.2f}")

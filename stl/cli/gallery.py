@@ -21,7 +21,7 @@ def main(args) -> int:
 
     data = ilsvrc_data(args.ilsvrc, args.ilsvrc_subset, args.limit if args.limit is not None else 10)
     print(f"gallery: data: {data.description} ({len(data.dataset)} images)")
-    res = run_gallery(data, str(model), LazyClassifier(model, config.caffe_mean), args.out, args.runs, args.per_row,
+    res = run_gallery(data, model.run_name, LazyClassifier(model, config.caffe_mean), args.out, args.runs, args.per_row,
                       progress=not args.no_progress, config=config)
     for r in res["rows"]:
         print(f"gallery: {r['image']} ({r['class']}): STL-CL IoU {r['STL-CL_iou']:.2f}, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .args import (add_ci_arguments, add_common_arguments, build_from_args, ci_settings, nonnegative_int,
+from .args import (add_ci_arguments, add_common_arguments, build_from_args, ci_settings, model_spec, nonnegative_int,
                    positive_int, stl_config, unit_interval)
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def main(args) -> int:
     from ..experiments.wsol import BenchmarkOptions, run_wsol
     from ..wsol.heatmaps import RISEConfig
     from ..wsol.stlplus import STLPlusConfig
+    from ..paths import model_tag
 
     chosen = choose_root("ilsvrc", args.root)  # --root / $STL_ILSVRC / data/ilsvrc, else the ../shared sample
     if chosen is None:
@@ -71,7 +72,7 @@ def main(args) -> int:
     config = stl_config(args)
     clf = build_from_args(args, config)
     print(f"classifier: {clf.describe()}")
-    model = args.model[0] if len(args.model) == 1 else Path(args.model[-1]).stem
+    model = model_tag(model_spec(args).run_name)  # run files: efficientnet_lite0_onnx for --engine onnx
     plus = None
     if args.plus:
         plus = STLPlusConfig(alpha=args.plus[0], beta=args.plus[1], gamma=args.plus[2], heatmap_rule=args.heatmap_rule)

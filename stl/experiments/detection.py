@@ -144,7 +144,7 @@ class Setup:
             loud(SMALL_RUN_NOTE.format(desc=self.description).replace("**", ""))
         else:
             print(f"data: {self.description}", flush=True)
-        self.model = opts.model.name
+        self.model = opts.model.run_name
         self.stl_config = self.cfg.stl_config(opts.stl)
         tag = data_tag(self.test_root, self.train_root)
         work = Path(opts.work)

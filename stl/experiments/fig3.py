@@ -266,8 +266,8 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
                 continue
             method = built[name]
             uses = method.uses_classifier
-            path = run_path(runs_dir, ds.key, name, model.name if uses else None, uses, config.profile)
-            summary = run_method(ds, method, path, method_name=name, model=model.name if uses else None,
+            path = run_path(runs_dir, ds.key, name, model.run_name if uses else None, uses, config.profile)
+            summary = run_method(ds, method, path, method_name=name, model=model.run_name if uses else None,
                                  chunk_size=chunk, progress=progress, executor=executor)
             if summary.failures:
                 warn(f"{name} failed on {len(summary.failures)} image(s) of {ds.key}, e.g. "

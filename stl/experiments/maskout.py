@@ -413,7 +413,7 @@ def run_maskout(kind: str, data, model, out, runs_dir=None, image_id: Optional[s
     config = config or DEFAULT
     model = ModelSpec.of(model)
     clf = classifier or build(model, config.caffe_mean)
-    run, path = stored_run(data.dataset, "STL-CL", str(model), lambda: clf, runs_dir or DEFAULT_RUNS, config=config,
+    run, path = stored_run(data.dataset, "STL-CL", model.run_name, lambda: clf, runs_dir or DEFAULT_RUNS, config=config,
                            progress=progress)
     cands = candidates(data.dataset, run, clf, config.input_resize)
     if kind == "fig1":

@@ -56,7 +56,7 @@ def run_stl_vs_trivial(model: ModelSpec = ModelSpec(), config: Optional[STLConfi
     stored = {}
     for name in methods:
         method = method_for(executor, name, model, config, lambda: build_run_method(name, get_classifier, config))
-        key = model.name if method.uses_classifier else None
+        key = model.run_name if method.uses_classifier else None
         path = run_path(runs, ds.key, name, key, method.uses_classifier, config.profile)
         if not evaluate_only:
             run_method(ds, method, path, method_name=name, model=key, progress=progress, executor=executor)
