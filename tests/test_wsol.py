@@ -299,7 +299,8 @@ class _FakeWindows:
         return [self.propose(im) for im in images]
 
 
-def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lite0):
+def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lite0, monkeypatch):
+    from stl import resources
     from stl.data import get_dataset
     from stl.runner import run_method, run_path
     from stl.experiments.wsol import BenchmarkOptions, run_wsol, scoremap_path
@@ -312,7 +313,10 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
                method_name="STL-WL", model="lite0", progress=False)
     opt = BenchmarkOptions(out=tmp_path / "out", runs=runs, model="lite0",
                            methods=["CAM", "STL-WL", "WHOLE-IMAGE", "CENTER"],
-                           limit=2, stl_compute=False, figure_images=2, progress=False, ci=(0.95, 200, 0))
+                           limit=2, stl_compute=False, figure_images=2, progress=False, ci=(0.95, 200, 0),
+                           freeze_plus=True)
+    frozen = tmp_path / "stlplus_weights.json"
+    monkeypatch.setattr(resources, "config", lambda name: frozen)
     rep = run_wsol(ds, lite0, opt)
     m = rep["methods"]
     assert m["CAM"]["images"] == 2 and m["STL-WL"]["images"] == 2 and m["STL-WL-HEAT"]["images"] == 2
@@ -323,6 +327,13 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
     assert (tmp_path / "out" / "figure__lite0.png").exists()
     assert scoremap_path(tmp_path / "out", "STL-WL-HEAT", ds.original_annotation(ids[0])["name"]).exists()
     assert rep["stlplus"]["STL+-WL"]["selected_on_images"] == 2
+    # --freeze-plus: the selected weights and what they were selected on, in the package resource
+    from stl.wsol.stlplus import frozen_weights
+
+    entry = json.loads(frozen.read_text())["methods"]["STL+-WL"]
+    assert entry["weights"] == rep["stlplus"]["STL+-WL"]["config"]
+    assert entry["selection"]["image_ids"] == list(ids) and entry["selection"]["num_images"] == 2
+    assert frozen_weights("STL+-WL").identity() == entry["weights"]
     assert "MaxBoxAccV2" in rep["text"] and "60.0" in rep["text"]  # published rows beside ours
     # --ci: every metric with its per-image bootstrap interval around it
     iv = m["CAM"]["intervals"]
@@ -340,3 +351,22 @@ def test_cli_registers_wsol(capsys):
     assert e.value.code == 0
     out = capsys.readouterr().out
     assert "--rise-masks" in out and "--stl-limit" in out and "4000" in out
+
+
+def test_frozen_weights_default_to_the_prior_and_reach_the_method(tmp_path, monkeypatch):
+    from stl import resources
+    from stl.proposals.stlplus import STLPlusMethod
+    from stl.wsol.stlplus import STLPlusConfig, freeze_weights, frozen_weights
+
+    from stubs import StubClassifier
+
+    path = tmp_path / "w.json"
+    monkeypatch.setattr(resources, "config", lambda name: path)
+    assert frozen_weights("STL+-WL") == STLPlusConfig()  # nothing frozen: the prior
+    cfg = STLPlusConfig(alpha=0.25, beta=1.0, gamma=0.5)
+    freeze_weights(path, "STL+-WL", cfg, {"num_images": 3, "image_ids": ["a", "b", "c"]})
+    freeze_weights(path, "STL+-CL", STLPlusConfig(alpha=2.0), {"num_images": 3})
+    assert frozen_weights("STL+-WL") == cfg and frozen_weights("STL+-CL").alpha == 2.0  # both kept
+    assert STLPlusMethod(StubClassifier(), class_level=True).plus.alpha == 2.0  # STL+-CL's own
+    given = STLPlusMethod(StubClassifier(), plus=STLPlusConfig(), class_level=True).plus
+    assert given == STLPlusConfig()  # weights given explicitly win

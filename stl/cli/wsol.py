@@ -48,6 +48,9 @@ def add_arguments(p):
                    help=f"how STL's windows become a heatmap (default {STL_HEATMAP_RULE}; docs/wsol.md)")
     p.add_argument("--plus", nargs=3, type=float, default=None, metavar=("ALPHA", "BETA", "GAMMA"),
                    help="STL+ weights to use as given (default: select them on the first half's STL images)")
+    p.add_argument("--freeze-plus", action="store_true",
+                   help="write the STL+ weights selected on the first half into the package resource "
+                        "configs/stlplus_weights.json (what `stl run --method STL+-WL` uses)")
     p.add_argument("--save-top1", action="store_true",
                    help="also write the top-1 class's score maps (<METHOD>-TOP1) for CAM / Grad-CAM / RISE")
     p.add_argument("--figure-images", type=nonnegative_int, default=8, help="images in the figure (0: no figure)")
@@ -81,7 +84,8 @@ def main(args) -> int:
                            stl_compute=not args.no_stl_compute, rise_limit=args.rise_limit,
                            rise=RISEConfig(num_masks=args.rise_masks, grid=args.rise_grid, p=args.rise_p,
                                            seed=args.rise_seed),
-                           heatmap_rule=args.heatmap_rule, plus=plus, figure_images=args.figure_images,
+                           heatmap_rule=args.heatmap_rule, plus=plus, freeze_plus=args.freeze_plus,
+                           figure_images=args.figure_images,
                            save_top1=args.save_top1, progress=not args.no_progress, config=config,
                            ci=ci_settings(args))
     try:

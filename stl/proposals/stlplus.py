@@ -11,13 +11,13 @@ class STLPlusMethod(STLMethod):
     """STL (:class:`~stl.proposals.stl_methods.STLMethod`) with its top windows re-ranked."""
 
     def __init__(self, classifier=None, config=DEFAULT, plus=None, class_level: bool = False, progress=None):
-        from ..wsol.stlplus import STLPlusConfig
+        from ..wsol.stlplus import frozen_weights
 
         super().__init__(classifier, config, class_level, progress)
-        self.stl_config = config
-        self.plus = plus or STLPlusConfig()
-        self.config = _Identity(config, self.plus)  # what a stored run records
         self.name = "STL+-CL" if class_level else "STL+-WL"
+        self.stl_config = config
+        self.plus = plus or frozen_weights(self.name)  # stl wsol --freeze-plus
+        self.config = _Identity(config, self.plus)  # what a stored run records
 
     def propose_batch(self, images, labels=None, image_ids=None):
         from ..wsol.stlplus import rerank, target_classes_for, window_features

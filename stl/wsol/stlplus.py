@@ -22,8 +22,10 @@ Score of window b among the top ``top_k`` (all terms in [0, 1]):
 alpha, beta, gamma are chosen by :func:`select_weights` on the FIRST half of the 650
 ``../shared`` ILSVRC images only (the grid :data:`GRID`, maximising the top-1 hit rate,
 ties broken by the mean IoU of the first window) and reported on the second half
-(``stl wsol`` does both); the defaults of :class:`STLPlusConfig` are a prior, not a
-selection. Ties in s keep STL's order.
+(``stl wsol`` does both). ``stl wsol --freeze-plus`` writes the selected weights, with a
+description of the selection data, into the package resource ``configs/stlplus_weights.json``;
+:func:`frozen_weights` reads them (``stl run --method STL+-WL`` uses them). The defaults of
+:class:`STLPlusConfig` are a prior, used only where nothing was frozen. Ties in s keep STL's order.
 """
 from __future__ import annotations
 
@@ -64,6 +66,45 @@ class STLPlusConfig:
 
     def identity(self) -> dict:
         return asdict(self)
+
+
+#: the package resource holding the frozen weights of each STL+ method
+FROZEN_RESOURCE = "stlplus_weights"
+
+
+def frozen_weights(method: str) -> STLPlusConfig:
+    """The weights ``stl wsol --freeze-plus`` selected for ``method`` (``STL+-WL`` / ``STL+-CL``)
+    and froze in the package resource :data:`FROZEN_RESOURCE`; the :class:`STLPlusConfig` prior
+    if none were frozen for it."""
+    import json
+
+    from .. import resources
+
+    try:
+        entry = json.loads(resources.config(FROZEN_RESOURCE).read_text()).get("methods", {}).get(method)
+    except FileNotFoundError:
+        entry = None
+    if not entry:
+        return STLPlusConfig()
+    w = entry["weights"]
+    return STLPlusConfig(alpha=float(w["alpha"]), beta=float(w["beta"]), gamma=float(w["gamma"]),
+                         top_k=int(w["top_k"]), heatmap_rule=str(w["heatmap_rule"]))
+
+
+def freeze_weights(path, method: str, cfg: STLPlusConfig, selection: dict) -> None:
+    """Record ``cfg`` as ``method``'s frozen weights in the resource file ``path`` (others kept),
+    with ``selection``: what they were chosen on (dataset, model, image ids, criterion, command)."""
+    import json
+    from pathlib import Path
+
+    from ..io import write_json_atomic
+
+    path = Path(path)
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.setdefault("note", "STL+ weights selected by `stl wsol --freeze-plus` on the selection images only "
+                           "(the first half of the 650 ../shared ILSVRC images); reported on the other half")
+    doc.setdefault("methods", {})[method] = {"weights": cfg.identity(), "selection": selection}
+    write_json_atomic(path, doc)
 
 
 FEATURES = ("drop", "crop", "area", "mass")

@@ -62,11 +62,35 @@ class BenchmarkOptions:
     plus: Optional[object] = None  # STLPlusConfig; None: the defaults
     config: Optional[object] = None  # STLConfig of the STL runs; None: the default (authors) profile
     select_plus: bool = True
+    #: write the selected STL+ weights into the package resource (:func:`stl.wsol.stlplus.freeze_weights`)
+    freeze_plus: bool = False
     #: (level, resamples, seed) of the per-image bootstrap intervals (``--ci``); None: no intervals
     ci: Optional[Tuple[float, int, int]] = None
     figure_images: int = 8
     save_top1: bool = False
     progress: bool = True
+
+
+def _freeze(pname, cfg, rows, first, sel, opt) -> None:
+    """Record the weights selected for ``pname`` on the first-half images ``first`` in the package."""
+    import shlex
+    import sys
+    import time
+
+    from ... import resources
+    from ...paths import source_revision
+    from ...wsol.stlplus import FROZEN_RESOURCE, freeze_weights
+
+    best = next(r for r in rows if (r["alpha"], r["beta"], r["gamma"]) == (cfg.alpha, cfg.beta, cfg.gamma))
+    path = resources.config(FROZEN_RESOURCE)
+    freeze_weights(path, pname, cfg, {
+        "dataset": sel.dataset.describe(), "model": opt.model, "half": "first (image_ids.txt order, split at half)",
+        "num_images": len(first), "image_ids": list(first),
+        "criterion": "top-1 hit rate (IoU >= 0.5), then mean top-1 IoU, then the smaller alpha + beta + gamma",
+        "top1_hit_rate": best["top1_hit_rate"], "mean_top1_iou": best["mean_top1_iou"], "grid_points": len(rows),
+        "command": "stl " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "commit": source_revision(),
+        "date": time.strftime("%Y-%m-%d")})
+    log.info("%s: weights %s frozen in %s (selected on %d first-half images)", pname, cfg.identity(), path, len(first))
 
 
 def run_wsol(dataset, classifier, opt: BenchmarkOptions) -> dict:
@@ -135,6 +159,8 @@ def run_wsol(dataset, classifier, opt: BenchmarkOptions) -> dict:
                 proposals[pname][i] = (b, s)
             plus_report[pname] = {"config": cfg.identity(), "selected_on_images": len(first),
                                   "selected": bool(rows), "default": STLPlusConfig().identity(), "grid": rows}
+            if opt.freeze_plus and rows:
+                _freeze(pname, cfg, rows, first, sel, opt)
         _write_json(out / f"stlplus_selection__{opt.model}.json", plus_report)
     for name, props in proposals.items():
         scores[name] = score_box_method(sel, {i: p[0] for i, p in props.items()}, preds)
