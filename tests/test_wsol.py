@@ -340,6 +340,12 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
     assert iv["max_box_acc_v2"]["low"] <= m["CAM"]["max_box_acc_v2"] <= iv["max_box_acc_v2"]["high"]
     assert rep["ci"] == {"level": 0.95, "resamples": 200, "seed": 0, "method": "percentile", "unit": "image"}
     assert "95% per-image bootstrap interval" in rep["text"] and "] |" in rep["text"]
+    # the paper's protocol: each method's paired difference to CENTER on the same images
+    h1 = rep["protocol"]["half1"]
+    d = h1["STL+-WL"]["paired_vs_center"]["top1_hit_rate"]
+    assert d["diff"] == pytest.approx(h1["STL+-WL"]["top1_hit_rate"] - h1["CENTER"]["top1_hit_rate"])
+    assert d["low"] <= d["diff"] <= d["high"] and "paired_vs_center" not in h1["CENTER"]
+    assert "Paired difference to CENTER on the same 2 images" in rep["text"]
 
 
 def test_cli_registers_wsol(capsys):

@@ -34,6 +34,11 @@ def _fmt(v) -> str:
     return "--" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
 
 
+def _fmt_diff(d) -> str:
+    star = "*" if d["low"] > 0 or d["high"] < 0 else ""
+    return f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]{star}"
+
+
 def _fmt_iv(r: dict, key: str, scale: float = 1.0, bold: bool = False) -> str:
     """``r[key]`` (times ``scale``), with its interval ``[low, high]`` when ``r`` has one."""
     v = r[key]
@@ -95,6 +100,14 @@ def format_report(rep: dict) -> str:
             r = rows[m]
             lines.append(f"| {m} | {_fmt_iv(r, 'top1_hit_rate', 100)}% | {_fmt_iv(r, 'recall@1', 100)}% | "
                          f"{_fmt_iv(r, 'recall@5', 100)}% | {_fmt_iv(r, 'recall@10', 100)}% |")
+        paired = {m: r["paired_vs_center"] for m, r in rows.items() if r.get("paired_vs_center")}
+        if paired:
+            lines += ["", f"Paired difference to CENTER on the same {k} images (points; per-image bootstrap, "
+                          "the same draws for both; * = the interval excludes 0):", "",
+                      "| method - CENTER | top-1 hit rate | recall@1 | recall@5 | recall@10 |", "|---|---|---|---|---|"]
+            for m in sorted(paired, key=lambda k_: ORDER.index(k_) if k_ in ORDER else 99):
+                lines.append(f"| {m} | " + " | ".join(_fmt_diff(paired[m][f]) for f in
+                                                       ("top1_hit_rate", "recall@1", "recall@5", "recall@10")) + " |")
     for name, p in rep.get("stlplus", {}).items():
         c = p["config"]
         how = (f"selected on {p['selected_on_images']} first-half images" if p["selected"]

@@ -54,23 +54,37 @@ def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: S
                   ci: Optional[Tuple[float, int, int]] = None) -> Dict[str, dict]:
     """The paper's protocol (stl eval: IoU >= 0.5, mean per class) on ``ids``: top-1 hit rate,
     recall@1/5/10; with ``ci`` = (level, resamples, seed) each with its per-image bootstrap
-    interval (``row["intervals"][figure] = {"low", "high"}``, :mod:`stl.evaluation.bootstrap`)."""
+    interval (``row["intervals"][figure] = {"low", "high"}``, :mod:`stl.evaluation.bootstrap`), and
+    every other method's paired difference to CENTER on the same images
+    (``row["paired_vs_center"][figure] = {"diff", "low", "high"}``, the same draws for both)."""
     from ...evaluation import evaluate
-    from ...evaluation.bootstrap import eval_intervals
+    from ...evaluation.bootstrap import eval_intervals, paired_bootstrap
 
     records = [sel.dataset.record(i) for i in ids]
-    rows = {}
+    rows, results = {}, {}
     for name, props in proposals.items():
         if not ids or any(i not in props for i in ids):
             continue
-        res = evaluate(records, {i: props[i] for i in ids}, num_windows=(1, 5, 10), mode="image")
+        res = results[name] = evaluate(records, {i: props[i] for i in ids}, num_windows=(1, 5, 10), mode="image")
         rows[name] = {"images": len(ids), "top1_hit_rate": res.top1_hit_rate,
                       **{f"recall@{n}": res.at(n)["recall"] for n in (1, 5, 10)}}
         if ci is not None and res.image_ids:
             iv = eval_intervals(res.contributions, (1, 5, 10), *ci)
             rows[name]["intervals"] = {"top1_hit_rate": _lh(iv["top1_hit_rate"]),
                                        **{f"recall@{n}": _lh(iv["recall"][n]) for n in (1, 5, 10)}}
+    center = results.get("CENTER")
+    if ci is not None and center is not None and center.image_ids:
+        for name, res in results.items():
+            if name == "CENTER" or not res.image_ids:
+                continue
+            _, d = paired_bootstrap(res.contributions, center.contributions, (1, 5, 10), *ci)
+            rows[name]["paired_vs_center"] = {
+                "top1_hit_rate": _dlh(d["top1_hit_rate"]), **{f"recall@{n}": _dlh(d["recall"][n]) for n in (1, 5, 10)}}
     return rows
+
+
+def _dlh(iv) -> dict:
+    return {"diff": iv.value, "low": iv.low, "high": iv.high}
 
 
 def _lh(iv) -> dict:
