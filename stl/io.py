@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -199,25 +201,120 @@ def current_umask() -> int:
     return mask
 
 
+#: an open file of a process (``/proc/self/fd/1``, ``/dev/fd/2``, ``/dev/stdout``): written through, never renamed
+_FD_PATH = re.compile(r"^/(?:proc/(?:self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/\d+$|^/dev/std(?:out|err)$")
+
+
+def output_target(path) -> Tuple[Path, bool]:
+    """Where an output named ``path`` is written, and whether atomically.
+
+    Returns ``(target, atomic)``: a regular file or a path that does not exist is written
+    atomically (``target`` is ``path`` itself, or -- for a symbolic link -- the file the link points
+    to, so the link is kept and its target replaced); anything else (a character device such as
+    ``/dev/null``, a FIFO, ``/dev/stdout``, ``/proc/self/fd/N``, a link to one of them) is written
+    through: ``target`` is ``path``, opened for writing, never renamed over.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file name the user gave.
+
+    Returns
+    -------
+    tuple of (pathlib.Path, bool)
+    """
+    path = Path(path)
+    p = Path(os.path.abspath(path))
+    for _ in range(64):  # follow the links one at a time: /dev/stdout -> /proc/self/fd/1 -> pipe:[...]
+        p = Path(os.path.realpath(p.parent)) / p.name
+        if _FD_PATH.match(str(p)):
+            return path, False
+        if not p.is_symlink():
+            break
+        p = p.parent / os.readlink(p)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return p, True  # a new file (for a dangling link: the file it names)
+    except OSError:
+        return path, True  # a link loop, a folder that cannot be searched, ...: fails where it is written
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return p, True
+    return path, False
+
+
+def _write_error(e: OSError, path: Path, *names) -> bool:
+    """Whether ``e`` is a failure to write ``path`` (no file name: a write or close; or one of ``names``)."""
+    return e.filename is None or str(e.filename) in {str(path), *map(str, names)}
+
+
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to ``path``; on success rename it over ``path``."""
+    """Yield the path to write an output ``path`` to; atomic for files, written through otherwise.
+
+    For a regular file (or a new one) a temporary file next to it is yielded and renamed over it
+    on success, so a failure or a kill mid-write leaves the old content. A symbolic link to a file
+    keeps the link: its target is replaced. Anything else -- ``/dev/null``, ``/dev/full``, a FIFO,
+    ``/dev/stdout``, ``/proc/self/fd/N`` -- is yielded itself, to be opened for writing (never
+    renamed over: the device node or FIFO stays what it is). See :func:`output_target`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file.
+
+    Yields
+    ------
+    pathlib.Path
+        Where the caller writes the whole content.
+
+    Raises
+    ------
+    stl.errors.WriteError
+        (a :class:`~stl.errors.UserError` and an ``OSError``) naming ``path`` when writing fails
+        (``ENOSPC`` of a full disk or ``/dev/full``, a closed pipe, ...).
+    stl.errors.UserError
+        ``path`` is a folder.
+    """
+    import sys
+
+    from .errors import WriteError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target, atomic = output_target(path)
+    if not atomic:
+        for stream in (sys.stdout, sys.stderr):  # what was printed before comes first (``--json /dev/stdout``)
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):  # pragma: no cover - a closed or odd stream
+                pass
+        try:
+            yield path
+        except OSError as e:
+            if isinstance(e, UserError) or not _write_error(e, path):
+                raise
+            raise WriteError(path, e) from None
+        return
+    if target.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         if os.path.exists(tmp):
             os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the user's usual mode
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, UserError) and _write_error(e, path, target, tmp):
+            raise WriteError(path, e) from None
         raise
 
 
 def write_json_atomic(path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` through :func:`atomic_path` (numpy values as numbers)."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=1, default=_json_default))
 
