@@ -175,6 +175,9 @@ def as_rgb_uint8(image) -> np.ndarray:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
         raise ImageError(f"image array must be (H,W), (H,W,1), (H,W,3) or (H,W,4); got {a.shape}")
+    if a.dtype.kind not in "buif":  # complex (its imaginary part would be dropped), object, text, dates
+        raise ImageError(f"image array of dtype {a.dtype}: expected unsigned or signed integers, floats or "
+                         f"booleans")
     if a.dtype == np.uint16:
         a = (a.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
     elif a.dtype.kind == "f":
