@@ -347,6 +347,27 @@ def output_names(paths) -> list:
     return names
 
 
+def folder_write_error(folder) -> Optional[str]:
+    """Why no file can be created in the existing ``folder`` (a probe file is made and removed), or None.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    str or None
+        The reason (``"Permission denied"``, ``"Read-only file system"``, ...), or None if writable.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def check_output_dir(out, files=()) -> Path:
     """Make sure results can be written to folder ``out`` (created if needed) and to ``files`` in it
     BEFORE any computing: raises :class:`UserError` naming the path otherwise."""
@@ -355,11 +376,11 @@ def check_output_dir(out, files=()) -> Path:
         raise UserError(f"--out {out}: exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
-        os.close(fd)
-        os.unlink(probe)
     except OSError as e:
         raise UserError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    why = folder_write_error(out)
+    if why:
+        raise UserError(f"--out {out}: cannot write there ({why})")
     for f in files:
         f = out / f
         if f.exists() and (f.is_dir() or not os.access(f, os.W_OK)):

@@ -49,7 +49,7 @@ import numpy as np
 from .core.boxes import scale_boxes
 from .core.config import EVAL_NUM_WINDOWS
 from .errors import CorruptFileError, UserError
-from .io import atomic_path
+from .io import atomic_path, folder_write_error
 from .executors.compute import compute_chunk as _compute_chunk, method_meta  # noqa: F401
 from .paths import model_tag, safe_name  # noqa: F401  (re-exported)
 from .store import RunError  # noqa: F401  (re-exported)
@@ -486,6 +486,11 @@ def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_window
     from tqdm import tqdm
 
     computed, failures_now = 0, {}
+    for folder in (partial_dir(path), partial_dir(path) / "failures"):  # before computing anything
+        why = folder_write_error(folder) if folder.is_dir() else None
+        if why:
+            raise RunError(f"{folder}: the unfinished run's folder is not writable ({why}); nothing would be "
+                           f"stored: make it writable, or move it away to start again")
     _remove_stale_temps(path)
     _check_identity(path, meta, dataset)
     set_aside_corrupt_entries(path)
