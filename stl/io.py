@@ -227,14 +227,9 @@ def output_target(path) -> Tuple[Path, bool]:
     tuple of (pathlib.Path, bool)
     """
     path = Path(path)
-    p = Path(os.path.abspath(path))
-    for _ in range(64):  # follow the links one at a time: /dev/stdout -> /proc/self/fd/1 -> pipe:[...]
-        p = Path(os.path.realpath(p.parent)) / p.name
-        if _FD_PATH.match(str(p)):
-            return path, False
-        if not p.is_symlink():
-            break
-        p = p.parent / os.readlink(p)
+    p, fd_path = _follow_links(path)
+    if fd_path is not None:
+        return path, False
     try:
         st = os.stat(p)
     except FileNotFoundError:
@@ -244,6 +239,54 @@ def output_target(path) -> Tuple[Path, bool]:
     if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
         return p, True
     return path, False
+
+
+def _follow_links(path: Path) -> Tuple[Path, Optional[str]]:
+    """(the path ``path``'s links lead to, the first ``/proc/PID/fd/N``-like path on the way or None).
+
+    The links are followed one at a time (``/dev/stdout`` -> ``/proc/self/fd/1`` -> ``pipe:[...]``):
+    ``os.path.realpath`` would go past the file descriptor to a name that is no file.
+    """
+    p = Path(os.path.abspath(path))
+    for _ in range(64):
+        p = Path(os.path.realpath(p.parent)) / p.name
+        if _FD_PATH.match(str(p)):
+            return p, str(p)
+        if not p.is_symlink():
+            break
+        p = p.parent / os.readlink(p)
+    return p, None
+
+
+def _own_fd(path: Path) -> Optional[int]:
+    """The file descriptor of this process that ``path`` names (``/dev/stdout``: 1), or None."""
+    fd_path = _follow_links(path)[1]
+    if fd_path is None:
+        return None
+    if fd_path in ("/dev/stdout", "/dev/stderr"):
+        return 1 if fd_path == "/dev/stdout" else 2
+    m = re.match(r"^/(?:proc/(self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/(\d+)$", fd_path)
+    if m and (m.group(1) in (None, "self", "thread-self") or int(m.group(1)) == os.getpid()):
+        return int(m.group(2))
+    return None
+
+
+def _write_through(path: Path, content: Path) -> None:
+    """Copy the file ``content`` into the non-regular output ``path``: a file descriptor of this
+    process (``/dev/stdout``) is written where it stands (not reopened: no truncation of a file
+    that stdout is redirected to, what was printed before is kept); anything else is opened."""
+    import shutil
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # what was printed before comes first (``--json /dev/stdout``)
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # pragma: no cover - a closed or odd stream
+            pass
+    fd = _own_fd(path)
+    with open(content, "rb") as src:
+        with (os.fdopen(os.dup(fd), "wb") if fd is not None else open(path, "wb")) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _write_error(e: OSError, path: Path, *names) -> bool:
@@ -258,8 +301,10 @@ def atomic_path(path):
     For a regular file (or a new one) a temporary file next to it is yielded and renamed over it
     on success, so a failure or a kill mid-write leaves the old content. A symbolic link to a file
     keeps the link: its target is replaced. Anything else -- ``/dev/null``, ``/dev/full``, a FIFO,
-    ``/dev/stdout``, ``/proc/self/fd/N`` -- is yielded itself, to be opened for writing (never
-    renamed over: the device node or FIFO stays what it is). See :func:`output_target`.
+    ``/dev/stdout``, ``/proc/self/fd/N`` -- is written through, never renamed over (the device node
+    or FIFO stays what it is): the caller writes a temporary file (any writer works, also one that
+    seeks), which is then copied into the output -- opened for writing, or for a file descriptor of
+    this process written where it stands. See :func:`output_target`.
 
     Parameters
     ----------
@@ -279,24 +324,23 @@ def atomic_path(path):
     stl.errors.UserError
         ``path`` is a folder.
     """
-    import sys
-
     from .errors import WriteError
 
     path = Path(path)
     target, atomic = output_target(path)
     if not atomic:
-        for stream in (sys.stdout, sys.stderr):  # what was printed before comes first (``--json /dev/stdout``)
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):  # pragma: no cover - a closed or odd stream
-                pass
+        fd, tmp = tempfile.mkstemp(prefix=".stl-output.", suffix=".tmp")
+        os.close(fd)
         try:
-            yield path
+            yield Path(tmp)
+            _write_through(path, Path(tmp))
         except OSError as e:
-            if isinstance(e, UserError) or not _write_error(e, path):
+            if isinstance(e, UserError) or not _write_error(e, path, tmp):
                 raise
             raise WriteError(path, e) from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         return
     if target.is_dir():
         raise UserError(f"{path}: is a folder; give a file name")

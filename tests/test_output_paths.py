@@ -127,6 +127,23 @@ def test_link_to_stdout_in_a_subprocess(run_file, tmp_path, to):
     assert str(run_file) in json.loads(r.stdout[start:])
 
 
+def test_dev_stdout_redirected_to_a_file_keeps_what_was_printed(run_file, tmp_path):
+    """`stl eval RUN --json /dev/stdout > out.txt`: the JSON follows the printed table in out.txt (reopening
+    /proc/self/fd/1 for writing would truncate the file; a rename would replace it)."""
+    link = tmp_path / "stdout.json"
+    link.symlink_to("/dev/stdout")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as fh:
+        r = subprocess.run([sys.executable, "-m", "stl.cli", "eval", str(run_file), "--json", str(link)],
+                           stdout=fh, stderr=subprocess.PIPE, text=True, timeout=300,
+                           env=dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = out.read_text()
+    start = text.find('{\n "')
+    assert start > 0 and "images evaluated" in text[:start], text[:500]
+    assert str(run_file) in json.loads(text[start:])
+
+
 def test_regular_file_is_still_replaced_atomically(run_file, tmp_path, capsys):
     from stl.io import atomic_path
 
@@ -188,3 +205,14 @@ def test_other_writers_go_through_atomic_path(tmp_path):
     save_figure(fig, tmp_path / "fig", "f")
     plt.close(fig)
     assert stat.S_ISCHR(null.stat().st_mode) and (tmp_path / "fig" / "f.png").is_symlink()
+
+
+def test_export_to_a_device(run_file, tmp_path, capsys):
+    """`stl export --out /dev/null` writes through; a two-file format (coco: OUT + OUT_images.json beside it)
+    to a device is refused (it made /dev/null_images.json)."""
+    null = device(tmp_path, "null")
+    assert main(["export", str(run_file), "--format", "csv", "--out", str(null)]) == 0
+    assert main(["export", str(run_file), "--format", "coco", "--out", str(null)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("stl: error:")]
+    assert len(err) == 1 and str(null) in err[0] and "two files" in err[0], err
+    assert stat.S_ISCHR(null.stat().st_mode) and not (null.parent / f"{null.name}_images.json").exists()
