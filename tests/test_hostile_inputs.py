@@ -1069,7 +1069,7 @@ def test_sample_json_single_label_and_localize_labels(tmp_path):
     from types import SimpleNamespace
 
     from stl.cli import build_parser
-    from stl.core.localization import _normalize_labels
+    from stl.core.localization import _normalize_labels, localize
     from stl.data.sample import Sample
     from stl.io import ImageError, as_rgb_uint8
     from stl.models.base import ClassList
@@ -1090,6 +1090,8 @@ def test_sample_json_single_label_and_localize_labels(tmp_path):
                      ([None], "not a class"), (np.array([], int), "empty list")]:
         with pytest.raises(ValueError, match=why):
             _normalize_labels(bad, clf)
+    with pytest.raises(ValueError, match="label=True"):  # before anything is computed (clf has no network)
+        localize(np.zeros((4, 4, 3), np.uint8), clf, label=True)
     for dtype in (np.complex128, object):
         with pytest.raises(ImageError, match="dtype"):
             as_rgb_uint8(np.ones((4, 4, 3), dtype))

@@ -532,6 +532,7 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         labels = [None] * len(images)
     if len(labels) != len(images):
         raise ValueError("labels must have one entry per image")
+    label_ids = [_normalize_labels(lab, classifier) for lab in labels]  # before any computing
     # An ImageContext passed in place of an image is reused with its forward
     # caches (e.g. STL-WL then STL-CL on the same image share most forwards).
     if label_maps is None:
@@ -541,7 +542,6 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     for ctx in contexts:
         if ctx.config != config or ctx.input_size != tuple(classifier.input_size):
             raise ValueError("an ImageContext can only be reused with the same classifier and config")
-    label_ids = [_normalize_labels(lab, classifier) for lab in labels]
     scheduler = ForwardScheduler(classifier, config, progress, deduplicate)
     scheduler.full_image_probs(contexts)
 
