@@ -28,6 +28,21 @@ class CorruptFileError(UserError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
+class WriteError(UserError, OSError):
+    """An output that cannot be written (disk full, ``/dev/full``, a closed pipe, a read-only place).
+
+    ``.path`` names the output; ``errno`` / ``strerror`` are those of the failed write, so
+    ``except OSError`` clauses that look at ``errno`` (ENOSPC) still see it.
+    """
+
+    def __init__(self, path, error: OSError):
+        super().__init__(error.errno, error.strerror or str(error))
+        self.path = self.filename = str(path)
+
+    def __str__(self):
+        return f"{self.path}: cannot write ({self.strerror})"
+
+
 class OptionError(UserError, ValueError):
     """A setting or option value that cannot be used (out of range, not available on this machine:
     ``--device cuda`` without a GPU, ``fp16`` on a CPU, ``workers=0``, ...). The message names it."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from .core.boxes import clip_boxes, to_one_based_yx, to_xywh, to_xyxy_edges
 from .errors import UserError
-from .io import atomic_path
+from .io import atomic_path, output_target
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +317,9 @@ def export_run(ex: Export, fmt: str, out, per_image: int = 1) -> List[Path]:
     for f in files:
         if f.is_dir():
             raise ExportError(f"--out {f} is a folder; give a file name")
+    if len(files) > 1 and not output_target(files[0])[1]:  # /dev/null_images.json would be made in /dev
+        raise ExportError(f"--out {files[0]}: --format {fmt} writes two files ({files[1].name} beside it); give a "
+                          f"file name, not a device, pipe or stdout")
     with contextlib.ExitStack() as stack:  # all temporaries written before any is renamed into place
         for f, data in zip(files, payloads):
             tmp = stack.enter_context(atomic_path(f))

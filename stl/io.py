@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,6 +175,9 @@ def as_rgb_uint8(image) -> np.ndarray:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
         raise ImageError(f"image array must be (H,W), (H,W,1), (H,W,3) or (H,W,4); got {a.shape}")
+    if a.dtype.kind not in "buif":  # complex (its imaginary part would be dropped), object, text, dates
+        raise ImageError(f"image array of dtype {a.dtype}: expected unsigned or signed integers, floats or "
+                         f"booleans")
     if a.dtype == np.uint16:
         a = (a.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
     elif a.dtype.kind == "f":
@@ -199,25 +204,164 @@ def current_umask() -> int:
     return mask
 
 
+#: an open file of a process (``/proc/self/fd/1``, ``/dev/fd/2``, ``/dev/stdout``): written through, never renamed
+_FD_PATH = re.compile(r"^/(?:proc/(?:self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/\d+$|^/dev/std(?:out|err)$")
+
+
+def output_target(path) -> Tuple[Path, bool]:
+    """Where an output named ``path`` is written, and whether atomically.
+
+    Returns ``(target, atomic)``: a regular file or a path that does not exist is written
+    atomically (``target`` is ``path`` itself, or -- for a symbolic link -- the file the link points
+    to, so the link is kept and its target replaced); anything else (a character device such as
+    ``/dev/null``, a FIFO, ``/dev/stdout``, ``/proc/self/fd/N``, a link to one of them) is written
+    through: ``target`` is ``path``, opened for writing, never renamed over.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file name the user gave.
+
+    Returns
+    -------
+    tuple of (pathlib.Path, bool)
+    """
+    path = Path(path)
+    p, fd_path = _follow_links(path)
+    if fd_path is not None:
+        return path, False
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        return p, True  # a new file (for a dangling link: the file it names)
+    except OSError:
+        return path, True  # a link loop, a folder that cannot be searched, ...: fails where it is written
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return p, True
+    return path, False
+
+
+def _follow_links(path: Path) -> Tuple[Path, Optional[str]]:
+    """(the path ``path``'s links lead to, the first ``/proc/PID/fd/N``-like path on the way or None).
+
+    The links are followed one at a time (``/dev/stdout`` -> ``/proc/self/fd/1`` -> ``pipe:[...]``):
+    ``os.path.realpath`` would go past the file descriptor to a name that is no file.
+    """
+    p = Path(os.path.abspath(path))
+    for _ in range(64):
+        p = Path(os.path.realpath(p.parent)) / p.name
+        if _FD_PATH.match(str(p)):
+            return p, str(p)
+        if not p.is_symlink():
+            break
+        p = p.parent / os.readlink(p)
+    return p, None
+
+
+def _own_fd(path: Path) -> Optional[int]:
+    """The file descriptor of this process that ``path`` names (``/dev/stdout``: 1), or None."""
+    fd_path = _follow_links(path)[1]
+    if fd_path is None:
+        return None
+    if fd_path in ("/dev/stdout", "/dev/stderr"):
+        return 1 if fd_path == "/dev/stdout" else 2
+    m = re.match(r"^/(?:proc/(self|thread-self|\d+)(?:/task/\d+)?|dev)/fd/(\d+)$", fd_path)
+    if m and (m.group(1) in (None, "self", "thread-self") or int(m.group(1)) == os.getpid()):
+        return int(m.group(2))
+    return None
+
+
+def _write_through(path: Path, content: Path) -> None:
+    """Copy the file ``content`` into the non-regular output ``path``: a file descriptor of this
+    process (``/dev/stdout``) is written where it stands (not reopened: no truncation of a file
+    that stdout is redirected to, what was printed before is kept); anything else is opened."""
+    import shutil
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # what was printed before comes first (``--json /dev/stdout``)
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # pragma: no cover - a closed or odd stream
+            pass
+    fd = _own_fd(path)
+    with open(content, "rb") as src:
+        with (os.fdopen(os.dup(fd), "wb") if fd is not None else open(path, "wb")) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _write_error(e: OSError, path: Path, *names) -> bool:
+    """Whether ``e`` is a failure to write ``path`` (no file name: a write or close; or one of ``names``)."""
+    return e.filename is None or str(e.filename) in {str(path), *map(str, names)}
+
+
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to ``path``; on success rename it over ``path``."""
+    """Yield the path to write an output ``path`` to; atomic for files, written through otherwise.
+
+    For a regular file (or a new one) a temporary file next to it is yielded and renamed over it
+    on success, so a failure or a kill mid-write leaves the old content. A symbolic link to a file
+    keeps the link: its target is replaced. Anything else -- ``/dev/null``, ``/dev/full``, a FIFO,
+    ``/dev/stdout``, ``/proc/self/fd/N`` -- is written through, never renamed over (the device node
+    or FIFO stays what it is): the caller writes a temporary file (any writer works, also one that
+    seeks), which is then copied into the output -- opened for writing, or for a file descriptor of
+    this process written where it stands. See :func:`output_target`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file.
+
+    Yields
+    ------
+    pathlib.Path
+        Where the caller writes the whole content.
+
+    Raises
+    ------
+    stl.errors.WriteError
+        (a :class:`~stl.errors.UserError` and an ``OSError``) naming ``path`` when writing fails
+        (``ENOSPC`` of a full disk or ``/dev/full``, a closed pipe, ...).
+    stl.errors.UserError
+        ``path`` is a folder.
+    """
+    from .errors import WriteError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target, atomic = output_target(path)
+    if not atomic:
+        fd, tmp = tempfile.mkstemp(prefix=".stl-output.", suffix=".tmp")
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            _write_through(path, Path(tmp))
+        except OSError as e:
+            if isinstance(e, UserError) or not _write_error(e, path, tmp):
+                raise
+            raise WriteError(path, e) from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return
+    if target.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         if os.path.exists(tmp):
             os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the user's usual mode
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, UserError) and _write_error(e, path, target, tmp):
+            raise WriteError(path, e) from None
         raise
 
 
 def write_json_atomic(path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` through :func:`atomic_path` (numpy values as numbers)."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=1, default=_json_default))
 
@@ -247,6 +391,27 @@ def output_names(paths) -> list:
     return names
 
 
+def folder_write_error(folder) -> Optional[str]:
+    """Why no file can be created in the existing ``folder`` (a probe file is made and removed), or None.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    str or None
+        The reason (``"Permission denied"``, ``"Read-only file system"``, ...), or None if writable.
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
 def check_output_dir(out, files=()) -> Path:
     """Make sure results can be written to folder ``out`` (created if needed) and to ``files`` in it
     BEFORE any computing: raises :class:`UserError` naming the path otherwise."""
@@ -255,11 +420,11 @@ def check_output_dir(out, files=()) -> Path:
         raise UserError(f"--out {out}: exists and is not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=out)
-        os.close(fd)
-        os.unlink(probe)
     except OSError as e:
         raise UserError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    why = folder_write_error(out)
+    if why:
+        raise UserError(f"--out {out}: cannot write there ({why})")
     for f in files:
         f = out / f
         if f.exists() and (f.is_dir() or not os.access(f, os.W_OK)):

@@ -49,7 +49,7 @@ import numpy as np
 from .core.boxes import scale_boxes
 from .core.config import EVAL_NUM_WINDOWS
 from .errors import CorruptFileError, UserError
-from .io import atomic_path
+from .io import atomic_path, folder_write_error
 from .executors.compute import compute_chunk as _compute_chunk, method_meta  # noqa: F401
 from .paths import model_tag, safe_name  # noqa: F401  (re-exported)
 from .store import RunError  # noqa: F401  (re-exported)
@@ -368,7 +368,7 @@ class RunSummary:
     complete: bool
 
 
-def _check_identity(path: Path, meta: dict):
+def _check_identity(path: Path, meta: dict, dataset=None):
     if path.exists():
         try:
             with open_h5(path, "stl run file") as f:
@@ -389,7 +389,28 @@ def _check_identity(path: Path, meta: dict):
         raise RunError(f"{path} was made with other settings ({', '.join(f'{k}: {old[k]!r} vs {new[k]!r}' for k in bad)}); "
                        f"use another --out or delete it")
     if old.get("root") and meta.get("root") and old["root"] != meta["root"]:
+        if dataset is not None:
+            _check_sizes_on_root(path, dataset, old["root"], meta["root"])
         log.warning("%s was started on dataset root %s, continuing with %s", path, old["root"], meta["root"])
+
+
+def _check_sizes_on_root(path: Path, dataset, old_root, new_root):
+    """Refuse to continue a run on another root whose images have other sizes than the stored ones
+    (the run would mix windows of two image sets: no root could evaluate it)."""
+    run = load_run(path, max_windows=1, skip_corrupt=True)
+    for image_id in run.image_ids:
+        a = run.image_attrs.get(image_id) or {}
+        if a.get("height") is None or a.get("width") is None or image_id not in dataset:
+            continue  # runs of stl < 0.2 did not record sizes
+        try:
+            rec = dataset.record(image_id)
+        except Exception:  # a bad annotation: that image fails on its own
+            continue
+        h, w = int(a["height"]), int(a["width"])
+        if (h, w) != tuple(rec.size):
+            raise RunError(f"{path}: image {image_id} was computed on a {w}x{h} image (root {old_root}), but "
+                           f"{rec.path or image_id} of --root {new_root} is {rec.size[1]}x{rec.size[0]}: the "
+                           f"run cannot be continued on another image set (use another --out, or the first root)")
 
 
 class _Terminate(KeyboardInterrupt):
@@ -465,8 +486,13 @@ def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_window
     from tqdm import tqdm
 
     computed, failures_now = 0, {}
+    for folder in (partial_dir(path), partial_dir(path) / "failures"):  # before computing anything
+        why = folder_write_error(folder) if folder.is_dir() else None
+        if why:
+            raise RunError(f"{folder}: the unfinished run's folder is not writable ({why}); nothing would be "
+                           f"stored: make it writable, or move it away to start again")
     _remove_stale_temps(path)
-    _check_identity(path, meta)
+    _check_identity(path, meta, dataset)
     set_aside_corrupt_entries(path)
     done = stored_ids(path)
     todo = [i for i in ids if i not in done]

@@ -27,7 +27,7 @@ def add_arguments(p):
 
 def main(args) -> int:
     from ..core.boxes import iou_matrix
-    from ..io import ImageError, check_output_dir, write_json_atomic
+    from ..io import ImageError, atomic_path, check_output_dir, write_json_atomic
     from ..core.localization import ImageContext, localize_batch
     from ..visualize import draw_windows
 
@@ -91,7 +91,8 @@ def main(args) -> int:
     fig.suptitle("STL top windows (1 = highest drop); dashed white: ground truth", fontsize=11)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "overview.png", dpi=80)
+    with atomic_path(out / "overview.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
     plt.close(fig)
     write_json_atomic(out / "summary.json", {"model": classifier.name, "seconds": elapsed,
                                              "forwards": sum(c.num_forwards for c in contexts),

@@ -20,8 +20,9 @@ log = logging.getLogger("stl.localize")
 
 def add_arguments(p):
     p.add_argument("images", nargs="+", metavar="IMAGE|DIR", help="image files, or folders (searched recursively)")
-    p.add_argument("--label", nargs="+", default=None, metavar="WNID",
-                   help="class(es) of the object: STL-CL (one hierarchy per class). Without: STL-WL (top-5)")
+    p.add_argument("--label", nargs="+", action="extend", default=None, metavar="WNID",
+                   help="class(es) of the object: STL-CL (one hierarchy per class; several: --label A B or "
+                        "--label A --label B). Without: STL-WL (top-5)")
     add_common_arguments(p)
     p.add_argument("--top", type=positive_int, default=10, help="windows to print and draw")
     p.add_argument("--out", default="results/localize", help="output directory (figure + JSON per image)")

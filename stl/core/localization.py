@@ -504,12 +504,23 @@ def ranking_key(drops: np.ndarray, resolution: float) -> np.ndarray:
 
 
 def _normalize_labels(labels, classifier: Classifier) -> Optional[List[int]]:
+    """Class indices of ``labels`` (None: STL-WL; one class or a non-empty list of classes, each a wnid,
+    class words or an index). Raises ValueError for a boolean, an empty list or a non-class value."""
     if labels is None:
         return None
-    if isinstance(labels, (str, int, np.integer)):
+    usage = "give a class (a wnid such as n02123045, or a class index), a list of classes, or None for STL-WL"
+    if isinstance(labels, (str, int, np.integer)) and not isinstance(labels, (bool, np.bool_)):
         labels = [labels]
+    try:
+        labels = list(labels)
+    except TypeError:
+        raise ValueError(f"label={labels!r}: not a class; {usage}") from None
+    if not labels:
+        raise ValueError(f"label={labels!r}: an empty list of classes; {usage}")
     out = []
     for lab in labels:
+        if isinstance(lab, (bool, np.bool_)) or not isinstance(lab, (str, int, np.integer)):
+            raise ValueError(f"label={lab!r}: not a class; {usage}")
         idx = classifier.classes.index(lab)
         if idx not in out:
             out.append(idx)
@@ -547,6 +558,7 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
         labels = [None] * len(images)
     if len(labels) != len(images):
         raise ValueError("labels must have one entry per image")
+    label_ids = [_normalize_labels(lab, classifier) for lab in labels]  # before any computing
     # An ImageContext passed in place of an image is reused with its forward
     # caches (e.g. STL-WL then STL-CL on the same image share most forwards).
     if label_maps is None:
@@ -556,7 +568,6 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     for ctx in contexts:
         if ctx.config != config or ctx.input_size != tuple(classifier.input_size):
             raise ValueError("an ImageContext can only be reused with the same classifier and config")
-    label_ids = [_normalize_labels(lab, classifier) for lab in labels]
     scheduler = ForwardScheduler(classifier, config, progress, deduplicate)
     scheduler.full_image_probs(contexts)
 

@@ -25,7 +25,12 @@ class AnnotationError(ValueError):
 
 
 def numbered_lines(path: Path) -> List[Tuple[int, str]]:
-    """(1-based line number, stripped text) of the non-blank lines of a text file."""
+    """(1-based line number, stripped text) of the non-blank lines of a text file.
+
+    The reader of every id list and metadata file of the dataset roots (``image_ids.txt``,
+    ``class_labels.txt``, VOC ``ImageSets/Main/test.txt``, ...). A UTF-8 byte-order mark (files
+    saved by Windows editors) is dropped, not read as part of the first line.
+    """
     from . import DatasetError
 
     path = Path(path)
@@ -37,7 +42,7 @@ def numbered_lines(path: Path) -> List[Tuple[int, str]]:
     if what:  # opening a FIFO would block until something writes to it
         raise DatasetError(f"{path} is {what}, not a text file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise DatasetError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     return [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]

@@ -96,7 +96,7 @@ class ImageFolder(Dataset):
     # -- reading the lists ---------------------------------------------------------------
     def _read_list(self, path: Path):
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is no part of line 1
         except UnicodeDecodeError:
             raise DatasetError(f"--images {path}: not a text file (give a folder, or a list with one image path "
                                f"per line)") from None

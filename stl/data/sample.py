@@ -52,7 +52,7 @@ class Sample(Dataset):
         super().__init__(ann.parent)
         self.annotations = ann
         try:
-            data = json.loads(ann.read_text(encoding="utf-8"))
+            data = json.loads(ann.read_text(encoding="utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as e:
             raise DatasetError(f"{ann}: malformed JSON ({e})") from None
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
@@ -112,15 +112,36 @@ class Sample(Dataset):
                      for j, b in enumerate(raw)]
             boxes = check_boxes_in_image(boxes, [f"{where}: boxes[{j}]" for j in range(len(boxes))],
                                          ann_size or size)
+            labels = _label_list(e.get("labels"), where, "labels")
+            box_labels = _label_list(e.get("box_labels"), where, "box_labels") or labels[:1] * len(boxes)
         except AnnotationError as err:
             raise DatasetError(str(err)) from None
         if ann_size and tuple(ann_size) != tuple(size):
             boxes = scale_boxes(boxes, ann_size, size)
         else:
             boxes = clip_boxes(boxes, size)
-        box_labels = e.get("box_labels") or ([e["labels"][0]] * len(boxes) if e.get("labels") else [])
         return make_record(image_id, path or Path(e["file"]), size, boxes, box_labels,
-                           labels=e.get("labels"), note=e.get("note", ""))
+                           labels=None if e.get("labels") is None else labels, note=e.get("note", ""))
+
+
+def _label_list(value, where: str, key: str) -> list:
+    """The ``"labels"`` / ``"box_labels"`` of an entry as a list of strings: absent or null is ``[]``,
+    a single class (``"n02123045"``, or an index) is one label -- not a list of its characters.
+
+    Raises
+    ------
+    AnnotationError
+        For anything else (an object, a boolean, a list holding one), naming the entry and key.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, (str, int)) or v == ""
+                                          for v in value):
+        raise AnnotationError(f"{where}: \"{key}\" must be a class (\"n02123045\") or a list of classes, "
+                              f"not {value!r}")
+    return [str(v) for v in value]
 
 
 @register_dataset("sample")

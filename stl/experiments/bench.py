@@ -18,7 +18,6 @@ Measures, in one run on the same machine:
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import platform
@@ -307,19 +306,19 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
 
 def append_row(path: Path, row: dict) -> None:
     """Append ``row`` to a CSV; rows written before a column was added keep it empty."""
+    from ..io import atomic_path
+
     rows, fields = [], list(row)
-    if path.exists():
+    if path.is_file():
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             fields = list(reader.fieldnames or []) + [k for k in row if k not in (reader.fieldnames or [])]
     rows.append(row)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 # ----------------------------------------------------------------------------- detector experiments
@@ -346,8 +345,9 @@ def run_detection_bench(model: ModelSpec = ModelSpec(), windows: int = 256, batc
     res = {"classifier": clf.describe(), "feature_dim": dim, "threads": _threads(), "load_average": load,
            "features": feat, "svm": svm, "projection": proj}
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(res, indent=1))
+        from ..io import write_json_atomic
+
+        write_json_atomic(out, res)
     return res
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +139,6 @@ def save_figure(fig, out_dir, stem: str) -> List[Path]:
         target = out_dir / f"{stem}.{ext}"
         with atomic_path(target) as tmp:
             fig.savefig(tmp, format=ext, dpi=150 if ext == "png" else None)
-        os.chmod(target, 0o644)
         paths.append(target)
     return paths
 
@@ -152,7 +150,6 @@ def write_text(path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
-    os.chmod(path, 0o644)
     return path
 
 

@@ -31,7 +31,6 @@ labelled "boxes published by Hosang et al.", skipped on other datasets.
 """
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,7 +324,6 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
     write_text(out / "fig3_methods.csv", to_csv(table_rows, cols))
     write_json_atomic(out / "fig3_curves.json", {"note": note, "model": model.name, "profile": protocol.name,
                                                  "datasets": all_curves})
-    os.chmod(out / "fig3_curves.json", 0o644)
     print(f"\nfig3: {note}\nfig3: tables in {out}/fig3_table.md, fig3_methods.md (+ .csv), curves in fig3_curves.json")
     return 0
 

@@ -8,6 +8,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from ...io import atomic_path
 from ...wsol.metrics import WSOL_SIZE, WSOLScores
 from .passes import Selection, scoremap_path
 from .scoring import box_to_224
@@ -72,6 +73,7 @@ def make_figure(sel: Selection, out: Path, ids: Sequence[str], scores: Dict[str,
         ax.set_yticks([])
     fig.tight_layout()
     path = Path(out) / f"figure__{model}.png"
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path

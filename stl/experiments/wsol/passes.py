@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -78,15 +76,10 @@ def scoremap_path(out: Path, method: str, name: str) -> Path:
 
 def save_scoremap(path: Path, scoremap: np.ndarray):
     """np.save (float64, as wsolevaluation requires), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, np.asarray(scoremap, np.float64))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ...io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(scoremap, np.float64))
 
 
 def _read_json(path: Path) -> dict:

@@ -137,5 +137,8 @@ def cached_caffemodel(net_file: PathLike, prototxt: PathLike, out_caffemodel: Pa
         return out
     log.info("decoding Deep Compression model %s -> %s", net_file, out)
     convert(net_file, prototxt, out)
-    stamp.write_text(key)
+    from ...io import atomic_path
+
+    with atomic_path(stamp) as tmp:
+        Path(tmp).write_text(key)
     return out

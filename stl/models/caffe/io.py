@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
@@ -370,19 +369,11 @@ def write_caffemodel(path: PathLike, net: Union[PathLike, "NetParameter", None],
             body.append(_key(7, 2) + _varint(len(b)) + b)
         body = b"".join(body)
         chunks.append(_key(100, 2) + _varint(len(body)) + body)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from ...io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for c in chunks:
+            f.write(c)
     return path
 
 
@@ -414,7 +405,10 @@ def write_blobproto(path: PathLike, arr: np.ndarray, legacy_4d: bool = True) -> 
         blob.data.extend(arr.ravel().tolist())
     else:
         array_to_blob(arr, blob)
-    Path(path).write_bytes(blob.SerializeToString())
+    from ...io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(blob.SerializeToString())
     return Path(path)
 
 
