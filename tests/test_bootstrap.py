@@ -209,7 +209,8 @@ def test_cli_eval_ci_and_paired(tmp_path, ilsvrc_dir, capsys):
     assert "interval excludes 0" in (tmp_path / "p.md").read_text()
     # provenance: the command, the code's commit, each run's images; one table of all runs first
     md = (tmp_path / "p.md").read_text()
-    assert md.startswith("command: `stl ") and "code: commit " in md and md.index("## All runs") < md.index("### ")
+    assert md.startswith(f"command: `stl eval {a} {b} --paired --n 1 --json ") and "code: commit " in md
+    assert md.index("## All runs") < md.index("### ")
     assert md.count("| CENTER | 1 |") == 2 and "| WHOLE-IMAGE | 1 |" in md  # the all-runs table and its own
     assert "| CENTER | 60 | " in md  # the top-1 table: images and rate
     prov = ra["provenance"]

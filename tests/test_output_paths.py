@@ -108,7 +108,7 @@ def test_symlink_to_a_file_keeps_the_link_and_updates_the_target(run_file, tmp_p
     assert rc == 0
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert str(run_file) in json.loads(target.read_text())
-    assert rel.is_symlink() and (tmp_path / "real" / "table.md").read_text().startswith("### ")
+    assert rel.is_symlink() and (tmp_path / "real" / "table.md").read_text().startswith("command: `stl eval ")
     assert sorted(p.name for p in target.parent.iterdir()) == ["curves.json", "table.md"]  # no temporaries
 
 

@@ -207,6 +207,13 @@ def split_overrides(items) -> Tuple[Dict[str, str], Dict[str, str]]:
     return mine, rest
 
 
+def command_line(args) -> str:
+    """The command line as typed (``stl eval A.h5 --md t.md``), for result files to record."""
+    import shlex
+
+    return "stl " + shlex.join(getattr(args, "argv", None) or [getattr(args, "command", "") or ""])
+
+
 def stl_config(args, allow_other_keys: bool = False, defaults: Optional[Dict[str, object]] = None,
                **changes) -> STLConfig:
     """The STLConfig of ``--profile`` (default "authors"), then ``defaults`` (a command's own

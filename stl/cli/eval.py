@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import add_ci_arguments, ci_settings
+from .args import add_ci_arguments, ci_settings, command_line
 from .validate import positive_int
 
 #: confidence level of ``--paired`` without ``--ci``
@@ -105,16 +105,14 @@ def _interval_json(ci) -> dict:
             **{m: {str(n): iv.to_dict() for n, iv in ci[m].items()} for m in ("recall", "precision")}}
 
 
-def provenance(evs) -> dict:
+def provenance(evs, command: str) -> dict:
     """What made the figures: the command line, the code's commit, and per run its file, the
     code that computed it (as the run recorded) and the ids of the images evaluated."""
-    import shlex
-    import sys
     import time
 
     from ..paths import source_revision
 
-    return {"command": "stl " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    return {"command": command,
             "commit": source_revision(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "runs": [{"path": str(ev.path), "method": ev.method, "model": ev.model, "dataset": ev.dataset.key,
                       "created": (ev.meta or {}).get("created"), "stl_version": (ev.meta or {}).get("stl_version"),
@@ -208,7 +206,7 @@ def main(args) -> int:
     pair = paired(evs, ns, settings) if args.paired else None
     if pair:
         md.append(f"### {pair['text']}")
-    prov = provenance(evs)
+    prov = provenance(evs, command_line(args))
     if len(evs) > 1:  # one table of every run first, then each run's section
         md.insert(0, "## All runs\n\n" + (f"{_ci_note(settings)}\n\n" if args.ci else "")
                   + f"{comparison_markdown(rows)}\n{top1_markdown(evs, cis)}\n")

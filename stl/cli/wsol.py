@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .args import (add_ci_arguments, add_common_arguments, build_from_args, ci_settings, model_spec, nonnegative_int,
-                   positive_int, stl_config, unit_interval)
+from .args import (add_ci_arguments, add_common_arguments, build_from_args, ci_settings, command_line, model_spec,
+                   nonnegative_int, positive_int, stl_config, unit_interval)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def main(args) -> int:
                            rise=RISEConfig(num_masks=args.rise_masks, grid=args.rise_grid, p=args.rise_p,
                                            seed=args.rise_seed),
                            heatmap_rule=args.heatmap_rule, plus=plus, freeze_plus=args.freeze_plus,
-                           figure_images=args.figure_images,
+                           command=command_line(args), figure_images=args.figure_images,
                            save_top1=args.save_top1, progress=not args.no_progress, config=config,
                            ci=ci_settings(args))
     try:

@@ -64,6 +64,8 @@ class BenchmarkOptions:
     select_plus: bool = True
     #: write the selected STL+ weights into the package resource (:func:`stl.wsol.stlplus.freeze_weights`)
     freeze_plus: bool = False
+    #: the command line that asked for this run (recorded with frozen weights)
+    command: Optional[str] = None
     #: (level, resamples, seed) of the per-image bootstrap intervals (``--ci``); None: no intervals
     ci: Optional[Tuple[float, int, int]] = None
     figure_images: int = 8
@@ -73,8 +75,6 @@ class BenchmarkOptions:
 
 def _freeze(pname, cfg, rows, first, sel, opt) -> None:
     """Record the weights selected for ``pname`` on the first-half images ``first`` in the package."""
-    import shlex
-    import sys
     import time
 
     from ... import resources
@@ -88,7 +88,7 @@ def _freeze(pname, cfg, rows, first, sel, opt) -> None:
         "num_images": len(first), "image_ids": list(first),
         "criterion": "top-1 hit rate (IoU >= 0.5), then mean top-1 IoU, then the smaller alpha + beta + gamma",
         "top1_hit_rate": best["top1_hit_rate"], "mean_top1_iou": best["mean_top1_iou"], "grid_points": len(rows),
-        "command": "stl " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "commit": source_revision(),
+        "command": opt.command or "run_wsol (Python API)", "commit": source_revision(),
         "date": time.strftime("%Y-%m-%d")})
     log.info("%s: weights %s frozen in %s (selected on %d first-half images)", pname, cfg.identity(), path, len(first))
 
