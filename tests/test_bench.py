@@ -75,3 +75,5 @@ def test_run_benchmark_reports_stages_and_stl_cl_after_stl_wl(monkeypatch):
     assert 1.0 < ratio < 2.0
     assert res.reference_identical is not None
     assert res.stage_seconds_per_image["crop forwards"] > 0
+    assert 0 < res.filler_rows_per_image < res.forwards_per_image  # short last batches were filled
+    assert "filler rows per image" in "".join(rows)

@@ -106,6 +106,7 @@ class _TimedClassifier:
     def __init__(self, classifier):
         self._clf = classifier
         self.seconds = 0.0
+        self.rows = 0  # items the network ran, filler rows of short batches included
 
     def __getattr__(self, name):
         return getattr(self._clf, name)
@@ -118,9 +119,11 @@ class _TimedClassifier:
             self.seconds += time.perf_counter() - t0
 
     def forward(self, images, outputs):
+        self.rows += len(images)
         return self._timed(self._clf.forward, images, outputs)
 
     def forward_masked(self, images, index, boxes, outputs, color=None):
+        self.rows += len(index)
         return self._timed(self._clf.forward_masked, images, index, boxes, outputs, color)
 
     def forward_crops(self, crops, outputs, crop_mode="center_square"):
@@ -161,6 +164,8 @@ class BenchResult:
     stage_seconds_per_image: dict = field(default_factory=dict)
     #: forwards per image of each kind (full image, masked, crop)
     forwards_per_image_by_kind: dict = field(default_factory=dict)
+    #: rows run per image only to fill a short batch to the batch size (``Classifier.pad_batches``)
+    filler_rows_per_image: float = 0.0
     #: STL-CL (the images' labels) run after STL-WL on the same ImageContexts: the forwards it
     #: adds and its seconds per image (NaN: not run)
     cl_extra_forwards_per_image: float = float("nan")
@@ -171,6 +176,9 @@ class BenchResult:
     def rows(self):
         stage_rows = [(f"  stage: {k} (s/image)", f"{v:.2f}") for k, v in self.stage_seconds_per_image.items()]
         kind_rows = [(f"  forwards per image: {k}", f"{v:.0f}") for k, v in self.forwards_per_image_by_kind.items()]
+        filler = self.filler_rows_per_image
+        kind_rows.append(("  filler rows per image (short batches filled to the batch size)",
+                          f"{filler:.0f} ({filler / max(self.forwards_per_image, 1):.1%} of the forwards)"))
         cl_rows = [] if np.isnan(self.cl_extra_forwards_per_image) else [
             ("STL-CL after STL-WL, shared forwards: forwards added per image",
              f"{self.cl_extra_forwards_per_image:.0f}"),
@@ -246,6 +254,7 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
             kept.append(contexts if class_level else None)
             bar.update(len(chunk))
     total = time.perf_counter() - t_all
+    wl_rows = timed.rows
 
     res = BenchResult(model=clf.name, device=clf.device, precision=precision, images=len(images),
                       images_per_chunk=images_per_chunk, batch_size=bs, data=data,
@@ -254,6 +263,7 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
     res.seconds_per_image_p90 = float(np.percentile(per_image, 90))
     res.images_per_second = len(images) / total
     res.forwards_per_image = forwards / len(images)
+    res.filler_rows_per_image = (wl_rows - forwards) / len(images)
     res.achieved_throughput = forwards / total
     res.peak_throughput = peaks[best_bs]
     res.peak_batch_size = best_bs
