@@ -213,6 +213,16 @@ def test_cli_eval_ci_and_paired(tmp_path, ilsvrc_dir, capsys):
     assert md.index("## All runs") < md.index("### ")
     assert md.count("| CENTER | 1 |") == 2 and "| WHOLE-IMAGE | 1 |" in md  # the all-runs table and its own
     assert "| CENTER | 60 | " in md  # the top-1 table: images and rate
+    # --images: only these ids, from the command line or @FILE; a run lacking one is refused
+    ids = prov_ids = ra["provenance"]["runs"][0]["image_ids"][:10]
+    (tmp_path / "ids.txt").write_text("\ufeff" + "\n".join(ids[5:]) + "\n")
+    assert main(["eval", str(a), str(b), "--images", *ids[:5], f"@{tmp_path / 'ids.txt'}",
+                 "--json", str(tmp_path / "s.json")]) == 0
+    sub = json.loads((tmp_path / "s.json").read_text())
+    assert [r["image_ids"] for r in sub["provenance"]["runs"]] == [prov_ids, prov_ids]
+    capsys.readouterr()
+    assert main(["eval", str(a), "--images", ids[0], "ILSVRC2012_val_99999999"]) == 2
+    assert "1 of the 2 images asked for are not in this run (e.g. ILSVRC2012_val_99999999)" in capsys.readouterr().err
     prov = ra["provenance"]
     assert prov["runs"][0]["image_ids"] == ra[str(a)].get("image_ids", prov["runs"][0]["image_ids"])
     assert [r["num_images"] for r in prov["runs"]] == [60, 60] and len(set(prov["runs"][0]["image_ids"])) == 60

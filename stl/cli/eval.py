@@ -40,6 +40,9 @@ def add_arguments(p):
     p.add_argument("--n", nargs="+", type=positive_int, default=None, metavar="N",
                    help="numbers of windows for the table (default 1 3 10 100 1000)")
     p.add_argument("--csv", default=None, help="write the table (all runs) as CSV here")
+    p.add_argument("--images", nargs="+", default=None, metavar="ID",
+                   help="score only these image ids (every run must hold all of them: the same images for every "
+                        "method); @FILE reads one id per line")
     p.add_argument("--md", default=None, help="write the table (all runs) as Markdown here")
     p.add_argument("--json", default=None, help="write the full curves (all runs) as JSON here")
     p.add_argument("--skip-corrupt", action="store_true",
@@ -103,6 +106,22 @@ def _intervals(ev, ns, settings):
 def _interval_json(ci) -> dict:
     return {"top1_hit_rate": ci["top1_hit_rate"].to_dict(),
             **{m: {str(n): iv.to_dict() for n, iv in ci[m].items()} for m in ("recall", "precision")}}
+
+
+def expand_id_files(words) -> list:
+    """Image ids from the command line: each word an id, or ``@FILE`` with one id per line."""
+    from ..errors import OptionError
+
+    ids = []
+    for w in words:
+        if w.startswith("@"):
+            try:
+                ids += [line.strip() for line in open(w[1:], encoding="utf-8-sig") if line.strip()]
+            except OSError as e:
+                raise OptionError(f"--images {w}: cannot read ({e.strerror or e})") from None
+        else:
+            ids.append(w)
+    return ids
 
 
 def provenance(evs, command: str) -> dict:
@@ -182,10 +201,12 @@ def main(args) -> int:
         raise SystemExit(f"--paired compares two runs (A B), got {len(args.runs)}")
     settings = ci_settings(args, PAIRED_DEFAULT_LEVEL if args.paired else None)
     ns = tuple(args.n) if args.n else COMPARE_N
+    image_ids = expand_id_files(args.images) if args.images else None
     rows, md, curves, evs, cis = [], [], {}, [], []
     for path in args.runs:
         ev = evaluate_run(path, root=args.root, matching=args.matching, protocol=args.profile,
-                          num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)), skip_corrupt=args.skip_corrupt)
+                          num_windows=sorted(set(ns) | set(EVAL_NUM_WINDOWS)), skip_corrupt=args.skip_corrupt,
+                          image_ids=image_ids)
         evs.append(ev)
         ci = _intervals(ev, ns, settings) if settings and args.ci else None
         cis.append(ci)

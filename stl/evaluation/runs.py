@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from ..core.config import EVAL_IOU, EVAL_NUM_WINDOWS
 from .protocol import AUTHORS_MAX_SUBWIN, EvalProtocol, EvalResult, eval_protocol, evaluate
@@ -84,9 +84,10 @@ def check_image_sizes(run, records, root=None) -> None:
 
 def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, iou_threshold: float = EVAL_IOU,
                  matching: str = "pascal", protocol: Union[str, EvalProtocol, None] = None,
-                 skip_corrupt: bool = False) -> RunEvaluation:
-    """Evaluate one run file: on the images it holds, or on ``dataset`` 's images if given
-    (images of the dataset not in the run end up in ``result.missing``). ``protocol``: an
+                 skip_corrupt: bool = False, image_ids: Optional[Sequence[str]] = None) -> RunEvaluation:
+    """Evaluate one run file: on the images it holds, on ``image_ids`` among them (every one must
+    be stored: an :class:`~stl.errors.EvalError` names the first that is not), or on ``dataset`` 's
+    images if given (images of the dataset not in the run end up in ``result.missing``). ``protocol``: an
     :class:`~stl.evaluation.protocol.EvalProtocol` or a preset name (default ``"authors"``).
 
     Refuses (:class:`stl.errors.EvalError`) a dataset whose image sizes differ from those stored in the
@@ -106,7 +107,13 @@ def evaluate_run(path, root=None, dataset=None, num_windows=EVAL_NUM_WINDOWS, io
         if unknown:
             raise EvalError(f"{path}: {len(unknown)} stored images (e.g. {unknown[0]}) are not in "
                             f"{ds.describe()} (wrong --root?)")
-        records = [ds.record(i) for i in run.image_ids]
+        if image_ids is not None:
+            stored = set(run.image_ids)
+            absent = [i for i in image_ids if i not in stored]
+            if absent:
+                raise EvalError(f"{path}: {len(absent)} of the {len(image_ids)} images asked for are not in this run "
+                                f"(e.g. {absent[0]}); every method must be scored on the same images")
+        records = [ds.record(i) for i in (run.image_ids if image_ids is None else dict.fromkeys(image_ids))]
     else:  # evaluate on the given dataset's images; those the run lacks are listed as missing
         ds = dataset
         records = list(ds)
