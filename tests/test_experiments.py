@@ -297,8 +297,11 @@ def test_forward_counts_match_the_window_counts(synthetic, lite0):
     for m in ("STL-WL", "STL-CL"):
         t = res[m]
         assert t.ok and len(t.stl) == 2
-        for counted, c in zip(t.forwards, t.stl):
+        bs = lite0.preferred_batch_size if DEFAULT.batch_size is None else DEFAULT.batch_size
+        for counted, rows, calls, c in zip(t.forwards, t.rows, t.calls, t.stl):
             assert counted == c.total == c.full + c.masked + c.crops
+            # every network call holds exactly the batch size; the filler of a call is < one batch
+            assert rows == calls * bs and c.total <= rows < c.total + calls * bs
             assert c.masked <= c.windows_total and c.crops <= c.windows_total
             assert c.windows_total == sum(2 * k - 1 for k in c.k_per_segmentation)  # H = 1
             assert c.two_k == 2 * sum(c.k_per_segmentation)
