@@ -213,6 +213,11 @@ def test_cli_eval_ci_and_paired(tmp_path, ilsvrc_dir, capsys):
     assert md.index("## All runs") < md.index("### ")
     assert md.count("| CENTER | 1 |") == 2 and "| WHOLE-IMAGE | 1 |" in md  # the all-runs table and its own
     assert "| CENTER | 60 | " in md  # the top-1 table: images and rate
+    # --plot: Fig. 3's two panels of both runs, PNG + PDF
+    assert main(["eval", str(a), str(b), "--n", "1", "--plot", str(tmp_path / "curves.png")]) == 0
+    import matplotlib.image
+    assert matplotlib.image.imread(tmp_path / "curves.png").shape[:2] == (690, 1650)
+    assert (tmp_path / "curves.pdf").read_bytes().startswith(b"%PDF")
     # --images: only these ids, from the command line or @FILE; a run lacking one is refused
     ids = prov_ids = ra["provenance"]["runs"][0]["image_ids"][:10]
     (tmp_path / "ids.txt").write_text("\ufeff" + "\n".join(ids[5:]) + "\n")

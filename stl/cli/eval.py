@@ -45,6 +45,9 @@ def add_arguments(p):
                         "method); @FILE reads one id per line")
     p.add_argument("--md", default=None, help="write the table (all runs) as Markdown here")
     p.add_argument("--json", default=None, help="write the full curves (all runs) as JSON here")
+    p.add_argument("--plot", default=None, metavar="FILE.png",
+                   help="draw the curves of every run (solid) beside the paper's (dashed) as Fig. 3 does: "
+                        "FILE.png and FILE.pdf")
     p.add_argument("--skip-corrupt", action="store_true",
                    help="evaluate an unfinished run even if some of its per-image entries are damaged (they are "
                         "left out and listed; default: refuse, naming the first)")
@@ -190,6 +193,31 @@ def paired(evs, ns, settings) -> dict:
             "level": level, "resamples": resamples, "seed": seed, "rows": rows, "text": text}
 
 
+def plot_runs(evs, target, prov) -> list:
+    """Fig. 3's two panels (:func:`stl.experiments.fig3.plot_fig3`) for the evaluated runs
+    ``evs`` beside the paper's curves of their datasets; a run is labelled by its method, and by
+    its model too when the runs use several models. Writes ``target`` (.png) and its .pdf."""
+    from ..evaluation import paper_curves
+    from ..experiments.common import save_figure
+    from ..experiments.fig3 import curves_of, plot_fig3
+
+    several_models = len({ev.model for ev in evs}) > 1
+    ours, paper = {}, {}
+    for ev in evs:
+        ours[f"{ev.method} ({ev.model})" if several_models else ev.method] = curves_of(ev.result)
+        if ev.paper_key:
+            paper.update({m: c for m, c in paper_curves(ev.paper_key).items()
+                          if m in {e.method for e in evs}})
+    n = sorted({len(ev.result.image_ids) for ev in evs})
+    models = sorted({e.model for e in evs if e.model})
+    title = (f"{evs[0].dataset.key}: {'/'.join(map(str, n))} images"
+             + (f", model {', '.join(models)}" if models else "")
+             + f"; paper dashed ({', '.join(sorted({e.paper_key for e in evs if e.paper_key})) or 'none'}); "
+             f"commit {(prov.get('commit') or '?')[:12]}")
+    target = Path(target)
+    return save_figure(plot_fig3(ours, paper, title), target.parent, target.stem)
+
+
 def main(args) -> int:
     from ..core.config import EVAL_NUM_WINDOWS
     from ..evaluation.report import (CI_COLUMNS, COMPARE_N, COMPARISON_COLUMNS, comparison_markdown,
@@ -239,6 +267,8 @@ def main(args) -> int:
     if args.md:
         with atomic_path(args.md) as tmp:
             Path(tmp).write_text("\n".join(md))
+    if args.plot:
+        plot_runs(evs, args.plot, prov)
     if args.json:
         if pair:
             curves["paired"] = {k: v for k, v in pair.items() if k != "text"}
