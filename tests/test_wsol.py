@@ -376,3 +376,19 @@ def test_frozen_weights_default_to_the_prior_and_reach_the_method(tmp_path, monk
     assert STLPlusMethod(StubClassifier(), class_level=True).plus.alpha == 2.0  # STL+-CL's own
     given = STLPlusMethod(StubClassifier(), plus=STLPlusConfig(), class_level=True).plus
     assert given == STLPlusConfig()  # weights given explicitly win
+
+
+def test_onnx_lite0_takes_cam_from_its_torch_twin_and_other_engines_are_a_user_error(lite0, chelsea_input):
+    """``--engine onnx``: CAM / Grad-CAM come from the same weights in PyTorch (ONNX Runtime has no
+    gradients), equal to the built-in engine's; a classifier with neither is one clear user error."""
+    pytest.importorskip("onnxruntime")
+    from stl.errors import OptionError
+    from stl.models.onnx import lite0_onnx_classifier
+
+    onnx = lite0_onnx_classifier(threads=1)
+    head = conv_head(onnx)
+    assert head.cam_applies and "ONNX export" in head.cam_note
+    a, b = cam_maps(head, chelsea_input, [[282]]), cam_maps(conv_head(lite0), chelsea_input, [[282]])
+    np.testing.assert_allclose(a["cam"], b["cam"], rtol=1e-4, atol=1e-4)  # same weights (threads may differ)
+    with pytest.raises(OptionError, match="CAM / Grad-CAM need a PyTorch engine"):
+        conv_head(ToyClassifier())

@@ -375,7 +375,20 @@ def export_lite0_onnx(path=None, opset: int = 17, force: bool = False) -> Path:
 
 def lite0_onnx_classifier(threads: Optional[int] = None, device: str = "cpu", **kw) -> OnnxClassifier:
     """:func:`export_lite0_onnx` (cached) run by :class:`OnnxClassifier` (``--engine onnx``)."""
-    return OnnxClassifier(export_lite0_onnx(), threads=threads, device=device, **kw)
+    import functools
+
+    clf = OnnxClassifier(export_lite0_onnx(), threads=threads, device=device, **kw)
+
+    @functools.lru_cache(maxsize=1)
+    def gradient_twin():
+        from .efficientnet import EfficientNetLite0
+
+        return EfficientNetLite0(device=device)
+
+    #: the same weights as a PyTorch classifier, for what needs gradients (CAM / Grad-CAM:
+    #: :func:`stl.wsol.heatmaps.conv_head`); ONNX Runtime gives none
+    clf.gradient_twin = gradient_twin
+    return clf
 
 
 __all__ = ["OnnxClassifier", "export_lite0_onnx", "lite0_onnx_classifier", "inspect_graph"]

@@ -164,9 +164,17 @@ class CaffeHead(ConvHead):
 
 
 def conv_head(classifier) -> ConvHead:
-    """The :class:`ConvHead` of a torch-engine classifier (EfficientNet-Lite0, Caffe nets)."""
+    """The :class:`ConvHead` of a torch-engine classifier (EfficientNet-Lite0, Caffe nets), or of
+    the PyTorch twin of an exported one (``--engine onnx``: ``classifier.gradient_twin()``, the
+    same weights in PyTorch, since ONNX Runtime computes no gradients)."""
+    from ..errors import OptionError
     from ..models.efficientnet import EfficientNetLite0
 
+    twin = getattr(classifier, "gradient_twin", None)
+    if twin is not None:
+        head = conv_head(twin())
+        head.cam_note += f" (gradients from the same weights in PyTorch; {classifier.name} is their ONNX export)"
+        return head
     if isinstance(classifier, EfficientNetLite0):
         return Lite0Head(classifier)
     try:
@@ -175,7 +183,7 @@ def conv_head(classifier) -> ConvHead:
         TorchCaffeClassifier = ()
     if isinstance(classifier, TorchCaffeClassifier):
         return CaffeHead(classifier)
-    raise ValueError(f"CAM / Grad-CAM need a PyTorch engine (efficientnet_lite0 or --engine torch); "
+    raise OptionError(f"CAM / Grad-CAM need a PyTorch engine (efficientnet_lite0 or --engine torch); "
                      f"{type(classifier).__name__} gives no gradients")
 
 
