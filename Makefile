@@ -28,7 +28,7 @@ STL_LIMIT ?=
 RISE_LIMIT ?=
 
 .PHONY: help setup proto caffe models data lint test test-fast demo fig3 fig3-ci fig3-650 table1 table2 fig6 bench bench-scale \
-	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci wsol wsol-ci gpu-check
+	stl650 clean fig1 fig2 fig4 fig5 gallery ablation timing paper-ci wsol wsol-ci gpu-check results results-tables
 
 help:
 	@echo "make demo    -- set up (if needed) and run STL-WL/STL-CL on the bundled sample -> results/demo/"
@@ -48,6 +48,8 @@ help:
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 	@echo "make bench-scale [SCALE_IMAGES=4]            -- local executor vs Ray workers (docs/scale.md)"
 	@echo "make wsol [LIMIT=.. STL_LIMIT=.. RISE_LIMIT=.. RISE_MASKS=500 ILSVRC=..] -- STL vs CAM/Grad-CAM/RISE, WSOL metrics"
+	@echo "make results [K=128 N22=~/stl-runs/n22]     -- the numbers at scale: runs (hours, resumable) + docs/results/ tables"
+	@echo "make results-tables                          -- only the tables, from the runs already computed"
 	@echo "make gpu-check [GPU_CHECK_OUT=results/gpu-check] -- the prepared GPU check (docs/gpu.md); CPU mode without a GPU"
 
 setup: $(STAMP)
@@ -158,3 +160,10 @@ gpu-check: setup
 
 clean:
 	rm -rf results .pytest_cache
+
+# The numbers at scale (docs/results/README.md): runs under $(N22) (outside the checkout), then the tables.
+results: setup
+	STL=$(BIN)/stl PY=$(PYTHON) ROOT=$(or $(ILSVRC),$(SHARED)/data/ilsvrc2012-val-227) bash tools/results.sh all
+
+results-tables: setup
+	STL=$(BIN)/stl PY=$(PYTHON) ROOT=$(or $(ILSVRC),$(SHARED)/data/ilsvrc2012-val-227) bash tools/results.sh tables

@@ -392,3 +392,30 @@ def test_onnx_lite0_takes_cam_from_its_torch_twin_and_other_engines_are_a_user_e
     np.testing.assert_allclose(a["cam"], b["cam"], rtol=1e-4, atol=1e-4)  # same weights (threads may differ)
     with pytest.raises(OptionError, match="CAM / Grad-CAM need a PyTorch engine"):
         conv_head(ToyClassifier())
+
+
+def test_paired_wsol_difference_by_hand():
+    """a - b of MaxBoxAccV2 / MaxBoxAcc / Top-1 Loc on the common images, the same draws for both."""
+    from stl.evaluation.bootstrap import percentile_interval, resample_indices
+    from stl.experiments.wsol.scoring import paired_wsol
+    from stl.wsol.metrics import WSOLScores
+
+    rng = np.random.default_rng(0)
+    a, b = WSOLScores(), WSOLScores()
+    t = len(a.thresholds)
+    for k in range(30):
+        a.add(f"i{k}", np.full(t, rng.uniform(0.3, 0.9)), np.full(t, rng.uniform(0.3, 0.9)), bool(k % 3))
+        b.add(f"i{k}", np.full(t, 0.2), np.full(t, 0.2), True)  # never a hit at IoU 0.3 or above
+    b.add("only-b", np.ones(t), np.ones(t), True)
+    d = paired_wsol(a, b, [f"i{k}" for k in range(30)] + ["only-b"], (0.9, 200, 3))
+    assert d["max_box_acc_v2"]["images"] == 30  # only-b is not in a
+    assert d["max_box_acc_v2"]["diff"] == pytest.approx(a.max_box_acc_v2())
+    assert d["top1_loc"]["diff"] == pytest.approx(a.top1_loc())
+    # the interval: a's own metric on each resample of the 30 images (b's is 0 on every one)
+    boot = [WSOLScores(image_ids=[a.image_ids[i] for i in idx], iou_largest=[a.iou_largest[i] for i in idx],
+                       iou_all=[a.iou_all[i] for i in idx], correct_class=[a.correct_class[i] for i in idx]
+                       ).max_box_acc() for idx in resample_indices(30, 200, 3)]
+    lo, hi = percentile_interval(np.asarray(boot), 0.9)
+    assert (d["max_box_acc"]["low"], d["max_box_acc"]["high"]) == pytest.approx((float(lo), float(hi)))
+    same = paired_wsol(a, a, a.image_ids, (0.95, 100, 0))
+    assert all(v["diff"] == v["low"] == v["high"] == 0 for v in same.values())

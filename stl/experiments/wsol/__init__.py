@@ -37,7 +37,7 @@ from .figure import make_figure
 from .passes import (Selection, _input_image, _write_json, build_selection, check_inputs_stamp,
                      classifier_pass, rise_pass, scoremap_path, stl_pass, stl_scoremaps, stlplus_features)
 from .report import PUBLISHED, format_report
-from .scoring import protocol_rows, score_box_method, score_heatmap_method, wsol_summary
+from .scoring import paired_wsol, protocol_rows, score_box_method, score_heatmap_method, wsol_summary
 
 log = logging.getLogger("stl.experiments.wsol")
 
@@ -180,6 +180,9 @@ def run_wsol(dataset, classifier, opt: BenchmarkOptions) -> dict:
         "methods": {m: wsol_summary(s, opt.ci) for m, s in scores.items()},
         "methods_on_stl_images": ({m: wsol_summary(s.subset(stl_ids), opt.ci) for m, s in scores.items()}
                                   if stl_ids else {}),
+        # every other method minus CAM on the STL images (the same draws for both)
+        "paired_vs_cam": ({m: paired_wsol(s, scores["CAM"], stl_ids, opt.ci) for m, s in scores.items()
+                           if m != "CAM"} if stl_ids and opt.ci is not None and "CAM" in scores else {}),
         "ci": (None if opt.ci is None else
                {"level": opt.ci[0], "resamples": opt.ci[1], "seed": opt.ci[2], "method": "percentile",
                 "unit": "image"}),

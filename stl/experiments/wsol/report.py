@@ -87,6 +87,16 @@ def format_report(rep: dict) -> str:
         lines += ["", f"The same methods on the {n} images that have STL windows "
                       f"({rep['stl_images_by_half'][0]} from the first half, {rep['stl_images_by_half'][1]} "
                       f"from the second):", ""] + _table(rep["methods_on_stl_images"], bb)
+    paired_cam = {m: d for m, d in (rep.get("paired_vs_cam") or {}).items() if d}
+    if paired_cam:
+        k = next(iter(next(iter(paired_cam.values())).values()))["images"]
+        lines += ["", f"Paired difference to CAM (same backbone) on the same {k} STL images (points; per-image "
+                      "bootstrap, the same draws for both; * = the interval excludes 0):", "",
+                  "| method - CAM | MaxBoxAccV2 | MaxBoxAcc | Top-1 Loc |", "|---|---|---|---|"]
+        for m in sorted(paired_cam, key=lambda k_: ORDER.index(k_) if k_ in ORDER else 99):
+            d = paired_cam[m]
+            lines.append(f"| {m} | " + " | ".join(_fmt_diff({kk: v / 100.0 for kk, v in d[f].items()})
+                                                  for f in ("max_box_acc_v2", "max_box_acc", "top1_loc")) + " |")
     for h, title in (("half1", "first half (STL+ weights selected here)"),
                      ("half2", "second half (STL+ reported here)")):
         rows = rep["protocol"].get(h) or {}

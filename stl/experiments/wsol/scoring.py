@@ -83,6 +83,34 @@ def protocol_rows(sel: Selection, proposals: Dict[str, Dict[str, tuple]], ids: S
     return rows
 
 
+def paired_wsol(a: WSOLScores, b: WSOLScores, image_ids: Sequence[str], ci: Tuple[float, int, int],
+                metrics: Sequence[str] = ("max_box_acc_v2", "max_box_acc", "top1_loc")) -> Dict[str, dict]:
+    """The paired difference ``a - b`` of WSOL metrics on the images ``image_ids`` both have, with
+    its per-image bootstrap interval: ``{metric: {"diff", "low", "high", "images"}}`` in points.
+    Each resample draws the same images for both (``ci`` = (level, resamples, seed)), and every
+    metric -- its max over thresholds included -- is recomputed on it for each method."""
+    from ...evaluation.bootstrap import percentile_interval, resampled
+
+    common = [i for i in image_ids if i in set(a.image_ids) and i in set(b.image_ids)]
+    if not common:
+        return {}
+    sa, sb = a.subset(common), b.subset(common)
+    level, resamples, seed = ci
+
+    def figures(counts):
+        ra, rb = sa.resampled(counts), sb.resampled(counts)
+        return {m: ra[m] - rb[m] for m in metrics}
+
+    boot = resampled(len(common), figures, resamples, seed, max(len(common), len(sa.thresholds)))
+    ones = np.ones((1, len(common)))
+    point = figures(ones)
+    out = {}
+    for m in metrics:
+        lo, hi = percentile_interval(boot[m], level)
+        out[m] = {"diff": float(point[m][0]), "low": float(lo), "high": float(hi), "images": len(common)}
+    return out
+
+
 def _dlh(iv) -> dict:
     return {"diff": iv.value, "low": iv.low, "high": iv.high}
 

@@ -1,0 +1,104 @@
+#!/bin/bash
+# The numbers at scale (docs/results/): every table of docs/results/README.md from one command.
+#
+#   tools/results.sh runs     # compute the runs (hours on 2 CPU cores; resumable: rerun to continue)
+#   tools/results.sh tables   # write docs/results/*.md|json|png from the runs (minutes)
+#   tools/results.sh          # both
+#
+# Environment (defaults in brackets):
+#   N22      folder of the runs and image lists, outside the checkout [~/stl-runs/n22]
+#   ROOT     the ILSVRC val root [../shared/data/ilsvrc2012-val-227]
+#   K        images: the first K/2 of each half of the 650 (image_ids.txt order, split at 325) [128]
+#   K_ABL    images of the s_drop ablation and of the SqueezeNet curve [64]
+#   THREADS  ONNX Runtime threads per run [1]; two lanes (WL / CL) run side by side
+#   STL      the stl command [.venv/bin/stl]
+#   OUT      where the tables go [docs/results]
+#
+# STL+ weights are selected on the first-half images only (`stl wsol --freeze-plus`) and reported
+# on the second half; nothing here is chosen by looking at the second half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N22=${N22:-$HOME/stl-runs/n22}
+ROOT=${ROOT:-../shared/data/ilsvrc2012-val-227}
+K=${K:-128}
+K_ABL=${K_ABL:-64}
+THREADS=${THREADS:-1}
+STL=${STL:-.venv/bin/stl}
+OUT=${OUT:-docs/results}
+PY=${PY:-.venv/bin/python}
+RUNS=$N22/runs
+R=$RUNS/ilsvrc2012_val
+mkdir -p "$N22" "$OUT"
+
+ids() {  # ids K: the first K/2 images of each half, interleaved (so any prefix holds both halves)
+  "$PY" - "$ROOT" "$1" "$N22/ids$1.txt" <<'EOF'
+import sys
+from stl.data import get_dataset
+ids = [r.image_id for r in get_dataset("ilsvrc2012_val", root=sys.argv[1])]
+h, half = int(sys.argv[2]) // 2, len(ids) // 2
+a, b = ids[:half][:h], ids[half:][:h]
+open(sys.argv[3], "w").write("".join(f"{x}\n{y}\n" for x, y in zip(a, b)))
+EOF
+  echo "$N22/ids$1.txt"
+}
+
+run() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" --chunk 2 "$@"; }
+
+runs() {
+  local ids_k ids_abl onnx
+  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL")
+  onnx=(--engine onnx --threads "$THREADS")
+  run --method WHOLE-IMAGE CENTER SELSEARCH BING --images $(cat "$ids_k") --out "$RUNS"
+  # the two STL lanes side by side (one core each)
+  ( run --method STL-WL "${onnx[@]}" --images $(cat "$ids_k") --out "$RUNS"
+    run --method STL-WL "${onnx[@]}" --images $(cat "$ids_abl") --out "$N22/runs-nosdrop" \
+        --set similarity_weights=0,1/3,1/3,1/3 ) &
+  ( run --method STL-CL "${onnx[@]}" --images $(cat "$ids_k") --out "$RUNS"
+    OMP_NUM_THREADS=$THREADS run --method STL-WL --model squeezenet --engine torch --images $(cat "$ids_abl") \
+        --out "$RUNS" ) &
+  wait
+  run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images $(cat "$ids_k") --out "$RUNS" || true
+}
+
+ev() { "$STL" eval --n 1 2 5 10 100 --ci 0.95 "$@"; }
+
+tables() {
+  local ids_k ids_abl lite=efficientnet_lite0_onnx extra=()
+  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL")
+  for m in SLIDING-WINDOW OCCLUSION-BOX; do  # the CNN baselines, where their runs finished
+    f=$R/${m}__$lite.h5; [ -f "$f" ] || f=$R/$m.h5; [ -f "$f" ] && extra+=("$f")
+  done
+  # Fig. 3 protocol: every method on the same images, beside the paper
+  ev "$R/STL-CL__$lite.h5" "$R/STL-WL__$lite.h5" "$R/WHOLE-IMAGE.h5" "$R/CENTER.h5" "$R/SELSEARCH.h5" "$R/BING.h5" \
+     "${extra[@]}" --images "@$ids_k" --md "$OUT/fig3_lite0.md" --json "$OUT/fig3_lite0.json" --plot "$OUT/fig3_lite0.png"
+  # the paper's claims, paired on the same images
+  ev "$R/STL-WL__$lite.h5" "$R/STL-CL__$lite.h5" --paired --images "@$ids_k" --md "$OUT/paired_wl_vs_cl.md" \
+     --json "$OUT/paired_wl_vs_cl.json"
+  for b in SELSEARCH BING CENTER; do
+    ev "$R/STL-WL__$lite.h5" "$R/$b.h5" --paired --images "@$ids_k" --md "$OUT/paired_wl_vs_${b,,}.md" \
+       --json "$OUT/paired_wl_vs_${b,,}.json"
+  done
+  # the s_drop ablation: STL-WL minus STL-WL without s_drop (weights 0, 1/3, 1/3, 1/3)
+  ev "$R/STL-WL__$lite.h5" "$N22/runs-nosdrop/ilsvrc2012_val/STL-WL__$lite.h5" --paired --images "@$ids_abl" \
+     --md "$OUT/ablation_sdrop.md" --json "$OUT/ablation_sdrop.json"
+  # Fig. 3 with the real Caffe SqueezeNet beside Lite0
+  if [ -f "$R/STL-WL__squeezenet.h5" ]; then
+    ev "$R/STL-WL__squeezenet.h5" "$R/STL-WL__$lite.h5" --images "@$ids_abl" --md "$OUT/fig3_squeezenet.md" \
+       --json "$OUT/fig3_squeezenet.json" --plot "$OUT/fig3_squeezenet.png"
+  fi
+  # WSOL: STL, STL-HEAT, STL+ (weights selected on the first half and frozen in the package) beside
+  # CAM, Grad-CAM, RISE (N = 500) on the same backbone and images
+  nice -n 10 "$STL" wsol --engine onnx --threads "$THREADS" --root "$ROOT" --runs "$RUNS" --no-stl-compute \
+       --images $(cat "$ids_k") --rise-masks 500 --rise-limit "$K_ABL" --ci 0.95 --freeze-plus --no-progress \
+       --out "$N22/wsol"
+  for ext in md json; do cp "$N22/wsol/wsol__$lite.$ext" "$OUT/wsol.$ext"; done
+  cp "$N22/wsol/figure__$lite.png" "$OUT/wsol_figure.png" 2>/dev/null || true
+  echo "tables written to $OUT/"
+}
+
+case "${1:-all}" in
+  runs) runs ;;
+  tables) tables ;;
+  all) runs; tables ;;
+  *) echo "usage: tools/results.sh [runs|tables|all]" >&2; exit 2 ;;
+esac
