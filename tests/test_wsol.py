@@ -346,6 +346,12 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
     assert d["diff"] == pytest.approx(h1["STL+-WL"]["top1_hit_rate"] - h1["CENTER"]["top1_hit_rate"])
     assert d["low"] <= d["diff"] <= d["high"] and "paired_vs_center" not in h1["CENTER"]
     assert "Paired difference to CENTER on the same 2 images" in rep["text"]
+    # WSOL metrics: every method's paired difference to CAM on the STL images
+    pc = rep["paired_vs_cam"]["STL-WL"]["max_box_acc_v2"]
+    assert pc["diff"] == pytest.approx(rep["methods_on_stl_images"]["STL-WL"]["max_box_acc_v2"]
+                                       - rep["methods_on_stl_images"]["CAM"]["max_box_acc_v2"])
+    assert pc["low"] <= pc["diff"] <= pc["high"] and "CAM" not in rep["paired_vs_cam"]
+    assert "Paired difference to CAM (same backbone) on the same 2 STL images" in rep["text"]
 
 
 def test_cli_registers_wsol(capsys):
