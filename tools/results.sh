@@ -93,6 +93,7 @@ tables() {
        --out "$N22/wsol"
   for ext in md json; do cp "$N22/wsol/wsol__$lite.$ext" "$OUT/wsol.$ext"; done
   cp "$N22/wsol/figure__$lite.png" "$OUT/wsol_figure.png" 2>/dev/null || true
+  "$PY" tools/results_claims.py "$OUT" > /dev/null  # the paper's claims: holds / does not hold
   echo "tables written to $OUT/"
 }
 
