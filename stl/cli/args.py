@@ -166,7 +166,14 @@ def add_data_arguments(p, ilsvrc: bool = True, voc: bool = False, limit_help: st
     g.add_argument("--limit", type=int, default=None, help=limit_help)
     g.add_argument("--runs", default=str(DEFAULT_RUNS),
                    help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(g)
+
+
+def add_progress_argument(p):
+    """``--no-progress``; without it a command shows one bar per job (:mod:`stl.progress`)."""
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (default: on a terminal a bar per job with total, rate and ETA; "
+                        "in a log a line every $STL_PROGRESS_INTERVAL seconds, default 30)")
 
 
 # ----------------------------------------------------------------------------- namespace -> typed values

@@ -18,7 +18,8 @@ import logging
 import sys
 
 from ..executors import method_for
-from .args import add_common_arguments, add_executor_arguments, executor_from_args, model_spec, stl_config
+from .args import (add_common_arguments, add_executor_arguments, add_progress_argument, executor_from_args,
+                   model_spec, stl_config)
 from .validate import positive_int
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def add_arguments(p):
                    help="images per propose_batch call: they share classifier batches (default 16)")
     p.add_argument("--max-windows", type=positive_int, default=None, help="windows stored per image (default 5000)")
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(p)
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
     add_executor_arguments(p)
 
