@@ -1,7 +1,7 @@
 """Progress a person can read (issue 18, item 8; stl/progress.py): one bar per job with total, rate
 and ETA; in a log a bounded number of plain lines, no carriage returns; per-forward bars only on a
 terminal; a job bar that moves inside a chunk by STL's forwards and ends exactly at the total;
-``--no-progress`` prints none."""
+``--no-progress`` prints none. Also ``stl run --dataset D --images ids.txt | @FILE``."""
 from __future__ import annotations
 
 import io
@@ -196,3 +196,39 @@ def test_cli_run_progress_and_no_progress(ilsvrc_dir, tmp_path, capsys):
     assert "\r" not in err and len(lines) == 2 and "3/3 img (100%)" in lines[-1] and "done in" in lines[-1]
     assert main(base + ["--out", str(tmp_path / "b"), "--no-progress"]) == 0
     assert _counts(capsys.readouterr().err) == []
+
+
+# -- stl run --dataset D --images ids.txt | @FILE ------------------------------------------------------
+def test_id_files(tmp_path):
+    from stl.cli.args import expand_id_files, read_id_file
+    from stl.errors import OptionError
+
+    f = tmp_path / "ids.txt"
+    f.write_text("\ufeff# the first two\n a \n\nb\n#c\n", encoding="utf-8")
+    assert read_id_file(f) == ["a", "b"]
+    assert expand_id_files(["x", f"@{f}"]) == ["x", "a", "b"]
+    assert expand_id_files([str(f)]) == [str(f)]  # stl eval: a word is an id unless @FILE
+    assert expand_id_files([str(f), "z"], known={"a", "b", "z"}) == ["a", "b", "z"]
+    with pytest.raises(OptionError, match="--images @.*missing.txt: cannot read"):
+        expand_id_files([f"@{tmp_path / 'missing.txt'}"])
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(OptionError, match="not a UTF-8 text file"):
+        read_id_file(tmp_path / "bin.txt")
+
+
+def test_cli_run_dataset_images_from_a_file(ilsvrc_dir, tmp_path, capsys):
+    from stl.cli import main
+    from stl.data import get_dataset
+    from stl.runner import load_run
+
+    ids = get_dataset("ilsvrc2012_val", root=ilsvrc_dir).image_ids
+    f = tmp_path / "ids.txt"
+    f.write_text(f"# two images\n{ids[2]}\n\n{ids[0]}\n", encoding="utf-8-sig")
+    base = ["run", "--dataset", "ilsvrc2012_val", "--root", str(ilsvrc_dir), "--method", "CENTER", "--no-progress"]
+    for k, words in enumerate(([str(f)], [f"@{f}"], [f"@{f}", ids[1]])):
+        out = tmp_path / f"runs{k}"
+        assert main(base + ["--out", str(out), "--images", *words]) == 0
+        run = load_run(next(out.rglob("*.h5")))
+        assert sorted(run.image_ids) == sorted([ids[0], ids[2]] + ([ids[1]] if k == 2 else []))
+    assert main(base + ["--out", str(tmp_path / "x"), "--images", f"@{tmp_path / 'nope.txt'}"]) == 2
+    assert "--images @" in capsys.readouterr().err
