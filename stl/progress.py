@@ -4,9 +4,10 @@
 
 * on a terminal (the stream is a TTY): a tqdm bar with total, rate and ETA;
 * elsewhere (a log file, CI, a pipe): plain lines at a bounded rate, one every
-  ``$STL_PROGRESS_INTERVAL`` seconds (default 30) plus one at the start and one at the end::
+  ``$STL_PROGRESS_INTERVAL`` seconds (default 30) plus one at the start and one at the end,
+  INFO lines of the ``stl.progress`` logger when logging is configured (the CLI), else on stderr::
 
-      12:03:14 STL-WL ilsvrc2012_val: 12.4/128 img (10%), 0.081 img/s, ETA 24 min
+      12:03:14 INFO stl.progress: STL-WL ilsvrc2012_val: 12.4/128 img (10%), 0.081 img/s (12 s/img), ETA 24 min
 
   no carriage returns, no line per update;
 * ``inner=True`` bars (the forwards of one image) only on a terminal;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import os
 import sys
 import time
@@ -83,7 +85,11 @@ def progress_bar(iterable: Optional[Iterable] = None, *, total=None, desc: str =
         return tqdm(iterable, total=total, desc=desc or None, unit=unit, initial=initial, file=stream,
                     dynamic_ncols=True, leave=not inner, smoothing=smoothing,
                     bar_format=_FRACTIONAL_FORMAT if fractional and total else None)
-    return LogBar(iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream,
+    # where the command's log goes (the CLI's logging: same format as every log line), else the stream
+    logger = logging.getLogger(__name__)
+    if file is not None or not logger.hasHandlers() or not logger.isEnabledFor(logging.INFO):
+        logger = None
+    return LogBar(iterable, total=total, desc=desc, unit=unit, initial=initial, file=stream, logger=logger,
                   interval=log_interval() if interval is None else interval)
 
 
@@ -109,7 +115,7 @@ class LogBar:
     it moves, and one at the end (``close``); each line holds count, total, percentage, rate
     and ETA. tqdm's interface as the package uses it."""
 
-    def __init__(self, iterable=None, *, total=None, desc="", unit="img", initial=0, file=None,
+    def __init__(self, iterable=None, *, total=None, desc="", unit="img", initial=0, file=None, logger=None,
                  interval: float = DEFAULT_INTERVAL):
         self.iterable = iterable
         self.total = total
@@ -118,6 +124,7 @@ class LogBar:
         self.n = initial
         self.initial = initial
         self.file = file if file is not None else sys.stderr
+        self.logger = logger  # lines go to this logging.Logger (INFO) if given, else to ``file``
         self.interval = float(interval)
         self.postfix = ""
         self.disable = False
@@ -151,16 +158,19 @@ class LogBar:
             parts.append(f"started {_duration(elapsed)} ago" if elapsed >= 1 else "starting")
         if self.postfix:
             parts.append(self.postfix)
-        return f"{time.strftime('%H:%M:%S')} {self.desc + ': ' if self.desc else ''}" + ", ".join(parts)
+        return f"{self.desc + ': ' if self.desc else ''}" + ", ".join(parts)
 
     def _line(self, now: Optional[float] = None):
         now = _clock() if now is None else now
         self._print(self.format_line(now))
         self._last_line = (now, self.n)
 
-    def _print(self, text):
+    def _print(self, text, level=logging.INFO):
+        if self.logger is not None:
+            self.logger.log(level, text)
+            return
         try:
-            print(text, file=self.file, flush=True)
+            print(f"{time.strftime('%H:%M:%S')} {text}", file=self.file, flush=True)
         except (OSError, ValueError):  # a closed log: progress is not worth an error
             pass
 
@@ -182,10 +192,8 @@ class LogBar:
         self.desc = desc or ""
 
     def write(self, s, file=None, end="\n"):
-        try:
-            print(s, file=file or self.file, end=end, flush=True)
-        except (OSError, ValueError):
-            pass
+        """A message beside the bar (the runner's failed images): a WARNING of the log."""
+        self._print(str(s).rstrip("\n"), logging.WARNING)
 
     def close(self):
         if self.closed:

@@ -186,6 +186,17 @@ def test_stl_run_in_a_log_writes_a_start_and_an_end_line(stub_folder, tmp_path, 
     assert _counts(capsys.readouterr().err) == []
 
 
+def test_with_logging_configured_the_lines_are_log_records(stub_folder, tmp_path, capsys, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setenv("STL_PROGRESS_INTERVAL", "3600")
+    caplog.set_level(logging.INFO, logger="stl.progress")  # as the CLI's logging.basicConfig(level=INFO)
+    _stub_run(stub_folder, tmp_path / "d.h5")
+    assert _counts(capsys.readouterr().err) == []
+    msgs = [r.getMessage() for r in caplog.records if r.name == "stl.progress"]
+    assert len(msgs) == 2 and msgs[0].startswith("STL-WL folder_im: 0/4 img") and "4/4 img (100%)" in msgs[1]
+
+
 def test_cli_run_progress_and_no_progress(ilsvrc_dir, tmp_path, capsys):
     from stl.cli import main
 
