@@ -243,3 +243,28 @@ def test_cli_run_dataset_images_from_a_file(ilsvrc_dir, tmp_path, capsys):
         assert sorted(run.image_ids) == sorted([ids[0], ids[2]] + ([ids[1]] if k == 2 else []))
     assert main(base + ["--out", str(tmp_path / "x"), "--images", f"@{tmp_path / 'nope.txt'}"]) == 2
     assert "--images @" in capsys.readouterr().err
+
+
+# -- stl demo ----------------------------------------------------------------------------------------
+def test_cli_demo_one_job_bar_moved_by_forwards(tmp_path, capsys, monkeypatch):
+    from stl.cli import main
+    from stl.models.base import ClassList
+    from stl.models.spec import ModelSpec
+
+    class SampleNet(BatchSizeShiftNet):  # the sample's classes, cheap
+        def __init__(self):
+            super().__init__()
+            wnids = ["n02123045", "n07920052", "n07930864", "n03773504", "n03785016", "n04266014"]
+            self.classes = ClassList(wnids, wnids)
+            self.device = "cpu"
+
+    monkeypatch.setattr(ModelSpec, "build", lambda self, **kw: SampleNet())
+    monkeypatch.setenv("STL_PROGRESS_INTERVAL", "0")
+    assert main(["demo", "--limit", "2", "--out", str(tmp_path / "demo")]) == 0
+    err = capsys.readouterr().err
+    counts = _counts(err, "STL demo (WL+CL)")
+    assert "\r" not in err and "forwards" not in err  # no inner bar in a log
+    assert counts[0] == 0 and counts[-1] == 2 and counts == sorted(counts)
+    assert any(0 < c < 1 for c in counts) and any(1 < c < 2 for c in counts)
+    assert main(["demo", "--limit", "1", "--out", str(tmp_path / "demo2"), "--no-progress"]) == 0
+    assert _counts(capsys.readouterr().err) == []
