@@ -483,7 +483,7 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
 def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_windows, progress):
     """The body of :func:`run_method` under the run's lock: skip what is stored, stream
     the rest through ``executor``, commit each image, consolidate."""
-    from tqdm import tqdm
+    from .progress import job_bar
 
     computed, failures_now = 0, {}
     for folder in (partial_dir(path), partial_dir(path) / "failures"):  # before computing anything
@@ -509,10 +509,11 @@ def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_window
         fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
     except StoreMismatch as e:
         raise RunError(str(e)) from None
-    bar = tqdm(total=len(ids), initial=skipped, unit="img", dynamic_ncols=True, disable=not progress,
-               desc=f"{meta['method']} {dataset.key}", smoothing=0.1)
+    # one bar per run: images, moved inside the chunk in flight by STL's forwards (stl.progress)
+    bar = job_bar(total=len(ids), initial=skipped, enabled=progress, desc=f"{meta['method']} {dataset.key}",
+                  chunk=chunk_size)
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), bar.tracking():
             chunks = [todo[start:start + chunk_size] for start in range(0, len(todo), chunk_size)]
             for entries, fails in executor.imap(dataset, chunks, max_windows):
                 for image_id, boxes, scores, attrs in entries:  # each image: one atomic entry

@@ -3,10 +3,10 @@ statement, also those inside functions):
 
     cli -> experiments -> {runner, evaluation, detection} -> {proposals, data} -> core -> models
 
-plus the utilities every layer may use (io, paths, profiling, resources, registry, store, visualize),
-which import nothing above them. Nothing imports the cli; the core imports only
-``stl.models.base``, ``stl.io`` and ``stl.profiling`` from the rest of the package; no import cycles.
-See docs/architecture.md."""
+plus the utilities every layer may use (io, paths, profiling, progress, resources, registry, store,
+visualize), which import nothing above them. Nothing imports the cli; the core imports only
+``stl.models.base``, ``stl.io``, ``stl.profiling`` and ``stl.progress`` from the rest of the package;
+no import cycles. See docs/architecture.md."""
 from __future__ import annotations
 
 import ast
@@ -20,8 +20,8 @@ PACKAGE = Path(stl.__file__).resolve().parent
 
 #: layer of each top-level part of the package (higher may import lower or equal, never higher)
 LAYERS = {
-    "__init__": 0, "errors": 0, "io": 0, "paths": 0, "profiling": 0, "resources": 0, "registry": 0, "store": 0,
-    "visualize": 0,
+    "__init__": 0, "errors": 0, "io": 0, "paths": 0, "profiling": 0, "progress": 0, "resources": 0, "registry": 0,
+    "store": 0, "visualize": 0,
     "models": 1,
     "core": 2,
     "proposals": 3, "data": 3, "wsol": 3,
@@ -133,7 +133,7 @@ def test_nothing_imports_the_cli():
 
 def test_the_core_imports_only_the_model_interface_and_io():
     g = graph()
-    allowed = {"stl.io", "stl.models.base", "stl.profiling"}
+    allowed = {"stl.io", "stl.models.base", "stl.profiling", "stl.progress"}
     assert {m: sorted(t for t in ts if part(t) != "core" and t not in allowed)
             for m, ts in g.items() if part(m) == "core" and any(part(t) != "core" and t not in allowed for t in ts)
             } == {}

@@ -166,7 +166,50 @@ def add_data_arguments(p, ilsvrc: bool = True, voc: bool = False, limit_help: st
     g.add_argument("--limit", type=int, default=None, help=limit_help)
     g.add_argument("--runs", default=str(DEFAULT_RUNS),
                    help="stored runs (default results/runs, shared with `stl run` / `stl eval`)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(g)
+
+
+def add_progress_argument(p):
+    """``--no-progress``; without it a command shows one bar per job (:mod:`stl.progress`)."""
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (default: on a terminal a bar per job with total, rate and ETA; "
+                        "in a log a line every $STL_PROGRESS_INTERVAL seconds, default 30)")
+
+
+# ----------------------------------------------------------------------------- image id lists
+def read_id_file(path, option: str = "--images", word: Optional[str] = None) -> List[str]:
+    """The image ids of a text file: one per line (stripped; blank lines and ``#`` comments skipped;
+    UTF-8, with or without a byte-order mark). A file that cannot be read is an OptionError naming
+    ``option`` and ``word`` (the file as typed, default ``path``)."""
+    from ..errors import OptionError
+
+    word = str(path) if word is None else word
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise OptionError(f"{option} {word}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise OptionError(f"{option} {word}: not a UTF-8 text file of image ids (one per line)") from None
+    return [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+
+
+def expand_id_files(words, option: str = "--images", known=None) -> List[str]:
+    """Image ids from the command line (``stl eval --images``, ``stl run --dataset D --images``): each
+    word an id, or ``@FILE`` with one id per line (:func:`read_id_file`). With ``known`` (a dataset, or
+    any container of the valid ids), a word that is not a known id but names a file is such a file too
+    (``--images ids.txt``)."""
+    from pathlib import Path
+
+    ids: List[str] = []
+    for w in words:
+        if w.startswith("@") and len(w) > 1 and (known is None or w not in known):
+            ids += read_id_file(w[1:], option, w)
+        elif known is not None and w not in known and Path(w).is_file():
+            ids += read_id_file(w, option)
+        else:
+            ids.append(w)
+    return ids
 
 
 # ----------------------------------------------------------------------------- namespace -> typed values

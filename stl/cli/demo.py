@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 import time
 
-from tqdm import tqdm
-
-from .args import add_common_arguments, model_spec, stl_config
+from .args import add_common_arguments, add_progress_argument, model_spec, stl_config
 from .validate import positive_int
 
 log = logging.getLogger("stl.demo")
 
 def add_arguments(p):
     add_common_arguments(p)
+    add_progress_argument(p)
     p.add_argument("--out", default="results/demo")
     p.add_argument("--images", nargs="*", default=None, help="ids of sample images (default: all)")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N sample images")
@@ -29,6 +28,7 @@ def main(args) -> int:
     from ..core.boxes import iou_matrix
     from ..io import ImageError, atomic_path, check_output_dir, write_json_atomic
     from ..core.localization import ImageContext, localize_batch
+    from ..progress import job_bar, progress_bar
     from ..visualize import draw_windows
 
     import matplotlib
@@ -61,15 +61,16 @@ def main(args) -> int:
     t0 = time.time()
     summary = []
     results = {"wl": [], "cl": []}
-    # one image at a time (STL-WL and STL-CL share its forward cache): images done / total, rate, ETA
-    with tqdm(total=len(ok), desc="STL demo (WL+CL)", unit="img", dynamic_ncols=True) as bar:
-        for r, ctx in zip(ok, contexts):
-            with tqdm(desc=f"  {r.image_id} forwards", unit="fwd", leave=False, dynamic_ncols=True,
-                      disable=None) as fwd:  # inner bar only on a terminal
+    # one image at a time (STL-WL and STL-CL share its forward cache): one bar of images, moved
+    # inside an image by its forwards (two phases: WL then CL; stl.progress)
+    job = job_bar(total=len(ok), desc="STL demo (WL+CL)", phases=2, enabled=not args.no_progress)
+    with job, job.tracking():
+        for r, ctx in job.each(list(zip(ok, contexts))):
+            with progress_bar(desc=f"  {r.image_id} forwards", unit="fwd", inner=True,
+                              enabled=not args.no_progress) as fwd:  # inner bar only on a terminal
                 for mode in ("wl", "cl"):
                     labels = [None] if mode == "wl" else [r.labels]
                     results[mode] += localize_batch([ctx], classifier, labels, config, progress=fwd)
-            bar.update(1)
     elapsed = time.time() - t0
     fig, axes = plt.subplots(2, len(ok), figsize=(4 * len(ok), 8.5), squeeze=False)
     for j, (r, im, ctx) in enumerate(zip(ok, images, contexts)):

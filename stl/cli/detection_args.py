@@ -1,8 +1,8 @@
 """Options shared by ``stl table 1|2`` and ``stl fig6`` (the detector experiments, Sec. 4)."""
 from __future__ import annotations
 
-from .args import (add_common_arguments, add_executor_arguments, executor_from_args, model_spec, parse_field,
-                   split_overrides, stl_config)
+from .args import (add_common_arguments, add_executor_arguments, add_progress_argument, executor_from_args, model_spec,
+                   parse_field, split_overrides, stl_config)
 
 
 def add_detection_arguments(p, which: str, default_pairs=()):
@@ -33,7 +33,7 @@ def add_detection_arguments(p, which: str, default_pairs=()):
     p.add_argument("--features", default=None, help="feature cache (default <work>/features/<model>__<data tag>)")
     p.add_argument("--out", default=None, help=f"output folder (default results/{which})")
     p.add_argument("--force", action="store_true", help="recompute pair results (cached features/runs are kept)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(p)
 
 
 def detection_options(args):

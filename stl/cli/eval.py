@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .args import add_ci_arguments, ci_settings, command_line
+from .args import add_ci_arguments, ci_settings, command_line, expand_id_files
 from .validate import positive_int
 
 #: confidence level of ``--paired`` without ``--ci``
@@ -42,7 +42,7 @@ def add_arguments(p):
     p.add_argument("--csv", default=None, help="write the table (all runs) as CSV here")
     p.add_argument("--images", nargs="+", default=None, metavar="ID",
                    help="score only these image ids (every run must hold all of them: the same images for every "
-                        "method); @FILE reads one id per line")
+                        "method); @FILE reads one id per line (blank lines and # comments skipped)")
     p.add_argument("--md", default=None, help="write the table (all runs) as Markdown here")
     p.add_argument("--json", default=None, help="write the full curves (all runs) as JSON here")
     p.add_argument("--plot", default=None, metavar="FILE.png",
@@ -109,22 +109,6 @@ def _intervals(ev, ns, settings):
 def _interval_json(ci) -> dict:
     return {"top1_hit_rate": ci["top1_hit_rate"].to_dict(),
             **{m: {str(n): iv.to_dict() for n, iv in ci[m].items()} for m in ("recall", "precision")}}
-
-
-def expand_id_files(words) -> list:
-    """Image ids from the command line: each word an id, or ``@FILE`` with one id per line."""
-    from ..errors import OptionError
-
-    ids = []
-    for w in words:
-        if w.startswith("@"):
-            try:
-                ids += [line.strip() for line in open(w[1:], encoding="utf-8-sig") if line.strip()]
-            except OSError as e:
-                raise OptionError(f"--images {w}: cannot read ({e.strerror or e})") from None
-        else:
-            ids.append(w)
-    return ids
 
 
 def provenance(evs, command: str) -> dict:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .args import add_executor_arguments, executor_from_args
-from .args import add_common_arguments, model_spec, stl_config
+from .args import add_common_arguments, add_progress_argument, model_spec, stl_config
 
 
 def add_arguments(p):
@@ -24,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--chunk", type=int, default=8, help="images per propose_batch call")
     p.add_argument("--out", default="results/fig3")
     p.add_argument("--runs", default=None, help="run store (default <out>/runs)")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress_argument(p)
     add_executor_arguments(p)
 
 

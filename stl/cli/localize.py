@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
-from .args import add_common_arguments, model_spec, stl_config
+from .args import add_common_arguments, add_progress_argument, model_spec, stl_config
 from .validate import positive_int
 
 log = logging.getLogger("stl.localize")
@@ -24,6 +22,7 @@ def add_arguments(p):
                    help="class(es) of the object: STL-CL (one hierarchy per class; several: --label A B or "
                         "--label A --label B). Without: STL-WL (top-5)")
     add_common_arguments(p)
+    add_progress_argument(p)
     p.add_argument("--top", type=positive_int, default=10, help="windows to print and draw")
     p.add_argument("--out", default="results/localize", help="output directory (figure + JSON per image)")
     from ..export import FORMATS
@@ -36,15 +35,9 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import numpy as np
-
-    from ..core.boxes import scale_boxes, to_xywh
-    from ..export import ExportImage
-    from ..core.localization import localize
     from ..errors import UserError, one_line
-    from ..paths import special_file
-    from ..io import LARGE_IMAGE_SIDE, ImageError, check_output_dir, load_image, output_names, write_json_atomic
-    from ..visualize import draw_windows
+    from ..io import check_output_dir, output_names
+    from ..progress import job_bar
 
     config = stl_config(args)
     suffix = "cl" if args.label else "wl"
@@ -71,10 +64,31 @@ def main(args) -> int:
     log.info("classifier: %s", classifier.describe())
     failures = empty_folders
     exported = []  # stl.export.ExportImage of each image, for --export
-    # the bar only on a terminal (disable=None), where log lines go through tqdm.write
-    images = tqdm(list(zip(args.images, names)), desc="images", unit="img", dynamic_ncols=True,
-                  disable=True if len(args.images) < 2 else None)
-    for path, name in images:
+    mode = "STL-CL " + ",".join(classifier.classes.wnids[i] for i in labels) if labels else "STL-WL"
+    # one bar for the command (images, moved inside an image by its forwards; stl.progress)
+    job = job_bar(total=len(args.images), desc=f"localize {mode}", enabled=not args.no_progress)
+    with job, job.tracking():
+        failures += _localize_all(args, names, classifier, labels, config, mode, out, exported, job)
+    if args.export and not write_localize_export(exported, args, out):
+        failures += 1
+    return 1 if failures else 0
+
+
+def _localize_all(args, names, classifier, labels, config, mode, out, exported, job) -> int:
+    """Localize every image (one committed to ``job`` after each); the number that failed."""
+    import numpy as np
+
+    from ..core.boxes import scale_boxes, to_xywh
+    from ..core.localization import localize
+    from ..export import ExportImage
+    from ..io import LARGE_IMAGE_SIDE, ImageError, load_image, write_json_atomic
+    from ..paths import special_file
+    from ..progress import progress_bar
+    from ..visualize import draw_windows
+
+    suffix = "cl" if args.label else "wl"
+    failures = 0
+    for path, name in job.each(zip(args.images, names)):
         try:  # EXIF orientation applied: boxes are in the image as a photo viewer shows it
             if special_file(path):  # opening a FIFO would block until something writes to it
                 raise ImageError(f"{path}: is {special_file(path)}, not an image file")
@@ -84,9 +98,9 @@ def main(args) -> int:
             failures += 1
             continue
         image = img.array
-        mode = "STL-CL " + ",".join(classifier.classes.wnids[i] for i in labels) if labels else "STL-WL"
         # inner bar (forwards) only on a terminal: a log file gets no line per forward round
-        with tqdm(desc=f"{Path(path).name} {mode}", unit="fwd", leave=False, disable=None) as bar:
+        with progress_bar(desc=f"  {Path(path).name} forwards", unit="fwd", inner=True,
+                          enabled=not args.no_progress) as bar:
             wins = localize(image, classifier, labels, config, progress=bar)
         boxes = wins.boxes
         if img.reduced:  # decoded reduced (huge file): boxes back to the full image's pixels
@@ -131,9 +145,7 @@ def main(args) -> int:
         except (OSError, ValueError, MemoryError) as e:
             log.error("%s: figure not written (%s: %s); the JSON is", fig_path, type(e).__name__, e)
             failures += 1
-    if args.export and not write_localize_export(exported, args, out):
-        failures += 1
-    return 1 if failures else 0
+    return failures
 
 
 def expand_images(items):

@@ -2,6 +2,7 @@
 
     stl run --dataset ilsvrc2012_val --root ../shared/data/ilsvrc2012-val-227 \\
             --method STL-WL --model efficientnet_lite0 --limit 20 --out results/runs
+    stl run --dataset ilsvrc2012_val --images ids.txt --method STL-WL   # only these ids (one per line; or @ids.txt)
 
 Your own images (no boxes; ``stl export`` writes the windows for a detector)::
 
@@ -18,7 +19,8 @@ import logging
 import sys
 
 from ..executors import method_for
-from .args import add_common_arguments, add_executor_arguments, executor_from_args, model_spec, stl_config
+from .args import (add_common_arguments, add_executor_arguments, add_progress_argument, executor_from_args,
+                   expand_id_files, model_spec, stl_config)
 from .validate import positive_int
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,8 @@ def add_arguments(p):
     p.add_argument("--images", nargs="+", default=None, metavar="DIR|LIST|ID",
                    help="without --dataset: your own images, a folder (searched recursively) or a text file with "
                         "one image path per line (dataset 'folder', no ground truth); with --dataset: only these "
-                        "image ids")
+                        "image ids, or a text file of ids (FILE.txt or @FILE: one per line, blank lines and # "
+                        "comments skipped)")
     p.add_argument("--labels", default=None, metavar="FILE.csv",
                    help="image-level labels of --images: lines path,label[,label...] (path as under DIR or in the "
                         "list; label: wnid, class index or class name of the classifier); STL-CL needs them")
@@ -48,7 +51,7 @@ def add_arguments(p):
                    help="images per propose_batch call: they share classifier batches (default 16)")
     p.add_argument("--max-windows", type=positive_int, default=None, help="windows stored per image (default 5000)")
     p.add_argument("--out", default="results/runs", help="output folder (default results/runs)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(p)
     p.add_argument("--eval", action="store_true", help="print the ours-vs-paper table after the run")
     add_executor_arguments(p)
 
@@ -70,7 +73,7 @@ def dataset_from_args(args):
                          f"not --dataset {args.dataset} (it has its own labels)")
     ds = get_dataset(args.dataset, root=args.root, subset=args.subset, **(folder_opts if is_folder else {}))
     if args.images:
-        ds.select(args.images)
+        ds.select(expand_id_files(args.images, known=ds))
     return ds
 
 

@@ -3,7 +3,7 @@ of ../shared (:mod:`stl.experiments.stl_vs_trivial`; ``make stl650``)."""
 from __future__ import annotations
 
 from .args import add_executor_arguments, executor_from_args
-from .args import add_common_arguments, model_spec, stl_config
+from .args import add_common_arguments, add_progress_argument, model_spec, stl_config
 
 
 def add_arguments(p):
@@ -16,7 +16,7 @@ def add_arguments(p):
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--runs", default="results/runs")
     p.add_argument("--out", default="results/stl650")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress_argument(p)
     add_executor_arguments(p)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .args import (add_ci_arguments, add_common_arguments, build_from_args, ci_settings, command_line, model_spec,
-                   nonnegative_int, positive_int, stl_config, unit_interval)
+from .args import (add_ci_arguments, add_common_arguments, add_progress_argument, build_from_args, ci_settings,
+                   command_line, model_spec, nonnegative_int, positive_int, stl_config, unit_interval)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def add_arguments(p):
     p.add_argument("--figure-images", type=nonnegative_int, default=8, help="images in the figure (0: no figure)")
     p.add_argument("--runs", default="results/runs", help="the stl run store for STL's windows")
     p.add_argument("--out", default="results/wsol", help="output folder (default results/wsol)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_argument(p)
     add_ci_arguments(p)
 
 

@@ -40,6 +40,7 @@ from .boxes import nms, nms_authors, scale_boxes
 from .config import DEFAULT, STLConfig
 from ..io import as_rgb_uint8
 from ..profiling import stage
+from ..progress import expect_forwards, report_forwards, tracking
 from ..models.base import FEATURE, LOGITS, PROB, Classifier, mask_boxes
 from .segmentation import (Segmentation, initial_segmentations, pixels_in_box, region_adjacency,
                            segmentation_from_labels)
@@ -488,6 +489,7 @@ class ForwardScheduler:
     def _tick(self, n):
         if self.progress is not None:
             self.progress.update(n)
+        report_forwards(n)  # the job bar of a run, if one listens (stl.progress)
 
 
 def _box_area(box) -> int:
@@ -568,6 +570,8 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
     for ctx in contexts:
         if ctx.config != config or ctx.input_size != tuple(classifier.input_size):
             raise ValueError("an ImageContext can only be reused with the same classifier and config")
+    if progress is not None or tracking():  # the bars get a total before the forwards
+        _announce(progress, expected_forwards(contexts, label_ids, deduplicate))
     scheduler = ForwardScheduler(classifier, config, progress, deduplicate)
     scheduler.full_image_probs(contexts)
 
@@ -609,6 +613,46 @@ def localize_batch(images: Sequence, classifier: Classifier, labels: Sequence = 
             finish(i)
     scheduler.run(jobs, job_done)
     return out
+
+
+def expected_forwards(contexts: Sequence[ImageContext], label_ids: Sequence, deduplicate: bool = True) -> int:
+    """About how many forwards :func:`localize_batch` will run on ``contexts`` (for the progress
+    bars, :mod:`stl.progress`): f(x) where not cached; per segmentation of n initial regions, its
+    2n masked images and crops not cached (shared by the hierarchies of an image; each
+    hierarchy's, cached or not, without ``deduplicate``) and 2 per merge and hierarchy. An upper
+    bound (a merged region may repeat a box already computed); the job bar corrects it by what
+    finished chunks really took."""
+    total = 0
+    for ctx, labs in zip(contexts, label_ids):
+        hierarchies = 1 if labs is None else max(1, len(labs))
+        total += ctx.prob_full is None
+        for s, seg in enumerate(ctx.segmentations):
+            ids = np.flatnonzero(seg.keep)
+            if not len(ids):
+                continue
+            merges = hierarchies * 2 * (len(ids) - 1)
+            if not deduplicate:  # every request runs, cached or not
+                total += hierarchies * 2 * len(ids) + merges
+                continue
+            boxes = seg.boxes[ids]
+            initial = sum(ctx.mask_key(s, b, (int(i),)) not in ctx.masked_prob for i, b in zip(ids, boxes))
+            initial += sum(box_key(b) not in ctx.crop_feature for b in boxes)
+            total += initial + merges
+    return int(total)
+
+
+def _announce(progress, forwards: int) -> None:
+    """Tell the bars how many forwards are coming: the job bar (:func:`stl.progress.expect_forwards`)
+    and ``progress`` (its ``expect(n)``, or a tqdm bar's total grown by ``n``)."""
+    expect_forwards(forwards)
+    if progress is None:
+        return
+    if hasattr(progress, "expect"):
+        progress.expect(forwards)
+    elif hasattr(progress, "total"):
+        progress.total = (progress.total or 0) + forwards
+        if hasattr(progress, "refresh"):
+            progress.refresh()
 
 
 def _pooled_windows(ctx: ImageContext, parts, config: STLConfig, wl_classes) -> Windows:

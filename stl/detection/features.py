@@ -243,7 +243,7 @@ class FeatureStore:
     def extract_all(self, jobs: Sequence[Tuple[str, np.ndarray, Callable[[], np.ndarray]]], progress: bool = True,
                     desc: str = "features") -> int:
         """``ensure`` for many images with one progress bar counting windows."""
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
         todo = []
         total = 0
@@ -254,7 +254,7 @@ class FeatureStore:
                 total += n
         if not total:
             return 0
-        bar = tqdm(total=total, unit="win", desc=desc, dynamic_ncols=True, disable=not progress, smoothing=0.05)
+        bar = progress_bar(total=total, unit="win", desc=desc, enabled=progress, smoothing=0.05)
         done = 0
         try:
             with self._store.lock(wait=True):

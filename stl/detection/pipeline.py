@@ -262,7 +262,7 @@ class DetectionExperiment:
         return np.concatenate(xs), np.concatenate(ys)
 
     def _train(self, spec, wtrain, pos, d: Path):
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
         cfg = self.cfg
         sel = None
@@ -282,8 +282,8 @@ class DetectionExperiment:
         for it in range(start, cfg.iterations):
             if it > 0:
                 self._mine(spec, wtrain, models, sel, it)
-            bar = tqdm(self.split.classes, desc=f"train {spec.name} it{it + 1}/{cfg.iterations}", unit="cls",
-                       dynamic_ncols=True, disable=not self.progress)
+            bar = progress_bar(self.split.classes, desc=f"train {spec.name} it{it + 1}/{cfg.iterations}", unit="cls",
+                               enabled=self.progress)
             new_models = {}
             for c in bar:
                 x, y = self._class_data(c, wtrain, pos, sel[c])
@@ -305,7 +305,7 @@ class DetectionExperiment:
     def _mine(self, spec, wtrain, models, sel, it):
         """Image-major hard-negative mining: each training image's windows are scored once
         by the detectors of all classes it is a negative for."""
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
         cfg = self.cfg
         neg_of: Dict[str, List[str]] = {}
@@ -313,8 +313,7 @@ class DetectionExperiment:
             if c in models:
                 for j in self.split.negatives[c]:
                     neg_of.setdefault(j, []).append(c)
-        for j in tqdm(list(neg_of), desc=f"mine {spec.name} it{it + 1}", unit="img", dynamic_ncols=True,
-                      disable=not self.progress):
+        for j in progress_bar(list(neg_of), desc=f"mine {spec.name} it{it + 1}", unit="img", enabled=self.progress):
             if len(wtrain[j]) == 0:
                 continue
             x = self.store.get(j, wtrain[j])
@@ -327,7 +326,7 @@ class DetectionExperiment:
 
     # -- test ----------------------------------------------------------------------
     def _test(self, spec, wtest, models):
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
         cfg = self.cfg
         classes = [c for c in self.split.classes if c in models]
@@ -336,8 +335,7 @@ class DetectionExperiment:
             norm = models[classes[0]].normalize
             w = np.stack([models[c].w for c in classes], axis=1)
             b = np.array([models[c].b for c in classes], np.float32)
-            for i in tqdm(self.split.test_ids, desc=f"test {spec.name}", unit="img", dynamic_ncols=True,
-                          disable=not self.progress):
+            for i in progress_bar(self.split.test_ids, desc=f"test {spec.name}", unit="img", enabled=self.progress):
                 boxes = wtest[i]
                 if len(boxes) == 0:
                     continue

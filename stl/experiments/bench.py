@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from ..core.boxes import iou_matrix
 from ..core.config import DEFAULT, STLConfig
@@ -242,7 +242,7 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
     chunks = [images[s:s + images_per_chunk] for s in range(0, len(images), images_per_chunk)]
     kept = []  # the chunks' contexts, for STL-CL after STL-WL
     t_all = time.perf_counter()
-    with tqdm(total=len(images), desc=f"STL-WL engine ({precision})", unit="img") as bar, Stages() as stages:
+    with progress_bar(total=len(images), desc=f"STL-WL engine ({precision})", unit="img") as bar, Stages() as stages:
         for chunk in chunks:
             t0 = time.perf_counter()
             contexts = [ImageContext(im, timed, cfg) for im in chunk]
@@ -275,7 +275,7 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
                                       for k in ("full-image forwards", "masked forwards", "crop forwards")}
     if class_level:
         extra, t0, k = 0, time.perf_counter(), 0
-        for contexts in tqdm(kept, desc="STL-CL after STL-WL (shared forwards)", unit="chunk"):
+        for contexts in progress_bar(kept, desc="STL-CL after STL-WL (shared forwards)", unit="chunk"):
             before = [c.num_forwards for c in contexts]
             localize_batch(contexts, timed, labels[k:k + len(contexts)], cfg)
             extra += sum(c.num_forwards - b for c, b in zip(contexts, before))
@@ -295,7 +295,7 @@ def run_benchmark(model: ModelSpec = ModelSpec(), num_images=8, images_per_chunk
         ref_cfg = config.replace(batch_size=1)
         n = min(reference_images, len(images))
         ref_windows, t0 = [], time.perf_counter()
-        for im in tqdm(images[:n], desc="reference mode (fp32, batch 1)", unit="img"):
+        for im in progress_bar(images[:n], desc="reference mode (fp32, batch 1)", unit="img"):
             ref_windows.append(localize_batch([im], ref_clf, None, ref_cfg, deduplicate=False)[0])
         res.reference_images = n
         res.reference_seconds_per_image = (time.perf_counter() - t0) / n

@@ -60,7 +60,7 @@ def cached_box_features(dataset, get_classifier, model: str, cache_dir, progress
     knows it, :class:`stl.experiments.common.LazyClassifier`); a cache made with another one is
     recomputed, not mixed in."""
     import h5py
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..io import atomic_path
     from ..runner import safe_name
@@ -79,7 +79,7 @@ def cached_box_features(dataset, get_classifier, model: str, cache_dir, progress
                 store[g.attrs["image_id"]] = (g["features"][()], json.loads(g.attrs["labels"]))
     todo = [i for i in dataset.image_ids if i not in store]
     if todo:
-        for image_id in tqdm(todo, desc=f"box features {dataset.key}", unit="img", disable=not progress):
+        for image_id in progress_bar(todo, desc=f"box features {dataset.key}", unit="img", enabled=progress):
             rec = dataset.record(image_id)
             feats = box_features(get_classifier(), rec)
             labels = [lab for lab, d in zip(rec.box_labels, rec.difficult) if not d]

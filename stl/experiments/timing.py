@@ -163,7 +163,7 @@ def time_methods(records: Sequence, methods: Sequence[str], classifier_factory, 
     """Time each method on the same images (``records``: dataset records). STL-CL gets each
     image's labels; methods that take a ``config`` (STL) get ``config`` (an STLConfig; default:
     the authors' profile). The classifier is warmed up with one forward before any timing."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..core.config import DEFAULT
     from ..core.localization import ImageContext, localize_batch
@@ -196,7 +196,7 @@ def time_methods(records: Sequence, methods: Sequence[str], classifier_factory, 
             t.status = f"not run: {type(e).__name__}: {e}"
             log.warning("timing: %s cannot be built: %s", name, e)
             continue
-        bar = tqdm(total=len(images), desc=f"timing {name}", unit="img", disable=not progress)
+        bar = progress_bar(total=len(images), desc=f"timing {name}", unit="img", enabled=progress)
         try:
             for rec, im in zip(records, images):
                 lab = rec.labels if getattr(method, "needs_label", False) else None

@@ -126,7 +126,7 @@ def classifier_pass(sel: Selection, classifier, out: Path, model: str, methods: 
     """Top-1 predictions for every selected image and the CAM / Grad-CAM score maps
     (ground-truth class; with ``save_top1`` also the top-1 class under ``<METHOD>-TOP1``);
     images resized to the input with ``input_resize`` (``STLConfig.input_resize``)."""
-    from tqdm import tqdm
+    from ...progress import progress_bar
 
     pred_path = Path(out) / f"predictions__{model}.json"
     preds = {k: int(v) for k, v in _read_json(pred_path).items()}
@@ -144,8 +144,7 @@ def classifier_pass(sel: Selection, classifier, out: Path, model: str, methods: 
     if not ids:
         return preds
     log.info("classifier pass (top-1 class%s) on %d images", "".join(f", {m}" for m in want), len(ids))
-    bar = tqdm(total=len(ids), unit="img", desc="CAM/Grad-CAM" if want else "top-1", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(ids), unit="img", desc="CAM/Grad-CAM" if want else "top-1", enabled=progress)
     from ...models.base import LOGITS
 
     for s in range(0, len(ids), batch):
@@ -182,7 +181,7 @@ def classifier_pass(sel: Selection, classifier, out: Path, model: str, methods: 
 def rise_pass(sel: Selection, classifier, out: Path, ids: Sequence[str], config: RISEConfig,
               progress: bool = True, save_top1: bool = False, preds: Optional[dict] = None,
               input_resize: str = DEFAULT.input_resize):
-    from tqdm import tqdm
+    from ...progress import progress_bar
 
     stamp = Path(out) / "scoremaps" / "RISE" / "rise_config.json"
     cfg = {"num_masks": config.num_masks, "grid": config.grid, "p": config.p, "seed": config.seed,
@@ -199,7 +198,7 @@ def rise_pass(sel: Selection, classifier, out: Path, ids: Sequence[str], config:
     masks = RISEMasks(tuple(classifier.input_size), config)
     log.info("RISE: %d masks (grid %d, p %.2f, seed %d) on %d images = %d forwards", len(masks), config.grid,
              config.p, config.seed, len(todo), len(masks) * len(todo))
-    for i in tqdm(todo, unit="img", desc=f"RISE N={len(masks)}", disable=not progress, dynamic_ncols=True):
+    for i in progress_bar(todo, unit="img", desc=f"RISE N={len(masks)}", enabled=progress):
         x = _input_image(sel.dataset.record(i), classifier, input_resize)
         classes = [sel.infos[i].label] + ([int(preds[i])] if save_top1 and preds and i in preds else [])
         maps, _ = rise_saliency(classifier, x, masks, classes)
@@ -258,7 +257,7 @@ def _area_interp():
 def stlplus_features(sel: Selection, classifier, stored: Dict[str, object], top_k: int, rule: str,
                      out: Path, model: str, progress: bool = True) -> Dict[str, Dict[str, dict]]:
     """{STL method: {image id: features}} for every stored image (cached in out)."""
-    from tqdm import tqdm
+    from ...progress import progress_bar
 
     from ...proposals import method_traits
     from ...wsol.stlplus import target_classes_for, window_features
@@ -271,8 +270,7 @@ def stlplus_features(sel: Selection, classifier, stored: Dict[str, object], top_
         bucket = cache.setdefault(key, {}).setdefault(name, {})
         ids = [i for i in run.image_ids if i in sel.infos]
         todo = [i for i in ids if i not in bucket]
-        for i in tqdm(todo, unit="img", desc=f"STL+ features {name}", disable=not progress or not todo,
-                      dynamic_ncols=True):
+        for i in progress_bar(todo, unit="img", desc=f"STL+ features {name}", enabled=progress and bool(todo)):
             rec = sel.dataset.record(i)
             im = rec.read()
             label = rec.labels[0] if method_traits(name)["needs_label"] else None
