@@ -138,7 +138,7 @@ def checksum_error(datasets: Mapping[str, np.ndarray], stored) -> Optional[str]:
     except (ValueError, TypeError):
         return "unreadable checksums attribute"
     bad = [k for k, v in datasets.items() if k in want and array_checksum(v) != want[k]]
-    return f"{', '.join(bad)} do{'es' if len(bad) == 1 else ''} not match the stored checksum" if bad else None
+    return f"checksum mismatch: {', '.join(bad)} changed since written" if bad else None
 
 
 def fsync_file(path) -> None:

@@ -152,9 +152,10 @@ def check_windows(boxes, scores):
     scores : ndarray (N,) float32
     """
     b, s = np.asarray(boxes), np.asarray(scores)
+    kinds = {"S": "text", "U": "text", "O": "Python objects", "b": "booleans", "c": "complex numbers"}
     for name, a in (("boxes", b), ("scores", s)):
         if a.dtype.kind not in "iuf":
-            raise ValueError(f"{name} are {a.dtype} values, not numbers")
+            raise ValueError(f"{name} are {kinds.get(a.dtype.kind, a.dtype.name)}, not real numbers")
     if b.ndim != 2 or b.shape[1] != 4:
         if not (b.size == 0 and b.ndim <= 2):
             raise ValueError(f"boxes of shape {b.shape}, not (N, 4)")
@@ -164,15 +165,18 @@ def check_windows(boxes, scores):
     s32 = s.astype(np.float32).reshape(-1)
     if len(b32) != len(s32):
         raise ValueError(f"{len(b32)} boxes but {len(s32)} scores")
-    for name, a in (("box coordinate", b32), ("score", s32)):
+    def text(v):
+        return "[" + ", ".join(f"{x:g}" for x in v) + "]" if np.ndim(v) else f"{float(v):g}"
+
+    for name, a in (("box", b32), ("score", s32)):
         bad = ~np.isfinite(a)
         if bad.any():
             k = int(np.argmax(bad.any(axis=-1) if a.ndim == 2 else bad))
-            raise ValueError(f"{name} {a[k].tolist() if a.ndim == 2 else float(a[k])} (window {k}) is not finite")
+            raise ValueError(f"{name} {k} {text(a[k])} is not finite")
     inverted = (b32[:, 2] < b32[:, 0] - 1) | (b32[:, 3] < b32[:, 1] - 1)
     if inverted.any():
         k = int(np.argmax(inverted))
-        raise ValueError(f"box {k} {b32[k].tolist()} has x1 < x0 - 1 or y1 < y0 - 1 (not [x0, y0, x1, y1])")
+        raise ValueError(f"box {k} {text(b32[k])} has x1 < x0 - 1 or y1 < y0 - 1 (not [x0, y0, x1, y1])")
     return b32, s32
 
 
