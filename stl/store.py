@@ -415,12 +415,23 @@ class Store:
             return None
         return self.root / name
 
+    def _legacy_entry(self, image_id) -> Optional[Path]:
+        """The legacy file of ``image_id`` if there is one and it holds that id (an id such as
+        ``x~<16 hex digits>`` has a legacy name that may be another id's current name)."""
+        p = self.legacy_path(image_id)
+        if p is None or not p.is_file():
+            return None
+        try:
+            return p if self.id_of(p) == str(image_id) else None
+        except CorruptFileError:
+            return p  # damaged: reported when it is read
+        except FileNotFoundError:
+            return None
+
     def find(self, image_id) -> Optional[Path]:
         """The file holding the entry of ``image_id`` (current name first, then the legacy one), or None."""
-        for p in (self.path(image_id), self.legacy_path(image_id)):
-            if p is not None and p.is_file():
-                return p
-        return None
+        p = self.path(image_id)
+        return p if p.is_file() else self._legacy_entry(image_id)
 
     def exists(self) -> bool:
         return self.root.is_dir()
@@ -476,7 +487,7 @@ class Store:
         with atomic_path(path) as tmp:
             write_bytes_synced(tmp, content)
         self._ids[path.name] = str(image_id)
-        legacy = self.legacy_path(image_id)
+        legacy = self._legacy_entry(image_id)
         if legacy is not None:
             legacy.unlink(missing_ok=True)
         return path
@@ -555,7 +566,8 @@ class Store:
         return sorted(self.root.glob(f"*{SUFFIX}.corrupt*")) if self.root.is_dir() else []
 
     def delete(self, image_id) -> None:
-        for p in (self.path(image_id), self.legacy_path(image_id)):
+        """Remove the entry of ``image_id`` (under either name), if stored."""
+        for p in (self.path(image_id), self._legacy_entry(image_id)):
             if p is not None:
                 p.unlink(missing_ok=True)
 
