@@ -67,6 +67,14 @@ def test_any_id_roundtrips_through_the_store(tmp_path):
         np.testing.assert_array_equal(data["boxes"], _windows(k)[0])
     fresh.delete(".x")
     assert ".x" not in fresh and len(fresh) == len(HOSTILE_IDS) - 1
+    # an id whose legacy (percent-quoted) name is another id's entry name: never taken for it
+    from stl.store import entry_key
+
+    twin = entry_key("a")
+    assert twin not in fresh and fresh.find(twin) is None
+    fresh.delete(twin)
+    fresh.write(twin, {"boxes": _windows(0)[0], "scores": _windows(0)[1]})
+    assert "a" in fresh and twin in fresh and fresh.read("a")[1]["k"] == HOSTILE_IDS.index("a")
 
 
 def test_runs_of_hostile_ids_are_stored_whole_and_not_recomputed(tmp_path):
@@ -340,6 +348,44 @@ def _content(path):
     meta = {k: v for k, v in run.meta.items() if k not in ("created",)}
     return run.image_ids, {i: (run.boxes[i].tobytes(), run.scores[i].tobytes(),
                                run.image_attrs[i]["height"], run.image_attrs[i]["width"]) for i in run.image_ids}, meta
+
+
+def test_propose_batch_reports_each_image_once_as_it_finishes():
+    """stl.proposals.propose_batch: the base class reports image i before it starts image i + 1; a method
+    whose propose_batch takes no on_done has its images reported when the call returns; a fusion reports
+    the combined windows; every image exactly once."""
+    from stl.proposals import ProposalMethod, propose_batch
+    from stl.proposals.fusion import FusionMethod
+
+    events = []
+
+    class Loop(ProposalMethod):
+        name = "LOOP"
+
+        def propose(self, image, labels=None, image_id=None):
+            events.append(("start", image_id))
+            return np.array([[0.0, 0, 3, 3]]) + image_id, np.ones(1)
+
+    class Old(Loop):
+        def propose_batch(self, images, labels=None, image_ids=None):  # an override without on_done
+            return [self.propose(im, None, image_id=i) for im, i in zip(images, image_ids)]
+
+    images, ids = [np.zeros((4, 4, 3), np.uint8)] * 3, [0, 1, 2]
+
+    def done(i, result):
+        events.append(("done", i, float(result[0][0, 0])))
+
+    out = propose_batch(Loop(), images, image_ids=ids, on_done=done)
+    assert events == [("start", 0), ("done", 0, 0.0), ("start", 1), ("done", 1, 1.0), ("start", 2), ("done", 2, 2.0)]
+    assert [float(b[0, 0]) for b, _ in out] == [0.0, 1.0, 2.0]
+    events.clear()
+    propose_batch(Old(), images, image_ids=ids, on_done=done)
+    assert events == [("start", 0), ("start", 1), ("start", 2), ("done", 0, 0.0), ("done", 1, 1.0), ("done", 2, 2.0)]
+    events.clear()
+    fused = FusionMethod(Old(), Loop(), k=1, name="OLD+LOOP")
+    got = []
+    out = propose_batch(fused, images, image_ids=ids, on_done=lambda i, r: got.append((i, len(r[0]))))
+    assert got == [(0, 2), (1, 2), (2, 2)] and all(len(b) == 2 for b, _ in out)
 
 
 @pytest.fixture(scope="module")
