@@ -294,6 +294,19 @@ def _write_error(e: OSError, path: Path, *names) -> bool:
     return e.filename is None or str(e.filename) in {str(path), *map(str, names)}
 
 
+def _mkstemp(path, **kw):
+    """``tempfile.mkstemp(**kw)`` for the output ``path``; a failure (no space, no inode left, a
+    read-only place) is a :class:`~stl.errors.WriteError` naming ``path``, not the temporary."""
+    from .errors import WriteError
+
+    try:
+        return tempfile.mkstemp(**kw)
+    except OSError as e:
+        if isinstance(e, UserError):
+            raise
+        raise WriteError(path, e) from None
+
+
 @contextmanager
 def atomic_path(path):
     """Yield the path to write an output ``path`` to; atomic for files, written through otherwise.
@@ -329,7 +342,7 @@ def atomic_path(path):
     path = Path(path)
     target, atomic = output_target(path)
     if not atomic:
-        fd, tmp = tempfile.mkstemp(prefix=".stl-output.", suffix=".tmp")
+        fd, tmp = _mkstemp(path, prefix=".stl-output.", suffix=".tmp")
         os.close(fd)
         try:
             yield Path(tmp)
@@ -345,7 +358,7 @@ def atomic_path(path):
     if target.is_dir():
         raise UserError(f"{path}: is a folder; give a file name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _mkstemp(path, prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)

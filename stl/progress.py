@@ -239,6 +239,9 @@ class JobProgress:
         self._expected = []  # expected forwards of each phase of the chunk in flight
         self._done = [0]  # forwards run in each phase
         self._fraction = 0.0
+        self._chunk_start = self.committed  # images finished before the chunk in flight
+        self._chunk_images = self.in_flight
+        self._chunk_finished = 0  # of its images, finished so far (the runner commits each at once)
 
     @property
     def in_flight(self) -> int:
@@ -267,18 +270,27 @@ class JobProgress:
         phases = max(self.phases, len(self._expected))
         k = len(self._expected) - 1
         frac = (k + min(1.0, self._done[-1] / (self._expected[-1] * self.correction()))) / phases
-        frac = min(frac, MAX_CHUNK_FRACTION) * images
+        frac = min(frac, MAX_CHUNK_FRACTION) * (self._chunk_images or images)
         if frac > self._fraction:
             self._fraction = frac
-            self._show(self.committed + frac)
+            shown = max(self.committed, self._chunk_start + frac)
+            if shown > self.n:
+                self._show(shown)
 
     # -- the tqdm interface the runner uses ---------------------------------------------------
     def update(self, n=1):
-        """``n`` images are finished (stored or failed): the bar snaps to the true count."""
+        """``n`` images are finished (stored or failed). When the chunk in flight is finished the bar
+        snaps to the true count; an image finished inside it lifts the bar to at least the count
+        (never back: the chunk's fraction may already be past it)."""
+        self.committed += n
+        self._chunk_finished += n
+        if self._chunk_finished < self._chunk_images:
+            if self.committed > self.n:
+                self._show(self.committed)
+            return
         if self._expected:
             self._spent += sum(self._done)
             self._estimated += sum(self._expected)
-        self.committed += n
         self._show(self.committed)
         self._new_chunk()
 

@@ -9,28 +9,38 @@ Layout (``format = "stl-run/1"``)::
 
     /                 attrs: format, dataset, subset, root, dataset_key, method, model,
                       method_config (JSON), max_windows, num_images, num_failures,
-                      dataset_size, complete, stl_version, ...
+                      dataset_size, complete, stl_version, checksum, ...
     /image_ids        the stored images in dataset order (strings)
-    /images/<id>      boxes float32 (K, 4) original-image pixels, pixel-inclusive;
+    /images/<key>     boxes float32 (K, 4) original-image pixels, pixel-inclusive;
                       scores float32 (K,), ranked best first, K <= max_windows;
-                      attrs: image_id, height, width, seconds, num_windows_total
-    /failures/<id>    attrs: image_id, error (exception type), message
+                      attrs: image_id, height, width, seconds, num_windows_total, checksums
+    /failures/<key>   attrs: image_id, error (exception type), message
 
-(``<id>`` is the image id with ``/`` and ``%`` percent-escaped.)
+``<key>`` is :func:`stl.store.entry_key` of the image id (a safe prefix and a hash; the id
+itself is the ``image_id`` attribute; files of stl <= 0.3 used the percent-quoted id and
+still load). ``checksums`` (JSON): the BLAKE2b of each group's boxes and scores; the root's
+``checksum``: of the image ids, their groups' checksums and image sizes. Both are verified
+when a run is read (:func:`load_run`), and every image's windows are checked
+(:func:`stl.core.boxes.check_windows`: (K, 4) and (K,) finite numbers, no inverted box), so a
+damaged file is a :class:`stl.errors.CorruptFileError` naming it and the group, never wrong
+numbers. Files without checksums (stl <= 0.3) load unverified.
 
-Crash safety and resuming: every finished image is written at once as its own
-entry of a :class:`stl.store.Store` in ``<run>.h5.partial/`` (failed images in
-``<run>.h5.partial/failures/``): a temporary file, fsync'ed and renamed into
-place, so a killed process leaves only whole entries. At the end of a run (and
-on Ctrl-C / SIGTERM) the run file and the entries are merged into a new run
-file, written to a temporary file and renamed over ``<run>.h5``; then the
-entries are deleted. A rerun reads the run file and any entries a killed run
-left, skips the images found there and computes only the rest.
-:func:`load_run` reads the run file plus leftover entries, so an interrupted
-run can be evaluated as is. Failed images (unreadable file, method error) are
-recorded under ``failures`` and retried by the next run. The store's lock
-(``<run>.h5.lock``, an OS file lock via :mod:`filelock`, released by the OS
-when its process dies) keeps two runs from writing the same file.
+Crash safety and resuming: every image is written the moment the method finishes it
+(``on_done`` of :meth:`stl.proposals.ProposalMethod.propose_batch`; methods that do not
+report images one by one: when their chunk returns; Ray: per chunk) as its own entry of a
+:class:`stl.store.Store` in ``<run>.h5.partial/`` (failed images in
+``<run>.h5.partial/failures/``): a temporary file, fsync'ed and renamed into place, so a
+killed process leaves only whole entries, and the entry is checked as it is committed. At
+the end of a run (and on Ctrl-C / SIGTERM) the run file and the entries are merged into a
+new run file, written to a temporary file and renamed over ``<run>.h5``; then the entries
+are deleted. A rerun reads the run file and any entries a killed run left, skips the images
+found there and computes only the rest. :func:`load_run` reads the run file plus leftover
+entries, so an interrupted run can be evaluated as is; a reader racing with a consolidation
+reads again (the merge is invisible to it). Failed images (unreadable file, method error)
+are recorded under ``failures`` and retried by the next run. The store's lock
+(``<run>.h5.lock``, an OS file lock via :mod:`filelock`, released by the OS when its
+process dies) keeps two runs from writing the same file. A full disk is one
+:class:`stl.errors.WriteError` naming the file; what was stored before stays.
 """
 from __future__ import annotations
 
@@ -46,15 +56,15 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from .core.boxes import scale_boxes
+from .core.boxes import check_windows, scale_boxes
 from .core.config import EVAL_NUM_WINDOWS
-from .errors import CorruptFileError, UserError
+from .errors import CorruptFileError, UserError, one_line
 from .io import atomic_path, folder_write_error
 from .executors.compute import compute_chunk as _compute_chunk, method_meta  # noqa: F401
 from .paths import model_tag, safe_name  # noqa: F401  (re-exported)
 from .store import RunError  # noqa: F401  (re-exported)
-from .store import (Store, StoreLocked, StoreMismatch, file_lock, fsync_file, h5_attrs, open_h5, quote_id,
-                    write_h5_attrs)
+from .store import (CHECKSUMS_ATTR, Store, StoreLocked, StoreMismatch, checksum_error, checksums, entry_key,
+                    file_lock, fsync_file, h5_attrs, h5_output, open_h5, quote_id, write_h5_attrs)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +74,8 @@ DEFAULT_MAX_WINDOWS = max(EVAL_NUM_WINDOWS)
 DEFAULT_CHUNK = 16  # images whose forwards share classifier batches
 #: run attributes that must agree between a stored run and the run resuming it
 IDENTITY_KEYS = ("format", "dataset_key", "method", "model", "max_windows", "method_config", "preprocessing")
+#: how often :func:`load_run` reads again when a consolidation replaced the run file while it read
+READ_ATTEMPTS = 8
 
 
 # ----------------------------------------------------------------------------- naming
@@ -81,7 +93,7 @@ def run_path(out_dir, dataset_key: str, method: str, model=None, uses_classifier
     return Path(out_dir) / safe_name(dataset_key) / run_filename(method, model, uses_classifier, profile)
 
 
-_q = quote_id
+_q = entry_key
 
 
 def partial_dir(path) -> Path:
@@ -115,9 +127,18 @@ class StoredRun:
 _attrs = h5_attrs
 
 
+def check_entry(data) -> None:
+    """The check of a per-image entry's datasets (``validate`` of the run's stores): boxes and
+    scores present and usable (:func:`stl.core.boxes.check_windows`); ``ValueError`` saying why."""
+    missing = [n for n in ("boxes", "scores") if n not in data]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    check_windows(data["boxes"], data["scores"])
+
+
 def _entries(path: Path) -> Store:
     """The per-image entries of an unfinished run."""
-    return Store(partial_dir(path))
+    return Store(partial_dir(path), validate=check_entry)
 
 
 def _failed_entries(path: Path) -> Store:
@@ -127,7 +148,7 @@ def _failed_entries(path: Path) -> Store:
 def _read_entries(path: Path, max_windows: Optional[int] = None, corrupt: Optional[List[str]] = None):
     """Like :func:`_read_file`, for the per-image entries beside a run file (meta = the entries' identity).
     A damaged entry raises :class:`CorruptFileError`, or is listed in ``corrupt`` and left out when a
-    list is given."""
+    list is given. An entry removed while it is read (a consolidation) is left out."""
     store, fstore = _entries(path), _failed_entries(path)
     entries, failures = {}, {}
     sl = slice(None) if max_windows is None else slice(0, max_windows)
@@ -139,22 +160,25 @@ def _read_entries(path: Path, max_windows: Optional[int] = None, corrupt: Option
                                            f"--skip-corrupt") from None
         corrupt.append(str(e))
 
-    for i in store.ids():
+    for p in store.files():
         try:
-            data, a = store.read(i)
-            entries[a.get("image_id", i)] = (data["boxes"][sl].astype(np.float32),
-                                             data["scores"][sl].astype(np.float32), a)
-        except KeyError as e:  # no boxes / scores
-            damaged(CorruptFileError(store.path(i), f"{store.path(i)}: damaged entry (no {e})"))
-        except CorruptFileError as e:
-            damaged(e)
-    for i in fstore.ids():
-        try:
-            _, a = fstore.read(i, names=())
+            data, a = store.read_file(p)
+        except FileNotFoundError:
+            continue
         except CorruptFileError as e:
             damaged(e)
             continue
-        failures[a.get("image_id", i)] = (a.get("error", ""), a.get("message", ""))
+        i = str(a.get("image_id") or store.id_of(p))
+        entries[i] = (data["boxes"].astype(np.float32)[sl], data["scores"].astype(np.float32)[sl], a)
+    for p in fstore.files():
+        try:
+            _, a = fstore.read_file(p, names=())
+        except FileNotFoundError:
+            continue
+        except CorruptFileError as e:
+            damaged(e)
+            continue
+        failures[str(a.get("image_id") or fstore.id_of(p))] = (a.get("error", ""), a.get("message", ""))
     return dict(store.identity), sorted(entries), entries, failures
 
 
@@ -163,10 +187,10 @@ def set_aside_corrupt_entries(path) -> List[Tuple[Path, str]]:
     (kept for inspection; their images are then computed again). Returns [(new path, why)]."""
     out = []
     for store, names in ((_entries(Path(path)), ("boxes", "scores")), (_failed_entries(Path(path)), ())):
-        for i in store.ids():
-            why = store.check(i, names)
+        for p in store.files():
+            why = store.check_file(p, names)
             if why:
-                new = store.set_aside(i)
+                new = store.set_aside_file(p)
                 log.warning("%s -- set aside as %s; its image will be computed again", why, new.name)
                 out.append((new, why))
     return out
@@ -176,11 +200,23 @@ def _num_entries(path: Path) -> int:
     return len(_entries(path)) + len(_failed_entries(path))
 
 
-def _read_file(path: Path, max_windows: Optional[int] = None):
-    """(meta, ordered ids, entries {id: (boxes, scores, attrs)}, failures {id: (error, message)})."""
-    import h5py
+def _run_checksum(ids: Sequence[str], sums: Dict[str, str], attrs: Dict[str, dict]) -> str:
+    """The run file's ``checksum``: BLAKE2b of its image ids in order, each group's ``checksums``
+    attribute (as stored) and each image's height and width."""
+    import hashlib
 
-    entries, failures = {}, {}
+    rows = [[i, sums.get(i), (attrs.get(i) or {}).get("height"), (attrs.get(i) or {}).get("width")] for i in ids]
+    return "blake2b:" + hashlib.blake2b(json.dumps(rows, default=str).encode(), digest_size=16).hexdigest()
+
+
+def _image_ids_of(f) -> List[str]:
+    return [s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]] if "image_ids" in f else []
+
+
+def _read_file(path: Path, max_windows: Optional[int] = None):
+    """(meta, ordered ids, entries {id: (boxes, scores, attrs)}, failures {id: (error, message)}), every
+    image's windows checked and, where the file has them, its checksums verified."""
+    entries, failures, sums = {}, {}, {}
     with open_h5(path, "stl run file") as f:
         meta = _attrs(f)
         if meta.get("format") != FORMAT:
@@ -188,17 +224,32 @@ def _read_file(path: Path, max_windows: Optional[int] = None):
                            f"`stl run` writes {FORMAT!r})")
         sl = slice(None) if max_windows is None else slice(0, max_windows)
         for q, g in f.get("images", {}).items():
-            a = _attrs(g)
-            if "boxes" not in g or "scores" not in g:
+            if g is None or "boxes" not in g or "scores" not in g:  # None: a link h5py cannot follow
                 raise CorruptFileError(path, f"{path}: damaged stl run file (images/{q} has no boxes/scores)")
-            entries[a.get("image_id", unquote(q))] = (g["boxes"][sl].astype(np.float32),
-                                                      g["scores"][sl].astype(np.float32), a)
-        for q, g in f.get("failures", {}).items():
             a = _attrs(g)
-            failures[a.get("image_id", unquote(q))] = (a.get("error", ""), a.get("message", ""))
-        order = [s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()]] \
-            if "image_ids" in f else []
-    order = [i for i in order if i in entries] + sorted(set(entries) - set(order))
+            data = {"boxes": g["boxes"][()], "scores": g["scores"][()]}
+            stored = a.pop(CHECKSUMS_ATTR, None)
+            why = checksum_error(data, stored)
+            try:
+                boxes, scores = check_windows(data["boxes"], data["scores"]) if why is None else (None, None)
+            except ValueError as e:
+                why = str(e)
+            if why:
+                raise CorruptFileError(path, f"{path}: damaged stl run file (images/{q}: {why})")
+            i = str(a.get("image_id", unquote(q)))
+            entries[i] = (boxes[sl], scores[sl], a)
+            sums[i] = stored
+        for q, g in f.get("failures", {}).items():
+            if g is None:
+                raise CorruptFileError(path, f"{path}: damaged stl run file (failures/{q} cannot be read)")
+            a = _attrs(g)
+            failures[str(a.get("image_id", unquote(q)))] = (a.get("error", ""), a.get("message", ""))
+        listed = _image_ids_of(f)
+    want = meta.pop("checksum", None)
+    if want is not None and want != _run_checksum(listed, sums, {i: e[2] for i, e in entries.items()}):
+        raise CorruptFileError(path, f"{path}: damaged stl run file (its image list or sizes do not match the "
+                                     f"stored checksum)")
+    order = [i for i in listed if i in entries] + sorted(set(entries) - set(listed))
     return meta, order, entries, failures
 
 
@@ -209,10 +260,19 @@ def stored_ids(path) -> set:
     if path.exists():
         with open_h5(path, "stl run file") as f:
             if "image_ids" in f:
-                ids.update(s.decode() if isinstance(s, bytes) else str(s) for s in f["image_ids"][()])
+                ids.update(_image_ids_of(f))
             else:
-                ids.update(_attrs(g).get("image_id", unquote(q)) for q, g in f.get("images", {}).items())
+                ids.update(str(_attrs(g).get("image_id", unquote(q))) for q, g in f.get("images", {}).items())
     return ids
+
+
+def _file_state(path: Path):
+    """What changes when a consolidation renames a new run file over ``path`` (None: no file)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
 def load_run(path, include_partial: bool = True, max_windows: Optional[int] = None,
@@ -220,19 +280,40 @@ def load_run(path, include_partial: bool = True, max_windows: Optional[int] = No
     """Read a run file (and, by default, the per-image entries an interrupted run left beside it).
 
     A damaged run file raises :class:`stl.errors.CorruptFileError` naming it; so does a damaged
-    per-image entry, unless ``skip_corrupt`` (then it is left out and listed in ``corrupt``)."""
+    per-image entry, unless ``skip_corrupt`` (then it is left out and listed in ``corrupt``).
+    A run being consolidated while it is read (``stl eval`` during ``stl run``) is read again, so
+    the merge of the entries into the run file is never seen half-done."""
     path = Path(path)
     if path.is_dir():
         raise CorruptFileError(path, f"{path}: is a folder, not an stl run file (RUN.h5)")
+    for attempt in range(READ_ATTEMPTS):
+        state = _file_state(path)
+        try:
+            run = _load_run_once(path, include_partial, max_windows, skip_corrupt)
+        except (CorruptFileError, RunError, FileNotFoundError) as e:
+            gone = isinstance(e, FileNotFoundError) and not isinstance(e, UserError)  # an entry removed meanwhile
+            if attempt == READ_ATTEMPTS - 1 or (not gone and _file_state(path) == state):
+                raise
+            time.sleep(0.05 * attempt)
+            continue  # the run file was replaced (or entries removed) while it was read: read again
+        if _file_state(path) == state:
+            return run
+        time.sleep(0.05 * attempt)
+    raise RunError(f"{path}: changed {READ_ATTEMPTS} times while being read (a run consolidating it again and "
+                   f"again?); try again")
+
+
+def _load_run_once(path: Path, include_partial: bool, max_windows: Optional[int], skip_corrupt: bool) -> StoredRun:
     n_partial = _num_entries(path) if include_partial else 0
-    if not path.exists() and not n_partial:
+    exists = path.exists()
+    if not exists and not n_partial:
         raise RunError(f"{path}: no such run file (and no unfinished entries in {partial_dir(path)})")
     corrupt: List[str] = []
-    sources = ([_read_file(path, max_windows)] if path.exists() else []) + \
+    sources = ([_read_file(path, max_windows)] if exists else []) + \
         ([_read_entries(path, max_windows, corrupt if skip_corrupt else None)] if n_partial else [])
     meta, order, boxes, scores, attrs, failures = {}, [], {}, {}, {}, {}
     for k, (m, o, e, fl) in enumerate(sources):
-        if not meta or (k == 0 and path.exists()):
+        if not meta or (k == 0 and exists):
             meta = m
         for i, err in fl.items():
             if i not in boxes:
@@ -265,73 +346,63 @@ def _identity(meta: dict) -> dict:
 
 def consolidate(path, order: Optional[Sequence[str]] = None, meta_update: Optional[dict] = None,
                 dataset_ids: Optional[Sequence[str]] = None) -> bool:
-    """Merge the run file and its per-image entries into a new run file (atomically), then
-    delete the entries. Images are listed in ``order`` (the dataset's order) first.
-    Returns True if the run file was (re)written."""
-    import h5py
-
+    """Merge the run file and its per-image entries into a new run file (atomically: written to a
+    temporary file and renamed over the old one, so readers see the old file or the new one), then
+    delete the entries. Images are listed in ``order`` (the dataset's order) first. Every image is
+    checked as it is read (a damaged run file or entry raises :class:`CorruptFileError` naming it,
+    and nothing changes) and stored with its checksums. Returns True if the run file was (re)written.
+    A full disk raises :class:`stl.errors.WriteError` naming the run file; the old file and the
+    entries stay."""
     path = Path(path)
     store, fstore = _entries(path), _failed_entries(path)
-    n_entries = len(store) + len(fstore)
-    if not n_entries and not meta_update:
+    efiles, ffiles = store.files(), fstore.files()
+    if not efiles and not ffiles and (not meta_update or not path.exists()):
         return False
-    if not path.exists() and not n_entries:
-        return False
-    seen: List[str] = []
-    seen_set = set()
-    failures: Dict[str, Tuple[str, str]] = {}
-    meta: dict = {}
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as out:
-            images = out.create_group("images")
-            if path.exists():
-                with open_h5(path, "stl run file") as f:
-                    meta = _attrs(f)
-                    for q, g in f.get("failures", {}).items():
-                        a = _attrs(g)
-                        failures[a.get("image_id", unquote(q))] = (a.get("error", ""), a.get("message", ""))
-                    for q, g in f.get("images", {}).items():
-                        i = _attrs(g).get("image_id", unquote(q))
-                        if i not in seen_set:
-                            f.copy(g, images, name=_q(i))
-                            seen.append(i)
-                            seen_set.add(i)
-                            failures.pop(i, None)
-            if not meta:
-                meta = dict(store.identity or fstore.identity)
-            for i in fstore.ids():
-                _, a = fstore.read(i, names=())
-                i = a.get("image_id", i)
-                if i not in seen_set:
-                    failures[i] = (a.get("error", ""), a.get("message", ""))
-            for i in store.ids():
-                data, a = store.read(i)
-                i = a.get("image_id", i)
-                if i in seen_set:
-                    continue
-                g = images.create_group(_q(i))
-                g.create_dataset("boxes", data=np.asarray(data["boxes"], np.float32).reshape(-1, 4))
-                g.create_dataset("scores", data=np.asarray(data["scores"], np.float32).reshape(-1))
-                write_h5_attrs(g, a)
-                seen.append(i)
-                seen_set.add(i)
-                failures.pop(i, None)
-            fails = out.create_group("failures")
-            for i in sorted(failures):
-                _write_failure(fails, i, *failures[i])
-            order = list(order or [])
-            pos = {i: k for k, i in enumerate(order)}
-            ids = sorted(seen, key=lambda i: (pos.get(i, len(pos)), i))
-            out.create_dataset("image_ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-            meta.update(meta_update or {})
-            meta["num_images"] = len(ids)
-            meta["num_failures"] = len(failures)
-            if dataset_ids is not None:
-                want = set(dataset_ids)
-                meta["dataset_size"] = len(want)
-                meta["complete"] = bool(want <= (seen_set | set(failures)))
-            _write_meta(out, meta)
-        fsync_file(tmp)
+    meta, old_order, images, failures = _read_file(path) if path.exists() else ({}, [], {}, {})
+    images = {i: images[i] for i in old_order}
+    failures = {i: f for i, f in failures.items() if i not in images}
+    if not meta:
+        meta = dict(store.identity or fstore.identity)
+    for p in ffiles:
+        _, a = fstore.read_file(p, names=())
+        i = str(a.get("image_id") or fstore.id_of(p))
+        if i not in images:
+            failures[i] = (a.get("error", ""), a.get("message", ""))
+    for p in efiles:
+        data, a = store.read_file(p)
+        i = str(a.get("image_id") or store.id_of(p))
+        if i in images:
+            continue
+        images[i] = (data["boxes"].astype(np.float32).reshape(-1, 4), data["scores"].astype(np.float32).reshape(-1),
+                     a)
+        failures.pop(i, None)
+    pos = {i: k for k, i in enumerate(order or [])}
+    ids = sorted(images, key=lambda i: (pos.get(i, len(pos)), i))
+    import h5py
+
+    with h5_output(path) as out:
+        group = out.create_group("images")
+        sums = {}
+        for i in ids:
+            boxes, scores, a = images[i]
+            g = group.create_group(entry_key(i))
+            g.create_dataset("boxes", data=boxes)
+            g.create_dataset("scores", data=scores)
+            sums[i] = json.dumps(checksums({"boxes": boxes, "scores": scores}), sort_keys=True)
+            write_h5_attrs(g, {**a, "image_id": i, CHECKSUMS_ATTR: sums[i]})
+        fails = out.create_group("failures")
+        for i in sorted(failures):
+            _write_failure(fails, i, *failures[i])
+        out.create_dataset("image_ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        meta.update(meta_update or {})
+        meta["num_images"] = len(ids)
+        meta["num_failures"] = len(failures)
+        if dataset_ids is not None:
+            want = set(dataset_ids)
+            meta["dataset_size"] = len(want)
+            meta["complete"] = bool(want <= (set(ids) | set(failures)))
+        meta["checksum"] = _run_checksum(ids, sums, {i: images[i][2] for i in ids})
+        _write_meta(out, meta)
     fstore.remove()
     store.remove()
     return True
@@ -505,35 +576,57 @@ def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_window
             raise RunError(err)
     identity = _identity(meta)
     try:
-        store = Store(partial_dir(path), identity, IDENTITY_KEYS)
+        store = Store(partial_dir(path), identity, IDENTITY_KEYS, validate=check_entry)
         fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
     except StoreMismatch as e:
         raise RunError(str(e)) from None
     # one bar per run: images, moved inside the chunk in flight by STL's forwards (stl.progress)
     bar = job_bar(total=len(ids), initial=skipped, enabled=progress, desc=f"{meta['method']} {dataset.key}",
                   chunk=chunk_size)
+
+    def commit(entry):
+        """Store one finished image at once (an atomic entry); windows the store refuses fail the image."""
+        nonlocal computed
+        image_id, boxes, scores, attrs = entry
+        try:
+            store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                                   "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
+        except ValueError as e:
+            fail({image_id: ("ValueError", f"{image_id}: unusable windows: {e}")})
+            return
+        fstore.delete(image_id)
+        computed += 1
+        bar.update(1)
+
+    def fail(fails):
+        for image_id, (err, msg) in fails.items():
+            fstore.write(image_id, {}, {"error": err, "message": msg})
+        failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
+        bar.update(len(fails))
+        if fails:
+            bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
+                f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
+
     try:
         with _sigterm_as_interrupt(), bar.tracking():
             chunks = [todo[start:start + chunk_size] for start in range(0, len(todo), chunk_size)]
-            for entries, fails in executor.imap(dataset, chunks, max_windows):
-                for image_id, boxes, scores, attrs in entries:  # each image: one atomic entry
-                    store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-                                           "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
-                    fstore.delete(image_id)
-                for image_id, (err, msg) in fails.items():
-                    fstore.write(image_id, {}, {"error": err, "message": msg})
-                computed += len(entries)
-                failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
-                bar.update(len(entries) + len(fails))
+            for entries, fails in executor.imap(dataset, chunks, max_windows, on_entry=commit):
+                for entry in entries:  # executors that return their images per chunk (Ray)
+                    commit(entry)
+                fail(fails)
                 status = executor.status()
                 if status:
                     bar.set_postfix_str(status, refresh=False)
-                if fails:
-                    bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
-                        f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
-    finally:
+    except BaseException:
         bar.close()
-        consolidate(path, order=ids, dataset_ids=ids)
+        try:  # what was finished goes into the run file; a failure here must not hide the first error
+            consolidate(path, order=ids, dataset_ids=ids)
+        except Exception as e:
+            log.debug("%s: not consolidated (%s); the finished images stay in %s and a rerun merges them",
+                        path, one_line(e), partial_dir(path))
+        raise
+    bar.close()
+    consolidate(path, order=ids, dataset_ids=ids)
     return computed, skipped, failures_now
 
 

@@ -3,7 +3,7 @@
 A :class:`Store` is a folder::
 
     <root>/store.json        identity: what made the entries (format, model, settings, ...)
-    <root>/<quoted id>.h5    one entry per image: HDF5 datasets + attributes
+    <root>/<entry name>      one entry per image: HDF5 datasets + attributes (:func:`entry_name`)
     <root>.lock              the writers' lock (:mod:`filelock`)
 
 Guarantees (tested by ``tests/test_store.py`` and the runner's kill -9 test):
@@ -22,23 +22,44 @@ Guarantees (tested by ``tests/test_store.py`` and the runner's kill -9 test):
   gets :class:`StoreLocked` at once (``wait=False``) or waits (``wait=True``).
 * **identity** -- opening a store whose ``store.json`` disagrees on one of the
   ``identity_keys`` raises :class:`StoreMismatch` (use another folder).
+* **any id** -- an entry's file name is :func:`entry_name` of its id: a readable ASCII prefix
+  and a hash of the whole id, so every id (``.x``, ``../x``, 245 characters, CJK, ids that
+  differ only in case) gets a safe, distinct, bounded name; the id itself is stored inside
+  the entry (``image_id``), which is how :meth:`Store.ids` maps names back. Entries written
+  by stl <= 0.3 under percent-quoted names are still found and read.
+* **checked** -- every numeric dataset is stored with its checksum (``checksums``, BLAKE2b),
+  verified when it is read; a store made with ``validate=`` checks each entry's content when
+  it is written and when it is read. A damaged entry is a :class:`stl.errors.CorruptFileError`
+  naming its file.
+* **disk full** -- an entry is built in memory and written with one plain write, so a full
+  disk (``ENOSPC``) is a :class:`stl.errors.WriteError` naming the entry, never a half-written
+  HDF5 file, and the old entry (if any) stays.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote, unquote
 
 import numpy as np
 
-from .errors import CorruptFileError, UserError
+from .errors import CorruptFileError, UserError, WriteError
 from .io import atomic_path
 
 IDENTITY_FILE = "store.json"
 SUFFIX = ".h5"
+#: longest readable prefix of an entry name (ASCII); the whole name stays under 100 bytes, far
+#: below the 255-byte limit of file names even with a temporary's or ``.corrupt.N`` suffix
+ENTRY_PREFIX_MAX = 64
+#: attribute holding the checksums of an entry's (or a run file group's) numeric datasets
+CHECKSUMS_ATTR = "checksums"
 
 
 class StoreError(UserError, RuntimeError):
@@ -54,8 +75,70 @@ class StoreMismatch(StoreError):
 
 
 def quote_id(image_id) -> str:
-    """A file-name-safe form of an image id (``/`` and ``%`` percent-escaped)."""
+    """The percent-quoted form of an image id that stl <= 0.3 named entries and run-file groups
+    by (read only, for stores and run files on disk; new ones use :func:`entry_key`)."""
     return quote(str(image_id), safe="")
+
+
+def entry_key(image_id) -> str:
+    """A safe, distinct, bounded name for an image id (entry files, run-file groups).
+
+    ``<prefix>~<hash>``: the id with every run of characters other than ASCII letters, digits,
+    ``.``, ``_`` and ``-`` replaced by ``_``, leading dots replaced by ``_`` (never a hidden
+    file, never ``.`` or ``..``), cut to :data:`ENTRY_PREFIX_MAX` characters; then 16 hex
+    digits of the BLAKE2b hash of the whole id (UTF-8), so ids that differ anywhere -- also
+    only in case, or after the prefix -- get different names. The id cannot be recovered
+    from the name: it is stored inside the entry.
+
+    Parameters
+    ----------
+    image_id : str
+        Any image id.
+
+    Returns
+    -------
+    str
+        At most ``ENTRY_PREFIX_MAX + 17`` ASCII characters.
+    """
+    text = str(image_id)
+    prefix = re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+    prefix = re.sub(r"^\.+", "_", prefix)[:ENTRY_PREFIX_MAX] or "_"
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return f"{prefix}~{digest}"
+
+
+def entry_name(image_id) -> str:
+    """The file name of an image's entry in a :class:`Store`: :func:`entry_key` + ``.h5``."""
+    return entry_key(image_id) + SUFFIX
+
+
+def array_checksum(arr) -> str:
+    """``blake2b:<hex>`` of an array's dtype, shape and bytes (C order)."""
+    a = np.ascontiguousarray(arr)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{a.dtype.str}{a.shape}".encode())
+    h.update(a.tobytes())
+    return "blake2b:" + h.hexdigest()
+
+
+def checksums(datasets: Mapping[str, np.ndarray]) -> Dict[str, str]:
+    """{name: :func:`array_checksum`} of the numeric (bool, integer, float) datasets."""
+    return {k: array_checksum(v) for k, v in datasets.items() if np.asarray(v).dtype.kind in "biuf"}
+
+
+def checksum_error(datasets: Mapping[str, np.ndarray], stored) -> Optional[str]:
+    """Why ``datasets`` do not match the ``checksums`` attribute ``stored`` (a JSON object, as
+    written by :func:`write_h5_attrs`), or None (also when nothing was stored: files of stl <= 0.3)."""
+    if stored is None:
+        return None
+    try:
+        want = json.loads(stored) if isinstance(stored, str) else dict(stored)
+        if not isinstance(want, dict):
+            raise ValueError
+    except (ValueError, TypeError):
+        return "unreadable checksums attribute"
+    bad = [k for k, v in datasets.items() if k in want and array_checksum(v) != want[k]]
+    return f"checksum mismatch: {', '.join(bad)} changed since written" if bad else None
 
 
 def fsync_file(path) -> None:
@@ -83,14 +166,14 @@ def open_h5(path, what: str = "HDF5 file"):
         f = h5py.File(path, "r")
     except FileNotFoundError:
         raise
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RuntimeError) as e:
         raise CorruptFileError(path, f"{path}: not a readable {what} (truncated, or not HDF5? "
                                      f"{str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     try:
         with f:
             yield f
-    except (OSError, KeyError) as e:
-        if isinstance(e, UserError):
+    except (OSError, KeyError, RuntimeError, UnicodeDecodeError) as e:  # h5py: a plain RuntimeError for some damage
+        if isinstance(e, UserError) or (isinstance(e, RuntimeError) and type(e) is not RuntimeError):
             raise
         raise CorruptFileError(path, f"{path}: damaged {what} (truncated? {type(e).__name__}: "
                                      f"{str(e).splitlines()[0] if str(e) else ''})") from None
@@ -118,6 +201,152 @@ def write_h5_attrs(obj, attrs: Mapping) -> None:
         obj.attrs[k] = v
 
 
+def h5_write_error(e: BaseException) -> OSError:
+    """The ``OSError`` behind an h5py failure to write (h5py reports a full disk as a ``RuntimeError``
+    or an ``OSError`` whose text says ``errno = 28``): its errno when the text names one, else EIO."""
+    if isinstance(e, OSError) and e.errno:
+        return e
+    text = str(e)
+    m = re.search(r"errno = (\d+)", text)
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code))
+    first = text.splitlines()[0] if text else type(e).__name__
+    return OSError(errno.EIO, f"HDF5 write failed: {first}")
+
+
+def _is_write_failure(e: BaseException, *names) -> bool:
+    """Whether ``e`` (raised while an HDF5 file was written) is the write failing, not the caller's error."""
+    if isinstance(e, UserError):
+        return False
+    if type(e) is RuntimeError:  # h5py: "Disable slist on flush dest failure failed (... errno = 28 ...)"
+        return True
+    return isinstance(e, OSError) and (e.filename is None or str(e.filename) in {str(n) for n in names})
+
+
+class _GuardedFile:
+    """A binary file for h5py (its ``fileobj`` driver) whose failures to write are recorded, not
+    raised: HDF5 that sees a write fail (a full disk) can crash the process when the file is closed
+    (a segfault, after screens of ``Can't decrement id ref count`` tracebacks); :func:`h5_output`
+    raises the recorded error once h5py is done. Unbuffered, so a failure shows at its write."""
+
+    def __init__(self, path):
+        self.f = open(path, "w+b", buffering=0)
+        self.error: Optional[OSError] = None
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        n = len(view)
+        while self.error is None and len(view):
+            try:
+                k = self.f.write(view)
+            except OSError as e:
+                self.error = e
+                break
+            if not k:  # nothing written: no room
+                self.error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                break
+            view = view[k:]
+        return n
+
+    def truncate(self, size=None):
+        if self.error is None:
+            try:
+                return self.f.truncate(size)
+            except OSError as e:
+                self.error = e
+        return size if size is not None else self.f.tell()
+
+    def flush(self):
+        pass  # unbuffered
+
+    def seek(self, offset, whence=0):
+        return self.f.seek(offset, whence)
+
+    def tell(self):
+        return self.f.tell()
+
+    def readinto(self, buf):
+        return self.f.readinto(buf)
+
+    def read(self, n=-1):
+        return self.f.read(n)
+
+    def fsync(self):
+        if self.error is None:
+            try:
+                os.fsync(self.f.fileno())
+            except OSError as e:
+                self.error = e
+
+    def close(self):
+        self.f.close()
+
+
+@contextmanager
+def h5_output(path):
+    """Yield an ``h5py.File`` open for writing that replaces ``path`` atomically when the block ends
+    (a temporary file beside it, fsync'ed, renamed over ``path``; the old file stays until then).
+
+    HDF5 writes through a guard that keeps any failure to write from it (see :class:`_GuardedFile`);
+    the failure is raised when h5py is done.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HDF5 file to write.
+
+    Yields
+    ------
+    h5py.File
+
+    Raises
+    ------
+    stl.errors.WriteError
+        Naming ``path``, when the file cannot be written (a full disk: ``ENOSPC``); the temporary
+        is removed and ``path`` is left as it was.
+    """
+    import h5py
+
+    with atomic_path(path) as tmp:
+        guard = _GuardedFile(tmp)
+        try:
+            try:
+                with h5py.File(guard, "w") as f:
+                    yield f
+            except (OSError, RuntimeError, ValueError) as e:
+                if guard.error is None and not _is_write_failure(e, path, tmp):
+                    raise
+                raise WriteError(path, guard.error or h5_write_error(e)) from None
+            guard.fsync()
+            if guard.error is not None:
+                raise WriteError(path, guard.error)
+        finally:
+            guard.close()
+
+
+def h5_bytes(datasets: Mapping[str, np.ndarray], attrs: Mapping) -> bytes:
+    """An HDF5 file holding ``datasets`` and ``attrs`` (:func:`write_h5_attrs`), built in memory."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        for name, arr in datasets.items():
+            f.create_dataset(name, data=arr)
+        write_h5_attrs(f, attrs)
+    return buf.getvalue()
+
+
+def write_bytes_synced(path, content: bytes) -> None:
+    """Write ``content`` to the new file ``path`` and flush it to disk (``fsync``)."""
+    with open(path, "wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 class Store:
     """A folder of per-image HDF5 entries with an identity record and a writers' lock.
 
@@ -125,11 +354,17 @@ class Store:
     write; when the store already has one, the keys in ``identity_keys``
     (default: all of ``identity``) must agree, else :class:`StoreMismatch`.
     ``identity=None`` opens an existing store for reading and adopts its
-    identity.
+    identity. ``validate(datasets)``, if given, checks an entry's content: it raises
+    ``ValueError`` (saying why) for an entry that must not be stored; it is called by
+    :meth:`write` (the error propagates: nothing is written) and by every read of a whole
+    entry (the entry is then reported damaged: :class:`stl.errors.CorruptFileError`).
     """
 
-    def __init__(self, root, identity: Optional[dict] = None, identity_keys: Optional[Sequence[str]] = None):
+    def __init__(self, root, identity: Optional[dict] = None, identity_keys: Optional[Sequence[str]] = None,
+                 validate: Optional[Callable[[Mapping[str, np.ndarray]], None]] = None):
         self.root = Path(root)
+        self.validate = validate
+        self._ids: Dict[str, str] = {}  # entry file name -> image id (read from the entry once)
         self.identity_keys = tuple(identity_keys) if identity_keys is not None else (
             tuple(identity) if identity else ())
         stored = self.stored_identity()
@@ -152,6 +387,8 @@ class Store:
             return None
         try:
             identity = json.loads(p.read_text())
+        except FileNotFoundError:  # removed meanwhile (a consolidation)
+            return None
         except (ValueError, UnicodeDecodeError) as e:
             raise CorruptFileError(p, f"{p}: damaged identity record ({e}); the entries beside it cannot be "
                                       f"attributed; move {self.root} away") from None
@@ -167,23 +404,62 @@ class Store:
 
     # -- entries --------------------------------------------------------------------
     def path(self, image_id) -> Path:
-        return self.root / f"{quote_id(image_id)}{SUFFIX}"
+        """Where the entry of ``image_id`` is written (:func:`entry_name`)."""
+        return self.root / entry_name(image_id)
+
+    def legacy_path(self, image_id) -> Optional[Path]:
+        """Where stl <= 0.3 wrote the entry of ``image_id`` (its percent-quoted id), or None if that
+        name could not be a file (longer than 255 bytes) or is the current name."""
+        name = quote_id(image_id) + SUFFIX
+        if len(name.encode()) > 255 or name == entry_name(image_id):
+            return None
+        return self.root / name
+
+    def _legacy_entry(self, image_id) -> Optional[Path]:
+        """The legacy file of ``image_id`` if there is one and it holds that id (an id such as
+        ``x~<16 hex digits>`` has a legacy name that may be another id's current name)."""
+        p = self.legacy_path(image_id)
+        if p is None or not p.is_file():
+            return None
+        try:
+            return p if self.id_of(p) == str(image_id) else None
+        except CorruptFileError:
+            return p  # damaged: reported when it is read
+        except FileNotFoundError:
+            return None
+
+    def find(self, image_id) -> Optional[Path]:
+        """The file holding the entry of ``image_id`` (current name first, then the legacy one), or None."""
+        p = self.path(image_id)
+        return p if p.is_file() else self._legacy_entry(image_id)
 
     def exists(self) -> bool:
         return self.root.is_dir()
 
     def __contains__(self, image_id) -> bool:
-        return self.path(image_id).is_file()
+        return self.find(image_id) is not None
 
     def files(self) -> List[Path]:
-        """Entry files, sorted by name (no temporaries)."""
+        """Entry files, sorted by name (no temporaries: those end in ``.tmp``)."""
         if not self.root.is_dir():
             return []
-        return sorted(p for p in self.root.glob(f"*{SUFFIX}") if not p.name.startswith("."))
+        return sorted(p for p in self.root.glob(f"*{SUFFIX}") if p.is_file())
+
+    def id_of(self, path) -> str:
+        """The image id of the entry file ``path`` (its ``image_id`` attribute; for an entry of
+        stl <= 0.3 without one, its unquoted name). Raises :class:`stl.errors.CorruptFileError`
+        for a file that cannot be read, ``FileNotFoundError`` for one that is gone."""
+        path = Path(path)
+        if path.name not in self._ids:
+            with open_h5(path, "entry") as f:
+                i = f.attrs.get("image_id")
+            i = i.decode() if isinstance(i, bytes) else (str(i) if i is not None else unquote(path.name[:-len(SUFFIX)]))
+            self._ids[path.name] = i
+        return self._ids[path.name]
 
     def ids(self) -> List[str]:
-        """Ids of the stored entries (sorted by file name)."""
-        return [unquote(p.name[:-len(SUFFIX)]) for p in self.files()]
+        """Ids of the stored entries, sorted (each read from its entry: see :meth:`id_of`)."""
+        return sorted(dict.fromkeys(self.id_of(p) for p in self.files()))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.ids())
@@ -193,61 +469,113 @@ class Store:
 
     def write(self, image_id, datasets: Mapping[str, np.ndarray], attrs: Optional[Mapping] = None,
               dtypes: Optional[Mapping[str, object]] = None) -> Path:
-        """Write (or replace) one entry atomically: temporary file, fsync, rename."""
-        import h5py
+        """Write (or replace) one entry atomically: built in memory, written to a temporary file,
+        fsync'ed and renamed over :meth:`path`; an entry under the legacy name is then removed.
 
+        Raises ``ValueError`` (from ``validate``) for content that must not be stored, and
+        :class:`stl.errors.WriteError` naming the entry when the disk is full.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         self._write_identity()
+        arrays = {name: np.asarray(arr) if (dtypes or {}).get(name) is None else np.asarray(arr, dtypes[name])
+                  for name, arr in datasets.items()}
+        if self.validate is not None:
+            self.validate(arrays)
         path = self.path(image_id)
+        content = h5_bytes(arrays, {**dict(attrs or {}), "image_id": str(image_id),
+                                    CHECKSUMS_ATTR: checksums(arrays)})
         with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                for name, arr in datasets.items():
-                    dt = (dtypes or {}).get(name)
-                    f.create_dataset(name, data=arr if dt is None else np.asarray(arr, dt))
-                write_h5_attrs(f, {"image_id": str(image_id), **dict(attrs or {})})
-            fsync_file(tmp)
+            write_bytes_synced(tmp, content)
+        self._ids[path.name] = str(image_id)
+        legacy = self._legacy_entry(image_id)
+        if legacy is not None:
+            legacy.unlink(missing_ok=True)
         return path
 
-    def read(self, image_id, names: Optional[Sequence[str]] = None) -> Tuple[Dict[str, np.ndarray], dict]:
-        """(datasets, attributes) of one entry; ``KeyError`` if it is not stored."""
-        path = self.path(image_id)
-        if not path.is_file():
-            raise KeyError(f"{self.root}: no entry for {image_id!r}")
-        with open_h5(path, "entry") as f:
-            data = {k: f[k][()] for k in (names if names is not None else f.keys())}
-            return data, h5_attrs(f)
+    def read_file(self, path, names: Optional[Sequence[str]] = None) -> Tuple[Dict[str, np.ndarray], dict]:
+        """(datasets, attributes) of the entry file ``path``, checked: its checksums (when stored) and,
+        when every dataset is read, ``validate``. The ``checksums`` attribute is not returned.
 
-    def check(self, image_id, names: Sequence[str] = ()) -> Optional[str]:
-        """None if the entry reads back whole (its ``names`` datasets present), else why not."""
+        Raises :class:`stl.errors.CorruptFileError` naming ``path`` for a damaged entry, and
+        ``FileNotFoundError`` for one that is gone (removed or renamed by a writer meanwhile).
+        """
+        path = Path(path)
+        with open_h5(path, "entry") as f:
+            missing = [n for n in (names or ()) if n not in f]
+            if missing:
+                raise CorruptFileError(path, f"{path}: damaged entry (no {', '.join(missing)})")
+            data = {k: f[k][()] for k in (names if names is not None else f.keys())}
+            attrs = h5_attrs(f)
+        why = checksum_error(data, attrs.pop(CHECKSUMS_ATTR, None))
+        if why is None and self.validate is not None and names is None:
+            try:
+                self.validate(data)
+            except (ValueError, TypeError) as e:
+                why = str(e)
+        if why:
+            raise CorruptFileError(path, f"{path}: damaged entry ({why})")
+        if "image_id" in attrs:
+            self._ids[path.name] = str(attrs["image_id"])
+        return data, attrs
+
+    def read(self, image_id, names: Optional[Sequence[str]] = None) -> Tuple[Dict[str, np.ndarray], dict]:
+        """(datasets, attributes) of one entry (:meth:`read_file`); ``KeyError`` if it is not stored."""
+        path = self.find(image_id)
+        if path is None:
+            raise KeyError(f"{self.root}: no entry for {image_id!r}")
+        return self.read_file(path, names)
+
+    def check_file(self, path, names: Sequence[str] = ()) -> Optional[str]:
+        """None if the entry file reads back whole (checksums, ``validate``, its ``names`` datasets
+        present), else why not (a gone file is no damage: None)."""
         try:
-            data, _ = self.read(image_id)
+            data, _ = self.read_file(path)
         except CorruptFileError as e:
             return str(e)
+        except FileNotFoundError:
+            return None
         missing = [n for n in names if n not in data]
-        return f"{self.path(image_id)}: damaged entry (no {', '.join(missing)})" if missing else None
+        return f"{path}: damaged entry (no {', '.join(missing)})" if missing else None
 
-    def set_aside(self, image_id) -> Path:
-        """Rename an entry to ``<entry>.corrupt[.N]`` (kept, no longer listed); returns the new path."""
-        src = self.path(image_id)
+    def check(self, image_id, names: Sequence[str] = ()) -> Optional[str]:
+        """:meth:`check_file` of the entry of ``image_id`` (None if it is not stored)."""
+        path = self.find(image_id)
+        return None if path is None else self.check_file(path, names)
+
+    def set_aside_file(self, path) -> Path:
+        """Rename an entry file to ``<entry>.corrupt[.N]`` (kept, no longer listed); returns the new path."""
+        src = Path(path)
         dst = src.with_name(src.name + ".corrupt")
         n = 1
         while dst.exists():
             dst = src.with_name(f"{src.name}.corrupt.{n}")
             n += 1
         os.replace(src, dst)
+        self._ids.pop(src.name, None)
         return dst
+
+    def set_aside(self, image_id) -> Path:
+        """:meth:`set_aside_file` of the entry of ``image_id`` (``KeyError`` if it is not stored)."""
+        path = self.find(image_id)
+        if path is None:
+            raise KeyError(f"{self.root}: no entry for {image_id!r}")
+        return self.set_aside_file(path)
 
     def corrupt_files(self) -> List[Path]:
         """Entries set aside by :meth:`set_aside`."""
         return sorted(self.root.glob(f"*{SUFFIX}.corrupt*")) if self.root.is_dir() else []
 
     def delete(self, image_id) -> None:
-        self.path(image_id).unlink(missing_ok=True)
+        """Remove the entry of ``image_id`` (under either name), if stored."""
+        for p in (self.path(image_id), self._legacy_entry(image_id)):
+            if p is not None:
+                p.unlink(missing_ok=True)
 
     def remove(self) -> None:
         """Delete every entry, the identity record and the folder (if nothing else is in it)."""
         for p in self.files():
-            p.unlink()
+            p.unlink(missing_ok=True)
+        self._ids.clear()
         (self.root / IDENTITY_FILE).unlink(missing_ok=True)
         try:
             self.root.rmdir()

@@ -133,6 +133,53 @@ def nms_authors(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, siz
     return np.asarray(keep, np.int64)
 
 
+def check_windows(boxes, scores):
+    """Ranked windows as stored (run files, per-image entries), checked; raises ``ValueError`` saying
+    what is wrong.
+
+    ``boxes`` must be numbers of shape (N, 4), finite (also as float32), each box at least empty in
+    the pixel-inclusive convention (x1 >= x0 - 1 and y1 >= y0 - 1: width x1 - x0 + 1 >= 0; the
+    0.8-pixel box CENTER puts on a 1x1 image has x1 = x0 - 0.2); ``scores`` numbers of shape (N,),
+    finite, one per box.
+
+    Parameters
+    ----------
+    boxes, scores : array-like
+
+    Returns
+    -------
+    boxes : ndarray (N, 4) float32
+    scores : ndarray (N,) float32
+    """
+    b, s = np.asarray(boxes), np.asarray(scores)
+    kinds = {"S": "text", "U": "text", "O": "Python objects", "b": "booleans", "c": "complex numbers"}
+    for name, a in (("boxes", b), ("scores", s)):
+        if a.dtype.kind not in "iuf":
+            raise ValueError(f"{name} are {kinds.get(a.dtype.kind, a.dtype.name)}, not real numbers")
+    if b.ndim != 2 or b.shape[1] != 4:
+        if not (b.size == 0 and b.ndim <= 2):
+            raise ValueError(f"boxes of shape {b.shape}, not (N, 4)")
+    if s.ndim != 1 and not (s.size == 0 and s.ndim <= 1):
+        raise ValueError(f"scores of shape {s.shape}, not (N,)")
+    b32 = b.astype(np.float32).reshape(-1, 4)
+    s32 = s.astype(np.float32).reshape(-1)
+    if len(b32) != len(s32):
+        raise ValueError(f"{len(b32)} boxes but {len(s32)} scores")
+    def text(v):
+        return "[" + ", ".join(f"{x:g}" for x in v) + "]" if np.ndim(v) else f"{float(v):g}"
+
+    for name, a in (("box", b32), ("score", s32)):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            k = int(np.argmax(bad.any(axis=-1) if a.ndim == 2 else bad))
+            raise ValueError(f"{name} {k} {text(a[k])} is not finite")
+    inverted = (b32[:, 2] < b32[:, 0] - 1) | (b32[:, 3] < b32[:, 1] - 1)
+    if inverted.any():
+        k = int(np.argmax(inverted))
+        raise ValueError(f"box {k} {text(b32[k])} has x1 < x0 - 1 or y1 < y0 - 1 (not [x0, y0, x1, y1])")
+    return b32, s32
+
+
 def sort_by_score(scores: np.ndarray) -> np.ndarray:
     """Indices by decreasing score, stable (ties keep input order), NaN last."""
     scores = np.asarray(scores, np.float64).reshape(-1)

@@ -11,7 +11,7 @@ import logging
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,6 +46,21 @@ def numbered_lines(path: Path) -> List[Tuple[int, str]]:
     except UnicodeDecodeError as e:
         raise DatasetError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     return [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+
+
+def image_ids_of(names: Sequence[str]) -> Dict[str, str]:
+    """{listed file name: image id}: the file's stem (``val/ILSVRC2012_val_00000001.JPEG`` ->
+    ``ILSVRC2012_val_00000001``), or -- for files that share a stem (``val/a.JPEG``,
+    ``val2/a.JPEG``) -- the name without its extension (``val/a``, ``val2/a``), or the whole
+    name where even that is shared (``val/a.JPEG``, ``val/a.png``): distinct names never
+    become one image."""
+    from collections import Counter
+
+    names = list(dict.fromkeys(names))
+    stems = [Path(n).stem for n in names]
+    bare = [Path(n).with_suffix("").as_posix() if Path(n).suffix else n for n in names]
+    n_stem, n_bare = Counter(stems), Counter(bare)
+    return {n: stem if n_stem[stem] == 1 else b if n_bare[b] == 1 else n for n, stem, b in zip(names, stems, bare)}
 
 
 def parse_int(text: str, where: str, what: str, low: Optional[int] = None, high: Optional[int] = None) -> int:

@@ -37,8 +37,8 @@ import numpy as np
 
 from ..core.boxes import clip_boxes, scale_boxes
 from . import Dataset, DatasetError, make_record, register_dataset, resolve_root
-from .annotations import (AnnotationError, check_box, check_boxes_in_image, numbered_lines, parse_float,
-                          parse_int, parse_xml_annotation)
+from .annotations import (AnnotationError, check_box, check_boxes_in_image, image_ids_of, numbered_lines,
+                          parse_float, parse_int, parse_xml_annotation)
 from .ilsvrc2012_200rnd import CLASSES_200RND
 
 log = logging.getLogger("stl.data")
@@ -195,8 +195,9 @@ class ILSVRCVal(Dataset):
                 sources[name].append(f"{f}:{n}")
             except AnnotationError as e:
                 bad(name, str(e))
+        image_ids = image_ids_of(ids)  # the stem; listed files that share one keep their folder
         for name in ids:
-            image_id = Path(name).stem
+            image_id = image_ids[name]
             err = errors.get(name)
             if err is None and name not in labels:
                 err = f"{meta / 'class_labels.txt'}: no label for {name}"

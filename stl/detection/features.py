@@ -180,7 +180,7 @@ class FeatureStore:
         import h5py
 
         uniq, inv = np.unique(rows, return_inverse=True)
-        with h5py.File(self.path(image_id), "r") as f:
+        with h5py.File(self._store.find(image_id) or self.path(image_id), "r") as f:
             if len(uniq) * 4 >= n_total:
                 feats = f["features"][()]
                 self._remember(image_id, feats)

@@ -5,7 +5,9 @@
 picklable :class:`MethodSpec` that each worker builds once), and the chunks of
 image ids still to do, and streams back each finished chunk's results; the
 runner commits every image atomically as soon as it arrives, so a run is
-resumable and readable while it runs whatever executes it.
+resumable and readable while it runs whatever executes it. The local executor hands
+each image over the moment the method finishes it (``on_entry``); Ray workers return
+their images per chunk.
 
 * ``local`` (:class:`stl.executors.local.LocalExecutor`, the default): in this
   process, one chunk after the other -- no start-up cost.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,15 @@ class Executor:
     def check_labels(self, record) -> Optional[str]:
         return None
 
-    def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int) -> Iterator[ChunkResult]:
+    def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int,
+             on_entry: Optional[Callable[[tuple], None]] = None) -> Iterator[ChunkResult]:
+        """Compute ``chunks``; yield each finished chunk's (entries, failures) in completion order.
+
+        ``on_entry((image_id, boxes, scores, attrs))``: an executor that can (``local``) hands
+        over each image the moment it is finished (such entries are not yielded again), so the
+        runner stores it at once; one that cannot (``ray``: the images come back per chunk)
+        ignores it.
+        """
         raise NotImplementedError
 
     def status(self) -> str:

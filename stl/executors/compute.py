@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,13 +33,22 @@ def method_meta(method, method_name: Optional[str] = None, model=None) -> dict:
 
 
 def validate(result, image_id) -> Tuple[np.ndarray, np.ndarray]:
+    """A method's ``(boxes, scores)`` for one image as float64 (K, 4) and (K,), checked as the store
+    will check them (:func:`stl.core.boxes.check_windows`); ``ValueError`` naming the image if not."""
+    from ..core.boxes import check_windows
+
     boxes, scores = result
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    scores = np.asarray(scores, np.float64).reshape(-1)
+    try:
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, np.float64).reshape(-1)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{image_id}: method returned windows that are not numbers ({e})") from None
     if len(boxes) != len(scores):
         raise ValueError(f"{image_id}: method returned {len(boxes)} boxes but {len(scores)} scores")
-    if not np.isfinite(boxes).all():
-        raise ValueError(f"{image_id}: method returned non-finite box coordinates")
+    try:
+        check_windows(boxes, scores)
+    except ValueError as e:
+        raise ValueError(f"{image_id}: method returned unusable windows: {e}") from None
     return boxes, scores
 
 
@@ -53,7 +62,45 @@ def load_record_image(rec) -> np.ndarray:
     return rec.load(max_side=LARGE_IMAGE_SIDE).array
 
 
-def compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
+class _CommitFailed(BaseException):
+    """``on_entry`` raised (e.g. a full disk): carried past the method's ``except Exception`` clauses
+    and the per-image retry, then re-raised as the original error."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(error)
+        self.error = error
+
+
+def compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int,
+                  on_entry: Optional[Callable[[tuple], None]] = None):
+    """Compute one chunk of images with one ``propose_batch`` call (they share classifier batches).
+
+    Parameters
+    ----------
+    dataset
+        Anything with ``record(image_id)`` (a :class:`stl.data.Dataset`).
+    method : stl.proposals.ProposalMethod
+    chunk : sequence of str
+        The image ids.
+    max_windows : int
+        Windows kept per image (the best first).
+    on_entry : callable, optional
+        ``on_entry((image_id, boxes, scores, attrs))`` the moment each image is finished (the
+        method reports it through ``on_done``, :func:`stl.proposals.propose_batch`); the runner
+        stores it then. Entries given to ``on_entry`` are not returned. An error it raises stops
+        the chunk and propagates.
+
+    Returns
+    -------
+    entries : list of (image_id, boxes, scores, attrs)
+        The finished images not given to ``on_entry``. ``attrs``: height, width, seconds (from
+        the previous image of the chunk finishing to this one finishing), num_windows_total.
+    failures : dict
+        ``{image_id: (error type, message)}`` of the images that could not be read or computed.
+        If ``propose_batch`` raises, the images it had not finished are retried one at a time.
+    """
+    from ..proposals import propose_batch
+
     fails: Dict[str, Tuple[str, str]] = {}
     images, recs = [], []
     for image_id in chunk:
@@ -63,38 +110,58 @@ def compute_chunk(dataset, method, chunk: Sequence[str], max_windows: int):
             recs.append(rec)
         except Exception as e:  # ImageError, DatasetError, ...
             fails[image_id] = (type(e).__name__, str(e))
-    results: List = []
-    t = time.time()
-    if recs:
-        labels = [r.labels for r in recs] if method.needs_label else None
+    entries: Dict[int, tuple] = {}
+    finished = set()
+    last = [time.time()]
+
+    def finish(k, result):
+        """Image ``k`` of the chunk is done: check it, make its entry, hand it over."""
+        if k in finished:
+            return
+        finished.add(k)
+        rec, im = recs[k], images[k]
+        now = time.time()
+        seconds, last[0] = now - last[0], now
         try:
-            results = list(method.propose_batch(images, labels, image_ids=[r.image_id for r in recs]))
-            if len(results) != len(recs):
-                raise ValueError(f"propose_batch returned {len(results)} results for {len(recs)} images")
-            results = [validate(r, rec.image_id) for r, rec in zip(results, recs)]
-        except Exception as e:  # isolate the failing image(s)
-            log.warning("propose_batch failed on %d images (%s: %s); retrying one by one",
-                        len(recs), type(e).__name__, e)
-            results = []
-            for rec, im in zip(recs, images):
-                try:
-                    lab = rec.labels if method.needs_label else None
-                    out = method.propose(im, lab, image_id=rec.image_id)
-                    results.append(validate(out, rec.image_id))
-                except Exception as e1:
-                    fails[rec.image_id] = (type(e1).__name__, str(e1))
-                    results.append(None)
-    per_image = (time.time() - t) / max(1, len(recs))
-    entries = []
-    for rec, im, res in zip(recs, images, results):
-        if res is None:
-            continue
-        boxes, scores = res
+            boxes, scores = validate(result, rec.image_id)
+        except ValueError as e:
+            fails[rec.image_id] = (type(e).__name__, str(e))
+            return
         if tuple(im.shape[:2]) != tuple(rec.size):  # decoded reduced: boxes back to the file's pixels
             from ..core.boxes import scale_boxes
 
             boxes = scale_boxes(boxes, im.shape[:2], rec.size)
-        entries.append((rec.image_id, boxes[:max_windows], scores[:max_windows],
-                        {"height": rec.size[0], "width": rec.size[1], "seconds": per_image,
-                         "num_windows_total": len(boxes)}))
-    return entries, fails
+        entry = (rec.image_id, boxes[:max_windows], scores[:max_windows],
+                 {"height": rec.size[0], "width": rec.size[1], "seconds": seconds,
+                  "num_windows_total": len(boxes)})
+        if on_entry is None:
+            entries[k] = entry
+            return
+        try:
+            on_entry(entry)
+        except BaseException as e:
+            raise _CommitFailed(e) from None
+
+    try:
+        if recs:
+            labels = [r.labels for r in recs] if method.needs_label else None
+            try:
+                propose_batch(method, images, labels, image_ids=[r.image_id for r in recs], on_done=finish)
+            except Exception as e:  # isolate the failing image(s)
+                log.warning("propose_batch failed on %d images (%s: %s); retrying one by one",
+                            len(recs) - len(finished), type(e).__name__, e)
+                for k, (rec, im) in enumerate(zip(recs, images)):
+                    if k in finished:
+                        continue
+                    try:
+                        lab = rec.labels if method.needs_label else None
+                        out = method.propose(im, lab, image_id=rec.image_id)
+                    except Exception as e1:
+                        finished.add(k)
+                        last[0] = time.time()
+                        fails[rec.image_id] = (type(e1).__name__, str(e1))
+                        continue
+                    finish(k, out)
+    except _CommitFailed as e:
+        raise e.error from None
+    return [entries[k] for k in sorted(entries)], fails

@@ -1,7 +1,7 @@
 """The default executor: every chunk in this process, one after the other."""
 from __future__ import annotations
 
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from . import ChunkResult, Executor, is_spec, label_error, method_info, set_threads
 
@@ -33,11 +33,13 @@ class LocalExecutor(Executor):
     def check_labels(self, record) -> Optional[str]:
         return label_error(self.method, record)
 
-    def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int) -> Iterator[ChunkResult]:
+    def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int,
+             on_entry: Optional[Callable[[tuple], None]] = None) -> Iterator[ChunkResult]:
+        """Each chunk in this process; ``on_entry`` gets every image the moment it is finished."""
         from .compute import compute_chunk as _compute_chunk
 
         for chunk in chunks:
-            yield _compute_chunk(dataset, self.method, chunk, max_windows)
+            yield _compute_chunk(dataset, self.method, chunk, max_windows, on_entry=on_entry)
 
     def describe(self) -> str:
         return "local (this process" + (f", {self.threads} threads)" if self.threads else ")")

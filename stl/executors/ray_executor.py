@@ -409,7 +409,11 @@ class RayExecutor(Executor):
         where = f"cluster {self.address}" if self.address else "local Ray instance"
         return f"ray ({len(self._slots) or self.workers or '?'} workers x {self.threads} threads{gpu}, {where})"
 
-    def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int) -> Iterator[ChunkResult]:
+    def imap(self, dataset, chunks: Sequence[Sequence[str]], max_windows: int,
+             on_entry=None) -> Iterator[ChunkResult]:
+        """The chunks on the workers, in completion order. ``on_entry`` is not used: a worker's
+        images come back with its chunk (a run interrupted or killed loses at most the chunks
+        in flight, not the ones returned)."""
         import ray
 
         lost = _lost_errors()

@@ -67,18 +67,101 @@ class ProposalMethod:
         raise NotImplementedError
 
     def propose_batch(self, images: Sequence[np.ndarray], labels: Optional[Sequence] = None,
-                      image_ids: Optional[Sequence[str]] = None) -> List[Tuple[np.ndarray, np.ndarray]]:
+                      image_ids: Optional[Sequence[str]] = None, on_done: Optional[Callable] = None
+                      ) -> List[Tuple[np.ndarray, np.ndarray]]:
         """:meth:`propose` on each image (override to share work across images, as STL shares
-        classifier batches); ``labels`` and ``image_ids`` have one entry per image."""
+        classifier batches).
+
+        Parameters
+        ----------
+        images : sequence of ndarray (H, W, 3)
+            RGB pixels, 0..255.
+        labels : sequence, optional
+            One entry per image (see :meth:`propose`).
+        image_ids : sequence of str, optional
+            One entry per image (see :meth:`propose`).
+        on_done : callable, optional
+            ``on_done(i, (boxes, scores))`` is called the moment image ``i`` is finished, before
+            the next one is started (the runner stores the image then; an override that shares
+            work across images calls it as soon as each image is done -- or does not take it,
+            and the runner stores the images when the call returns).
+
+        Returns
+        -------
+        list of (boxes, scores)
+            One :meth:`propose` result per image, in order.
+        """
         labels = labels if labels is not None else [None] * len(images)
         image_ids = image_ids if image_ids is not None else [None] * len(images)
         if len(labels) != len(images) or len(image_ids) != len(images):
             raise ValueError("labels and image_ids need one entry per image")
-        return [self.propose(im, lab, image_id=i) for im, lab, i in zip(images, labels, image_ids)]
+        out = []
+        for k, (im, lab, i) in enumerate(zip(images, labels, image_ids)):
+            out.append(self.propose(im, lab, image_id=i))
+            if on_done is not None:
+                on_done(k, out[-1])
+        return out
 
     def describe(self) -> str:
         """One line saying what the method is (stored with its runs)."""
         return self.name
+
+
+def takes_on_done(method) -> bool:
+    """Whether ``method.propose_batch`` accepts ``on_done`` (reports each image as it finishes).
+
+    Parameters
+    ----------
+    method : ProposalMethod
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        params = inspect.signature(method.propose_batch).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin or odd callable
+        return False
+    return "on_done" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def propose_batch(method, images: Sequence[np.ndarray], labels: Optional[Sequence] = None,
+                  image_ids: Optional[Sequence[str]] = None, on_done: Optional[Callable] = None) -> List:
+    """``method.propose_batch(images, labels, image_ids=...)`` with ``on_done(i, (boxes, scores))`` called
+    for every image: by the method the moment it finishes the image when its ``propose_batch`` takes
+    ``on_done`` (:func:`takes_on_done`), else for each image once the call returns.
+
+    Parameters
+    ----------
+    method : ProposalMethod
+    images, labels, image_ids : sequence
+        As :meth:`ProposalMethod.propose_batch` takes them.
+    on_done : callable, optional
+        Called once per image (images the method reported are not reported again).
+
+    Returns
+    -------
+    list of (boxes, scores)
+        One per image, in order.
+    """
+    if on_done is None:
+        return list(method.propose_batch(images, labels, image_ids=image_ids))
+    reported = set()
+
+    def done(i, result):
+        reported.add(i)
+        on_done(i, result)
+
+    if takes_on_done(method):
+        results = list(method.propose_batch(images, labels, image_ids=image_ids, on_done=done))
+    else:
+        results = list(method.propose_batch(images, labels, image_ids=image_ids))
+    if len(results) != len(images):
+        raise ValueError(f"propose_batch returned {len(results)} results for {len(images)} images")
+    for i, r in enumerate(results):
+        if i not in reported:
+            done(i, r)
+    return results
 
 
 Options = Union[Sequence[str], Callable[[], Sequence[str]]]

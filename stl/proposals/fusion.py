@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import ProposalMethod, build_method, method_options, method_traits, register_method
+from . import ProposalMethod, build_method, method_options, method_traits, propose_batch, register_method
 from ..registry import check_options
 
 #: options of the fusion itself (besides those of its parts)
@@ -46,9 +46,10 @@ class FusionMethod(ProposalMethod):
                             self.second.propose(image, labels, image_id=image_id))
 
     def propose_batch(self, images: Sequence, labels: Optional[Sequence] = None,
-                      image_ids: Optional[Sequence] = None) -> List:
+                      image_ids: Optional[Sequence] = None, on_done=None) -> List:
         firsts = self.first.propose_batch(images, labels, image_ids=image_ids)
-        seconds = self.second.propose_batch(images, labels, image_ids=image_ids)
+        done = None if on_done is None else (lambda i, b: on_done(i, self.combine(firsts[i], b)))
+        seconds = propose_batch(self.second, images, labels, image_ids=image_ids, on_done=done)
         return [self.combine(a, b) for a, b in zip(firsts, seconds)]
 
 

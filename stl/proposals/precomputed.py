@@ -271,12 +271,17 @@ class PrecomputedProposals(ProposalMethod):
         return self.load(str(image_id), size)
 
     def propose_batch(self, images: Sequence, labels: Optional[Sequence] = None,
-                      image_ids: Optional[Sequence[str]] = None):
+                      image_ids: Optional[Sequence[str]] = None, on_done=None):
         if image_ids is None:
             image_ids = [None] * len(images)
         if len(image_ids) != len(images):
             raise ValueError("image_ids must have one entry per image")
-        return [self.propose(im, None, image_id=i) for im, i in zip(images, image_ids)]
+        out = []
+        for k, (im, i) in enumerate(zip(images, image_ids)):
+            out.append(self.propose(im, None, image_id=i))
+            if on_done is not None:
+                on_done(k, out[-1])
+        return out
 
 
 #: generic precomputed windows: ``root=`` (or ``$STL_PRECOMPUTED_DIR``)

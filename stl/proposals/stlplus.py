@@ -19,20 +19,24 @@ class STLPlusMethod(STLMethod):
         self.plus = plus or frozen_weights(self.name)  # stl wsol --freeze-plus
         self.config = _Identity(config, self.plus)  # what a stored run records
 
-    def propose_batch(self, images, labels=None, image_ids=None):
+    def propose_batch(self, images, labels=None, image_ids=None, on_done=None):
+        """STL's windows of the whole batch, then each image re-ranked (``on_done(i, result)``
+        after each re-ranking: the STL part is shared by the batch, so images finish only then)."""
         from ..wsol.stlplus import rerank, target_classes_for, window_features
 
         wins = self.windows(images, labels, self.stl_config)
         if not self.needs_label:
             labels = [None] * len(images)
         out = []
-        for im, lab, w in zip(images, labels, wins):
+        for k, (im, lab, w) in enumerate(zip(images, labels, wins)):
             lab = (lab[0] if isinstance(lab, (list, tuple)) else lab) if self.needs_label else None
             feats = window_features(self.classifier, im, w.boxes, w.scores,
                                     target_classes_for(self.classifier, im, lab, self.stl_config.wl_top_classes),
                                     self.plus.top_k, self.plus.heatmap_rule)
             boxes, scores, _ = rerank(w.boxes, w.scores, feats, self.plus)
             out.append((boxes, scores))
+            if on_done is not None:
+                on_done(k, out[-1])
         return out
 
 
