@@ -537,11 +537,7 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     with run_lock(path):
         try:
             info = executor.start(method, method_name, model)
-            meta = dict(format=FORMAT, **dataset.meta(), **info["meta"], max_windows=int(max_windows),
-                        stl_version=_stl_version(), created=time.strftime("%Y-%m-%d %H:%M:%S"))
-            if executor.name != "local":
-                meta["executor"] = executor.describe()
-            meta.update(extra_meta or {})
+            meta = _run_meta(dataset, info, executor, max_windows, extra_meta)
             summary = _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_windows, progress)
         finally:
             executor.close()
@@ -551,83 +547,182 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     return RunSummary(path, computed, skipped, failures_now, time.time() - t0, complete)
 
 
+class _RunJob:
+    """One method's run under its lock: what is stored already, its stores and bar; it commits each
+    finished image and records failures (:func:`run_method`, :func:`run_methods`)."""
+
+    def __init__(self, dataset, executor, info, meta, path, ids, chunk_size, progress):
+        from .progress import job_bar
+
+        self.path, self.ids, self.info = path, ids, info
+        self.computed, self.failures_now = 0, {}
+        for folder in (partial_dir(path), partial_dir(path) / "failures"):  # before computing anything
+            why = folder_write_error(folder) if folder.is_dir() else None
+            if why:
+                raise RunError(f"{folder}: the unfinished run's folder is not writable ({why}); nothing would be "
+                               f"stored: make it writable, or move it away to start again")
+        _remove_stale_temps(path)
+        _check_identity(path, meta, dataset)
+        set_aside_corrupt_entries(path)
+        done = stored_ids(path)
+        self.todo = [i for i in ids if i not in done]
+        self.todo_set = set(self.todo)
+        self.skipped = len(ids) - len(self.todo)
+        if self.skipped:
+            log.info("%s: %d of %d images already done, computing %d", path, self.skipped, len(ids), len(self.todo))
+        if info["needs_label"] and self.todo:
+            err = executor.check_labels(dataset.record(self.todo[0]))
+            if err:
+                raise RunError(err)
+        identity = _identity(meta)
+        try:
+            self.store = Store(partial_dir(path), identity, IDENTITY_KEYS, validate=check_entry)
+            self.fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
+        except StoreMismatch as e:
+            raise RunError(str(e)) from None
+        # one bar per run: images, moved inside the chunk in flight by STL's forwards (stl.progress)
+        self.bar = job_bar(total=len(ids), initial=self.skipped, enabled=progress,
+                           desc=f"{meta['method']} {dataset.key}", chunk=chunk_size)
+
+    def commit(self, entry):
+        """Store one finished image at once (an atomic entry); windows the store refuses fail the image."""
+        image_id, boxes, scores, attrs = entry
+        try:
+            self.store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+                                        "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
+        except ValueError as e:
+            self.fail({image_id: ("ValueError", f"{image_id}: unusable windows: {e}")})
+            return
+        self.fstore.delete(image_id)
+        self.computed += 1
+        self.bar.update(1)
+
+    def fail(self, fails):
+        for image_id, (err, msg) in fails.items():
+            self.fstore.write(image_id, {}, {"error": err, "message": msg})
+        self.failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
+        self.bar.update(len(fails))
+        if fails:
+            self.bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
+                f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
+
+    def chunk_done(self, entries, fails, status=None):
+        """What a chunk returned: images not committed on the way (executors that return a chunk's
+        images at once: Ray), failures, the executor's status line."""
+        for entry in entries:
+            self.commit(entry)
+        self.fail(fails)
+        if status:
+            self.bar.set_postfix_str(status, refresh=False)
+
+    def abort(self):
+        """After an error or an interrupt: what was finished goes into the run file; a failure here
+        must not hide the first error."""
+        self.bar.close()
+        try:
+            consolidate(self.path, order=self.ids, dataset_ids=self.ids)
+        except Exception as e:
+            log.debug("%s: not consolidated (%s); the finished images stay in %s and a rerun merges them",
+                      self.path, one_line(e), partial_dir(self.path))
+
+    def finish(self):
+        self.bar.close()
+        consolidate(self.path, order=self.ids, dataset_ids=self.ids)
+        return self.computed, self.skipped, self.failures_now
+
+
 def _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_windows, progress):
     """The body of :func:`run_method` under the run's lock: skip what is stored, stream
     the rest through ``executor``, commit each image, consolidate."""
-    from .progress import job_bar
-
-    computed, failures_now = 0, {}
-    for folder in (partial_dir(path), partial_dir(path) / "failures"):  # before computing anything
-        why = folder_write_error(folder) if folder.is_dir() else None
-        if why:
-            raise RunError(f"{folder}: the unfinished run's folder is not writable ({why}); nothing would be "
-                           f"stored: make it writable, or move it away to start again")
-    _remove_stale_temps(path)
-    _check_identity(path, meta, dataset)
-    set_aside_corrupt_entries(path)
-    done = stored_ids(path)
-    todo = [i for i in ids if i not in done]
-    skipped = len(ids) - len(todo)
-    if skipped:
-        log.info("%s: %d of %d images already done, computing %d", path, skipped, len(ids), len(todo))
-    if info["needs_label"] and todo:
-        err = executor.check_labels(dataset.record(todo[0]))
-        if err:
-            raise RunError(err)
-    identity = _identity(meta)
+    job = _RunJob(dataset, executor, info, meta, path, ids, chunk_size, progress)
     try:
-        store = Store(partial_dir(path), identity, IDENTITY_KEYS, validate=check_entry)
-        fstore = Store(partial_dir(path) / "failures", identity, IDENTITY_KEYS)
-    except StoreMismatch as e:
-        raise RunError(str(e)) from None
-    # one bar per run: images, moved inside the chunk in flight by STL's forwards (stl.progress)
-    bar = job_bar(total=len(ids), initial=skipped, enabled=progress, desc=f"{meta['method']} {dataset.key}",
-                  chunk=chunk_size)
-
-    def commit(entry):
-        """Store one finished image at once (an atomic entry); windows the store refuses fail the image."""
-        nonlocal computed
-        image_id, boxes, scores, attrs = entry
-        try:
-            store.write(image_id, {"boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
-                                   "scores": np.asarray(scores, np.float32).reshape(-1)}, attrs)
-        except ValueError as e:
-            fail({image_id: ("ValueError", f"{image_id}: unusable windows: {e}")})
-            return
-        fstore.delete(image_id)
-        computed += 1
-        bar.update(1)
-
-    def fail(fails):
-        for image_id, (err, msg) in fails.items():
-            fstore.write(image_id, {}, {"error": err, "message": msg})
-        failures_now.update({i: f"{e}: {m}" for i, (e, m) in fails.items()})
-        bar.update(len(fails))
-        if fails:
-            bar.write(f"{len(fails)} image(s) failed: " + "; ".join(
-                f"{i}: {m}" for i, (e, m) in list(fails.items())[:3]))
-
-    try:
-        with _sigterm_as_interrupt(), bar.tracking():
-            chunks = [todo[start:start + chunk_size] for start in range(0, len(todo), chunk_size)]
-            for entries, fails in executor.imap(dataset, chunks, max_windows, on_entry=commit):
-                for entry in entries:  # executors that return their images per chunk (Ray)
-                    commit(entry)
-                fail(fails)
-                status = executor.status()
-                if status:
-                    bar.set_postfix_str(status, refresh=False)
+        with _sigterm_as_interrupt(), job.bar.tracking():
+            chunks = [job.todo[start:start + chunk_size] for start in range(0, len(job.todo), chunk_size)]
+            for entries, fails in executor.imap(dataset, chunks, max_windows, on_entry=job.commit):
+                job.chunk_done(entries, fails, executor.status())
     except BaseException:
-        bar.close()
-        try:  # what was finished goes into the run file; a failure here must not hide the first error
-            consolidate(path, order=ids, dataset_ids=ids)
-        except Exception as e:
-            log.debug("%s: not consolidated (%s); the finished images stay in %s and a rerun merges them",
-                        path, one_line(e), partial_dir(path))
+        job.abort()
         raise
-    bar.close()
-    consolidate(path, order=ids, dataset_ids=ids)
-    return computed, skipped, failures_now
+    return job.finish()
+
+
+def _run_meta(dataset, info, executor, max_windows, extra_meta=None) -> dict:
+    meta = dict(format=FORMAT, **dataset.meta(), **info["meta"], max_windows=int(max_windows),
+                stl_version=_stl_version(), created=time.strftime("%Y-%m-%d %H:%M:%S"))
+    if executor.name != "local":
+        meta["executor"] = executor.describe()
+    meta.update(extra_meta or {})
+    return meta
+
+
+@dataclass
+class MethodJob:
+    """One method of :func:`run_methods`: the live method, its run file, its name and model tag."""
+
+    method: object
+    path: Path
+    method_name: Optional[str] = None
+    model: Optional[str] = None
+
+
+def run_methods(dataset, jobs: Sequence[MethodJob], *, chunk_size: int = DEFAULT_CHUNK,
+                max_windows: int = DEFAULT_MAX_WINDOWS, progress: bool = True, threads: Optional[int] = None
+                ) -> List[RunSummary]:
+    """Several methods over the same images in ONE pass, in this process: each chunk of images is
+    computed by every method in turn before the next chunk, so methods that share a forward cache
+    (STL-WL, STL-CL and STL+ on one classifier and config:
+    :func:`stl.proposals.stl_methods.shared_contexts`) evaluate each masked image and crop once.
+
+    Each method keeps its own run file, lock, store, bar and failures exactly as
+    :func:`run_method` (which it equals for one method); each image is committed the moment it is
+    finished. Returns one :class:`RunSummary` per job, in order.
+    """
+    from contextlib import ExitStack
+
+    from .executors.local import LocalExecutor
+
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    if max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1, not {max_windows}")
+    ids = dataset.image_ids
+    t0 = time.time()
+    live = []
+    with ExitStack() as stack:
+        for j in jobs:
+            path = Path(j.path)
+            if path.is_dir():
+                raise RunError(f"{path} is a folder; the run file needs that name (use another --out)")
+            stack.enter_context(run_lock(path))
+            executor = LocalExecutor(threads=threads)
+            stack.callback(executor.close)
+            info = executor.start(j.method, j.method_name, j.model)
+            meta = _run_meta(dataset, info, executor, max_windows)
+            live.append((executor, _RunJob(dataset, executor, info, meta, path, ids, chunk_size, progress)))
+        todo = set().union(*[job.todo_set for _, job in live]) if live else set()
+        order = [i for i in ids if i in todo]
+        try:
+            with _sigterm_as_interrupt():
+                for start in range(0, len(order), chunk_size):
+                    chunk = order[start:start + chunk_size]
+                    for executor, job in live:
+                        mine = [i for i in chunk if i in job.todo_set]
+                        if not mine:
+                            continue
+                        with job.bar.tracking():
+                            for entries, fails in executor.imap(dataset, [mine], max_windows, on_entry=job.commit):
+                                job.chunk_done(entries, fails)
+        except BaseException:
+            for _, job in live:
+                job.abort()
+            raise
+        results = [job.finish() for _, job in live]
+    out = []
+    for (_, job), (computed, skipped, failures_now) in zip(live, results):
+        final = load_run(job.path, include_partial=False) if job.path.exists() else None
+        complete = bool(final and set(ids) <= set(final.image_ids) | set(final.failures))
+        out.append(RunSummary(job.path, computed, skipped, failures_now, time.time() - t0, complete))
+    return out
 
 
 def _stl_version() -> str:

@@ -110,7 +110,7 @@ def failure_summary(name, failures: dict, path, show: int = 20) -> str:
 
 def main(args) -> int:
     from ..proposals import build_run_method
-    from ..runner import DEFAULT_MAX_WINDOWS, run_method, run_path
+    from ..runner import DEFAULT_MAX_WINDOWS, MethodJob, run_method, run_methods, run_path
 
     ds = dataset_from_args(args)
     ds.take(args.limit)
@@ -130,28 +130,41 @@ def main(args) -> int:
         return cache["clf"]
 
     check_method_labels(ds, args.method, get_classifier, args)
-    rc = 0
+    max_windows = args.max_windows if args.max_windows is not None else DEFAULT_MAX_WINDOWS
+    jobs = []
     for name in args.method:
         method = method_for(executor, name, model, config, lambda: build_run_method(name, get_classifier, config))
         uses = method.uses_classifier
         key = model.run_name if uses else None
         path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
-        try:
-            summary = run_method(ds, method, path, method_name=name, model=key, chunk_size=args.chunk,
-                                 max_windows=args.max_windows if args.max_windows is not None else DEFAULT_MAX_WINDOWS,
-                                 progress=not args.no_progress, executor=executor)
-        except KeyboardInterrupt:
-            print(f"{name}: interrupted; finished images are saved in {path}; rerun the same command to continue")
-            return 130
+        jobs.append(MethodJob(method, path, name, key))
+    # several methods in this process: one pass over the images, every method on each chunk in turn,
+    # so STL-WL / STL-CL / STL+ share their forwards (runner.run_methods); one at a time otherwise
+    together = executor.builds_locally and len(jobs) > 1
+    try:
+        if together:
+            summaries = run_methods(ds, jobs, chunk_size=args.chunk, max_windows=max_windows,
+                                    progress=not args.no_progress, threads=getattr(executor, "threads", None))
+        else:
+            summaries = [run_method(ds, j.method, j.path, method_name=j.method_name, model=j.model,
+                                    chunk_size=args.chunk, max_windows=max_windows, progress=not args.no_progress,
+                                    executor=executor) for j in jobs]
+    except KeyboardInterrupt:
+        print(f"{', '.join(args.method)}: interrupted; finished images are saved in "
+              f"{', '.join(str(j.path) for j in jobs)}; rerun the same command to continue")
+        return 130
+    rc = 0
+    for j, summary in zip(jobs, summaries):
+        name = j.method_name
         print(f"{name}: {summary.computed} images computed, {summary.skipped} already done, "
               f"{len(summary.failures)} failed, {summary.seconds:.1f} s -> {summary.path}")
         if summary.failures:  # the others are finished and saved; exit 1 (README, "Exit codes")
-            print(failure_summary(name, summary.failures, path), file=sys.stderr)
+            print(failure_summary(name, summary.failures, j.path), file=sys.stderr)
             rc = 1
         if args.eval:
             from .eval import print_evaluation
             from ..evaluation.runs import evaluate_run
 
-            print_evaluation(evaluate_run(path))
+            print_evaluation(evaluate_run(j.path))
     return rc

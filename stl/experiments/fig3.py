@@ -211,7 +211,7 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
     from ..io import write_json_atomic
     from .common import save_figure, wrap, write_text
     from ..proposals import METHODS, build_run_method, method_traits
-    from ..runner import run_method, run_path
+    from ..runner import MethodJob, run_method, run_methods, run_path
 
     config = config or STLConfig()
     from ..executors import method_for
@@ -247,6 +247,7 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
         header = f"{ds.key}: {len(ds)} images -- {d.description}"
         print(f"\nfig3: {header}")
         results = {}
+        jobs = []  # the methods that run on this dataset
         for name in methods:
             if name in METHODS and method_traits(name)["needs_label"] and d.name.startswith("voc"):
                 print(f"fig3: {name} skipped on VOC (needs ImageNet class labels; the paper has no STL-CL on VOC)")
@@ -266,8 +267,16 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
             method = built[name]
             uses = method.uses_classifier
             path = run_path(runs_dir, ds.key, name, model.run_name if uses else None, uses, config.profile)
-            summary = run_method(ds, method, path, method_name=name, model=model.run_name if uses else None,
-                                 chunk_size=chunk, progress=progress, executor=executor)
+            jobs.append(MethodJob(method, path, name, model.run_name if uses else None))
+        # in this process: one pass over the images for every method (STL-CL / STL-WL share forwards)
+        if executor.builds_locally and len(jobs) > 1:
+            summaries = run_methods(ds, jobs, chunk_size=chunk, progress=progress,
+                                    threads=getattr(executor, "threads", None))
+        else:
+            summaries = [run_method(ds, j.method, j.path, method_name=j.method_name, model=j.model,
+                                    chunk_size=chunk, progress=progress, executor=executor) for j in jobs]
+        for j, summary in zip(jobs, summaries):
+            name, path = j.method_name, j.path
             if summary.failures:
                 warn(f"{name} failed on {len(summary.failures)} image(s) of {ds.key}, e.g. "
                      f"{next(iter(summary.failures.items()))}")
