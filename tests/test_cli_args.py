@@ -58,6 +58,13 @@ def test_values_are_parsed_with_the_field_type():
     assert cfg.mask_mode == "segment"
     assert apply_overrides(cfg, {"batch_size": "none"}).batch_size is None
     assert parse_value("yes", bool) is True and parse_value("0", bool) is False
+    # fractions, as the paper writes the ablation's weights: exactly the float of 1 / 3
+    nosdrop = apply_overrides(DEFAULT, {"similarity_weights": "0,1/3,1/3,1/3"})
+    assert nosdrop.similarity_weights == (0.0, 1 / 3, 1 / 3, 1 / 3)
+    assert nosdrop.identity() == DEFAULT.replace(similarity_weights=(0.0, 1 / 3, 1 / 3, 1 / 3)).identity()
+    for bad in ("1/0", "1/x", "1//3"):
+        with pytest.raises(ValueError, match="a fraction like 1/3"):
+            parse_value(bad, float, "nms_iou")
 
 
 def test_bad_overrides_are_errors_that_name_the_valid_keys():

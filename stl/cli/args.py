@@ -367,6 +367,13 @@ def parse_value(text: str, hint, key: str = "value"):
         if low in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"{key}: expected true or false, got {text!r}")
+    if hint is float and "/" in text:  # a fraction, as the paper writes weights: 1/3 -> 1 / 3 exactly rounded
+        import fractions
+
+        try:
+            return float(fractions.Fraction(text.strip()))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{key}: expected float (or a fraction like 1/3), got {text!r}") from None
     if hint in (int, float, str):
         try:
             return hint(text)
