@@ -132,13 +132,13 @@ class MethodTiming:
     #: classifier evaluations per image: for STL the context's count (filler rows excluded), for the
     #: other methods the rows the counting wrapper saw
     forwards: List[int] = field(default_factory=list)
+    windows: List[int] = field(default_factory=list)
+    stl: List[StlCounts] = field(default_factory=list)
+    uses_classifier: bool = False
     #: rows the network ran per image (counted by the wrapper), filler rows of short batches included
     #: (STL fills every forward to the batch size, ``Classifier.pad_batches``)
     rows: List[int] = field(default_factory=list)
     calls: List[int] = field(default_factory=list)  # network calls (batches) per image
-    windows: List[int] = field(default_factory=list)
-    stl: List[StlCounts] = field(default_factory=list)
-    uses_classifier: bool = False
 
     @property
     def ok(self) -> bool:
@@ -244,7 +244,7 @@ def timing_rows(results: Sequence[MethodTiming]) -> List[dict]:
                 "crop_forwards": float(np.mean([c.crops for c in t.stl])),
                 "full_forwards": float(np.mean([c.full for c in t.stl])),
                 "authors_forwards": float(np.mean([c.authors_count for c in t.stl])),
-                "filler_rows": float(np.mean(t.rows) - np.mean(t.forwards)),
+                "filler_rows": float(np.mean(t.rows) - np.mean(t.forwards)) if t.rows else float("nan"),
                 "paper_forwards": "2K (+ crops for s_app)",
             })
         rows.append(r)
