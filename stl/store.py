@@ -40,6 +40,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -285,13 +286,19 @@ class _GuardedFile:
         self.f.close()
 
 
+_MEMORY_FILES = itertools.count()  #: unique names of h5_output's in-memory files
+
+
 @contextmanager
 def h5_output(path):
     """Yield an ``h5py.File`` open for writing that replaces ``path`` atomically when the block ends
     (a temporary file beside it, fsync'ed, renamed over ``path``; the old file stays until then).
 
-    HDF5 writes through a guard that keeps any failure to write from it (see :class:`_GuardedFile`);
-    the failure is raised when h5py is done.
+    HDF5 builds the file in memory (its ``core`` driver, no backing store): it never sees a write
+    fail -- an HDF5 whose writes fail, or whose failed writes are hidden from it, can crash the
+    process (a segfault) -- and the finished image is then written in one plain write through
+    :class:`_GuardedFile`, whose failure (a full disk) is raised here. The run is held in memory
+    twice while it is written (its arrays, and the file image).
 
     Parameters
     ----------
@@ -310,16 +317,18 @@ def h5_output(path):
     """
     import h5py
 
+    name = f"stl-h5-output-{os.getpid()}-{next(_MEMORY_FILES)}"
+    f = h5py.File(name, "w", driver="core", backing_store=False)
+    try:
+        yield f
+        f.flush()
+        image = f.id.get_file_image()
+    finally:
+        f.close()
     with atomic_path(path) as tmp:
         guard = _GuardedFile(tmp)
         try:
-            try:
-                with h5py.File(guard, "w") as f:
-                    yield f
-            except (OSError, RuntimeError, ValueError) as e:
-                if guard.error is None and not _is_write_failure(e, path, tmp):
-                    raise
-                raise WriteError(path, guard.error or h5_write_error(e)) from None
+            guard.write(image)
             guard.fsync()
             if guard.error is not None:
                 raise WriteError(path, guard.error)

@@ -266,7 +266,7 @@ def test_bit_flips_never_change_numbers_silently(tmp_path):
 
 
 WRITER = r"""
-import os, sys
+import os, sys, time
 from pathlib import Path
 import numpy as np
 from stl.runner import _identity, consolidate, load_run, partial_dir
@@ -298,6 +298,7 @@ for c in range(cycles):
     consolidate(half, order=ids)
     os.replace(half, run)
     consolidate(run, order=ids)
+    time.sleep(0.05)  # a reader gets between two consolidations (a run consolidates once per run, not in a loop)
 print("done", flush=True)
 """
 
@@ -309,7 +310,7 @@ def test_readers_racing_a_consolidation_never_see_damage(tmp_path):
 
     (tmp_path / "writer.py").write_text(WRITER)
     run = tmp_path / "r.h5"
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(run), "6"], env=ENV,
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(run), "12"], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()[-2000:]
