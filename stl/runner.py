@@ -525,13 +525,8 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
     from .executors.local import LocalExecutor
 
     path = Path(path)
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be >= 1")
+    _check_run_arguments([path], chunk_size, max_windows)
     executor = executor if executor is not None else LocalExecutor()
-    if max_windows < 1:
-        raise ValueError(f"max_windows must be >= 1, not {max_windows}")
-    if path.is_dir():
-        raise RunError(f"{path} is a folder; the run file needs that name (use another --out)")
     ids = dataset.image_ids
     t0 = time.time()
     with run_lock(path):
@@ -541,7 +536,22 @@ def run_method(dataset, method, path, *, method_name: Optional[str] = None, mode
             summary = _run_locked(dataset, executor, info, meta, path, ids, chunk_size, max_windows, progress)
         finally:
             executor.close()
-    computed, skipped, failures_now = summary
+    return _summary(path, ids, summary, t0)
+
+
+def _check_run_arguments(paths, chunk_size: int, max_windows: int) -> None:
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    if max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1, not {max_windows}")
+    for path in paths:
+        if Path(path).is_dir():
+            raise RunError(f"{path} is a folder; the run file needs that name (use another --out)")
+
+
+def _summary(path: Path, ids, result, t0: float) -> RunSummary:
+    """The :class:`RunSummary` of a finished run: ``result`` = (computed, skipped, failures)."""
+    computed, skipped, failures_now = result
     final = load_run(path, include_partial=False) if path.exists() else None
     complete = bool(final and set(ids) <= set(final.image_ids) | set(final.failures))
     return RunSummary(path, computed, skipped, failures_now, time.time() - t0, complete)
@@ -681,18 +691,13 @@ def run_methods(dataset, jobs: Sequence[MethodJob], *, chunk_size: int = DEFAULT
 
     from .executors.local import LocalExecutor
 
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be >= 1")
-    if max_windows < 1:
-        raise ValueError(f"max_windows must be >= 1, not {max_windows}")
+    _check_run_arguments([j.path for j in jobs], chunk_size, max_windows)
     ids = dataset.image_ids
     t0 = time.time()
     live = []
     with ExitStack() as stack:
         for j in jobs:
             path = Path(j.path)
-            if path.is_dir():
-                raise RunError(f"{path} is a folder; the run file needs that name (use another --out)")
             stack.enter_context(run_lock(path))
             executor = LocalExecutor(threads=threads)
             stack.callback(executor.close)
@@ -717,12 +722,20 @@ def run_methods(dataset, jobs: Sequence[MethodJob], *, chunk_size: int = DEFAULT
                 job.abort()
             raise
         results = [job.finish() for _, job in live]
-    out = []
-    for (_, job), (computed, skipped, failures_now) in zip(live, results):
-        final = load_run(job.path, include_partial=False) if job.path.exists() else None
-        complete = bool(final and set(ids) <= set(final.image_ids) | set(final.failures))
-        out.append(RunSummary(job.path, computed, skipped, failures_now, time.time() - t0, complete))
-    return out
+    return [_summary(job.path, ids, result, t0) for (_, job), result in zip(live, results)]
+
+
+def run_jobs(dataset, jobs: Sequence[MethodJob], executor=None, *, chunk_size: int = DEFAULT_CHUNK,
+             max_windows: int = DEFAULT_MAX_WINDOWS, progress: bool = True) -> List[RunSummary]:
+    """Every job over ``dataset``: in one pass (:func:`run_methods`) when there are several and the
+    executor runs them in this process, so methods sharing a forward cache share it; otherwise one
+    :func:`run_method` after the other (a Ray worker keeps only its latest chunk). One
+    :class:`RunSummary` per job, in order."""
+    if executor is not None and executor.builds_locally and len(jobs) > 1:
+        return run_methods(dataset, jobs, chunk_size=chunk_size, max_windows=max_windows, progress=progress,
+                           threads=getattr(executor, "threads", None))
+    return [run_method(dataset, j.method, j.path, method_name=j.method_name, model=j.model, chunk_size=chunk_size,
+                       max_windows=max_windows, progress=progress, executor=executor) for j in jobs]
 
 
 def _stl_version() -> str:

@@ -202,34 +202,9 @@ def write_h5_attrs(obj, attrs: Mapping) -> None:
         obj.attrs[k] = v
 
 
-def h5_write_error(e: BaseException) -> OSError:
-    """The ``OSError`` behind an h5py failure to write (h5py reports a full disk as a ``RuntimeError``
-    or an ``OSError`` whose text says ``errno = 28``): its errno when the text names one, else EIO."""
-    if isinstance(e, OSError) and e.errno:
-        return e
-    text = str(e)
-    m = re.search(r"errno = (\d+)", text)
-    if m:
-        code = int(m.group(1))
-        return OSError(code, os.strerror(code))
-    first = text.splitlines()[0] if text else type(e).__name__
-    return OSError(errno.EIO, f"HDF5 write failed: {first}")
-
-
-def _is_write_failure(e: BaseException, *names) -> bool:
-    """Whether ``e`` (raised while an HDF5 file was written) is the write failing, not the caller's error."""
-    if isinstance(e, UserError):
-        return False
-    if type(e) is RuntimeError:  # h5py: "Disable slist on flush dest failure failed (... errno = 28 ...)"
-        return True
-    return isinstance(e, OSError) and (e.filename is None or str(e.filename) in {str(n) for n in names})
-
-
 class _GuardedFile:
-    """A binary file for h5py (its ``fileobj`` driver) whose failures to write are recorded, not
-    raised: HDF5 that sees a write fail (a full disk) can crash the process when the file is closed
-    (a segfault, after screens of ``Can't decrement id ref count`` tracebacks); :func:`h5_output`
-    raises the recorded error once h5py is done. Unbuffered, so a failure shows at its write."""
+    """A binary file written in plain, unbuffered writes whose failure (a full disk) is recorded,
+    not raised, so :func:`h5_output` can remove the temporary and raise one :class:`WriteError`."""
 
     def __init__(self, path):
         self.f = open(path, "w+b", buffering=0)
@@ -251,29 +226,6 @@ class _GuardedFile:
                 break
             view = view[k:]
         return n
-
-    def truncate(self, size=None):
-        if self.error is None:
-            try:
-                return self.f.truncate(size)
-            except OSError as e:
-                self.error = e
-        return size if size is not None else self.f.tell()
-
-    def flush(self):
-        pass  # unbuffered
-
-    def seek(self, offset, whence=0):
-        return self.f.seek(offset, whence)
-
-    def tell(self):
-        return self.f.tell()
-
-    def readinto(self, buf):
-        return self.f.readinto(buf)
-
-    def read(self, n=-1):
-        return self.f.read(n)
 
     def fsync(self):
         if self.error is None:

@@ -110,7 +110,7 @@ def failure_summary(name, failures: dict, path, show: int = 20) -> str:
 
 def main(args) -> int:
     from ..proposals import build_run_method
-    from ..runner import DEFAULT_MAX_WINDOWS, MethodJob, run_method, run_methods, run_path
+    from ..runner import DEFAULT_MAX_WINDOWS, MethodJob, run_jobs, run_path
 
     ds = dataset_from_args(args)
     ds.take(args.limit)
@@ -139,17 +139,9 @@ def main(args) -> int:
         path = run_path(args.out, ds.key, name, key, uses, config.profile)
         print(f"{name}: -> {path}")
         jobs.append(MethodJob(method, path, name, key))
-    # several methods in this process: one pass over the images, every method on each chunk in turn,
-    # so STL-WL / STL-CL / STL+ share their forwards (runner.run_methods); one at a time otherwise
-    together = executor.builds_locally and len(jobs) > 1
-    try:
-        if together:
-            summaries = run_methods(ds, jobs, chunk_size=args.chunk, max_windows=max_windows,
-                                    progress=not args.no_progress, threads=getattr(executor, "threads", None))
-        else:
-            summaries = [run_method(ds, j.method, j.path, method_name=j.method_name, model=j.model,
-                                    chunk_size=args.chunk, max_windows=max_windows, progress=not args.no_progress,
-                                    executor=executor) for j in jobs]
+    try:  # several methods in this process: one pass, STL-WL / STL-CL / STL+ share forwards (runner.run_jobs)
+        summaries = run_jobs(ds, jobs, executor, chunk_size=args.chunk, max_windows=max_windows,
+                             progress=not args.no_progress)
     except KeyboardInterrupt:
         print(f"{', '.join(args.method)}: interrupted; finished images are saved in "
               f"{', '.join(str(j.path) for j in jobs)}; rerun the same command to continue")

@@ -211,7 +211,7 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
     from ..io import write_json_atomic
     from .common import save_figure, wrap, write_text
     from ..proposals import METHODS, build_run_method, method_traits
-    from ..runner import MethodJob, run_method, run_methods, run_path
+    from ..runner import MethodJob, run_jobs, run_path
 
     config = config or STLConfig()
     from ..executors import method_for
@@ -269,12 +269,7 @@ def run_fig3(model: ModelSpec = ModelSpec(), config: Optional[STLConfig] = None,
             path = run_path(runs_dir, ds.key, name, model.run_name if uses else None, uses, config.profile)
             jobs.append(MethodJob(method, path, name, model.run_name if uses else None))
         # in this process: one pass over the images for every method (STL-CL / STL-WL share forwards)
-        if executor.builds_locally and len(jobs) > 1:
-            summaries = run_methods(ds, jobs, chunk_size=chunk, progress=progress,
-                                    threads=getattr(executor, "threads", None))
-        else:
-            summaries = [run_method(ds, j.method, j.path, method_name=j.method_name, model=j.model,
-                                    chunk_size=chunk, progress=progress, executor=executor) for j in jobs]
+        summaries = run_jobs(ds, jobs, executor, chunk_size=chunk, progress=progress)
         for j, summary in zip(jobs, summaries):
             name, path = j.method_name, j.path
             if summary.failures:
