@@ -186,18 +186,15 @@ def plot_runs(evs, target, prov) -> list:
     from ..experiments.fig3 import curves_of, plot_fig3
 
     several_models = len({ev.model for ev in evs}) > 1
-    ours, paper = {}, {}
-    for ev in evs:
-        ours[f"{ev.method} ({ev.model})" if several_models else ev.method] = curves_of(ev.result)
-        if ev.paper_key:
-            paper.update({m: c for m, c in paper_curves(ev.paper_key).items()
-                          if m in {e.method for e in evs}})
+    ours = {f"{ev.method} ({ev.model})" if several_models else ev.method: curves_of(ev.result) for ev in evs}
+    methods = {ev.method for ev in evs}
+    keys = sorted({ev.paper_key for ev in evs if ev.paper_key})
+    paper = {m: c for key in keys for m, c in paper_curves(key).items() if m in methods}
     n = sorted({len(ev.result.image_ids) for ev in evs})
     models = sorted({e.model for e in evs if e.model})
     title = (f"{evs[0].dataset.key}: {'/'.join(map(str, n))} images"
              + (f", model {', '.join(models)}" if models else "")
-             + f"; paper dashed ({', '.join(sorted({e.paper_key for e in evs if e.paper_key})) or 'none'}); "
-             f"commit {(prov.get('commit') or '?')[:12]}")
+             + f"; paper dashed ({', '.join(keys) or 'none'}); commit {(prov.get('commit') or '?')[:12]}")
     target = Path(target)
     return save_figure(plot_fig3(ours, paper, title), target.parent, target.stem)
 
