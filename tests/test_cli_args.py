@@ -164,3 +164,22 @@ def test_figure_commands_hand_the_profile_and_model_down(command, module, functi
         assert v.preprocessing_identity() == {"precision": "fp32", "caffe_mean": "image"}  # corrected's mean
     for v in specs:
         assert v == ModelSpec("squeezenet")
+
+
+def test_threads_is_every_engines_cpu_threads(monkeypatch):
+    """--threads: ONNX Runtime's threads for ONNX models, torch's for the torch engines (it used to be
+    refused there), one clear line for pycaffe (its BLAS decides)."""
+    import torch
+
+    from stl.models.base import ModelError
+
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    try:
+        args = parse("localize", "--model", "caffenet_random", "--threads", "1")
+        clf = model_spec(args).build()
+        assert torch.get_num_threads() == 1 and type(clf).__name__ == "TorchCaffeClassifier"
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ModelError, match="OPENBLAS_NUM_THREADS"):
+        model_spec(parse("localize", "--model", "caffenet_random", "--engine", "caffe", "--threads", "2")).build()

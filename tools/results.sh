@@ -8,9 +8,10 @@
 # Environment (defaults in brackets):
 #   N22      folder of the runs and image lists, outside the checkout [~/stl-runs/n22]
 #   ROOT     the ILSVRC val root [../shared/data/ilsvrc2012-val-227]
-#   K        images: the first K/2 of each half of the 650 (image_ids.txt order, split at 325) [128]
+#   K        images: the first K/2 of each half of the 650 (image_ids.txt order, split at 325) [256]
 #   K_ABL    images of the s_drop ablation and of the SqueezeNet curve [64]
-#   THREADS  ONNX Runtime threads per run [1]; two lanes (WL / CL) run side by side
+#   K_CNN    images of the CNN baselines SLIDING-WINDOW / OCCLUSION-BOX [128]
+#   THREADS  classifier threads per run (--threads) [1]; two lanes run side by side
 #   STL      the stl command [.venv/bin/stl]
 #   OUT      where the tables go [docs/results]
 #
@@ -20,8 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N22=${N22:-$HOME/stl-runs/n22}
 ROOT=${ROOT:-../shared/data/ilsvrc2012-val-227}
-K=${K:-128}
+K=${K:-256}
 K_ABL=${K_ABL:-64}
+K_CNN=${K_CNN:-128}
 THREADS=${THREADS:-1}
 STL=${STL:-.venv/bin/stl}
 OUT=${OUT:-docs/results}
@@ -42,35 +44,48 @@ EOF
   echo "$N22/ids$1.txt"
 }
 
-run() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" --chunk 2 "$@"; }
+run() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" "$@"; }
 
 runs() {
-  local ids_k ids_abl onnx
-  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL")
+  local ids_k ids_abl ids_cnn onnx
+  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL"); ids_cnn=$(ids "$K_CNN")
   onnx=(--engine onnx --threads "$THREADS")
-  run --method WHOLE-IMAGE CENTER SELSEARCH BING --images $(cat "$ids_k") --out "$RUNS"
-  # the two STL lanes side by side (one core each)
-  ( run --method STL-WL "${onnx[@]}" --images $(cat "$ids_k") --out "$RUNS"
-    run --method STL-WL "${onnx[@]}" --images $(cat "$ids_abl") --out "$N22/runs-nosdrop" \
+  run --method WHOLE-IMAGE CENTER SELSEARCH BING --images "@$ids_k" --out "$RUNS"
+  # two lanes side by side (one core each); STL-WL and STL-CL in one pass (shared forwards)
+  ( run --method STL-WL STL-CL "${onnx[@]}" --images "@$ids_k" --out "$RUNS" --chunk 8
+    run --method STL-WL "${onnx[@]}" --images "@$ids_abl" --out "$N22/runs-nosdrop" \
         --set similarity_weights=0,1/3,1/3,1/3 ) &
-  ( run --method STL-CL "${onnx[@]}" --images $(cat "$ids_k") --out "$RUNS"
-    OMP_NUM_THREADS=$THREADS run --method STL-WL --model squeezenet --engine torch --images $(cat "$ids_abl") \
-        --out "$RUNS" ) &
+  ( run --method STL-WL --model squeezenet --engine torch --threads "$THREADS" --images "@$ids_abl" \
+        --out "$RUNS" --chunk 4
+    run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images "@$ids_cnn" --out "$RUNS" --chunk 8 ) &
   wait
-  run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images $(cat "$ids_k") --out "$RUNS" || true
+}
+
+covers() {  # covers RUN IDS_FILE: the run holds every image of the list
+  [ -f "$1" ] && "$PY" - "$1" "$2" <<'EOF'
+import sys
+from stl.runner import stored_ids
+want = {l.strip() for l in open(sys.argv[2]) if l.strip()}
+sys.exit(0 if want <= stored_ids(sys.argv[1]) else 1)
+EOF
 }
 
 ev() { "$STL" eval --n 1 2 5 10 100 --ci 0.95 "$@"; }
 
 tables() {
-  local ids_k ids_abl lite=efficientnet_lite0_onnx extra=()
-  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL")
-  for m in SLIDING-WINDOW OCCLUSION-BOX; do  # the CNN baselines, where their runs finished
-    f=$R/${m}__$lite.h5; [ -f "$f" ] || f=$R/$m.h5; [ -f "$f" ] && extra+=("$f")
-  done
-  # Fig. 3 protocol: every method on the same images, beside the paper
-  ev "$R/STL-CL__$lite.h5" "$R/STL-WL__$lite.h5" "$R/WHOLE-IMAGE.h5" "$R/CENTER.h5" "$R/SELSEARCH.h5" "$R/BING.h5" \
-     "${extra[@]}" --images "@$ids_k" --md "$OUT/fig3_lite0.md" --json "$OUT/fig3_lite0.json" --plot "$OUT/fig3_lite0.png"
+  local ids_k ids_abl ids_cnn lite=efficientnet_lite0_onnx cnn=()
+  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL"); ids_cnn=$(ids "$K_CNN")
+  for m in SLIDING-WINDOW OCCLUSION-BOX; do cnn+=("$R/${m}__$lite.h5"); done
+  local main=("$R/STL-CL__$lite.h5" "$R/STL-WL__$lite.h5" "$R/WHOLE-IMAGE.h5" "$R/CENTER.h5" "$R/SELSEARCH.h5"
+              "$R/BING.h5")
+  # Fig. 3 protocol: every method on the same images, beside the paper (the CNN baselines too where
+  # their runs hold all K images; else they get their own table on the first K_CNN)
+  if covers "${cnn[0]}" "$ids_k" && covers "${cnn[1]}" "$ids_k"; then main+=("${cnn[@]}"); fi
+  ev "${main[@]}" --images "@$ids_k" --md "$OUT/fig3_lite0.md" --json "$OUT/fig3_lite0.json" --plot "$OUT/fig3_lite0.png"
+  if [ "$K_CNN" != "$K" ] && covers "${cnn[0]}" "$ids_cnn" && covers "${cnn[1]}" "$ids_cnn"; then
+    ev "$R/STL-CL__$lite.h5" "$R/STL-WL__$lite.h5" "${cnn[@]}" "$R/CENTER.h5" --images "@$ids_cnn" \
+       --md "$OUT/fig3_cnn_baselines.md" --json "$OUT/fig3_cnn_baselines.json"
+  fi
   # the same on the second half only (where STL+ is reported: wsol.md, "Paper's protocol")
   awk 'NR % 2 == 0' "$ids_k" > "$N22/half2_$K.txt"
   ev "$R/STL-CL__$lite.h5" "$R/STL-WL__$lite.h5" "$R/WHOLE-IMAGE.h5" "$R/CENTER.h5" "$R/SELSEARCH.h5" "$R/BING.h5" \
@@ -86,14 +101,14 @@ tables() {
   ev "$R/STL-WL__$lite.h5" "$N22/runs-nosdrop/ilsvrc2012_val/STL-WL__$lite.h5" --paired --images "@$ids_abl" \
      --md "$OUT/ablation_sdrop.md" --json "$OUT/ablation_sdrop.json"
   # Fig. 3 with the real Caffe SqueezeNet beside Lite0
-  if [ -f "$R/STL-WL__squeezenet.h5" ]; then
+  if covers "$R/STL-WL__squeezenet.h5" "$ids_abl"; then
     ev "$R/STL-WL__squeezenet.h5" "$R/STL-WL__$lite.h5" --images "@$ids_abl" --md "$OUT/fig3_squeezenet.md" \
        --json "$OUT/fig3_squeezenet.json" --plot "$OUT/fig3_squeezenet.png"
   fi
   # WSOL: STL, STL-HEAT, STL+ (weights selected on the first half and frozen in the package) beside
   # CAM, Grad-CAM, RISE (N = 500) on the same backbone and images
   nice -n 10 "$STL" wsol --engine onnx --threads "$THREADS" --root "$ROOT" --runs "$RUNS" --no-stl-compute \
-       --images $(cat "$ids_k") --rise-masks 500 --rise-limit "$K_ABL" --ci 0.95 --freeze-plus --no-progress \
+       --images "@$ids_k" --rise-masks 500 --rise-limit "$K_ABL" --ci 0.95 --freeze-plus --no-progress \
        --out "$N22/wsol"
   for ext in md json; do cp "$N22/wsol/wsol__$lite.$ext" "$OUT/wsol.$ext"; done
   cp "$N22/wsol/figure__$lite.png" "$OUT/wsol_figure.png" 2>/dev/null || true

@@ -113,7 +113,8 @@ def add_model_arguments(p, default_model: str = "efficientnet_lite0", class_list
     g.add_argument("--input-size", type=positive_int, nargs="+", default=None, metavar="N",
                    help="ONNX models: network input H W (or one side); needed when the file's is dynamic")
     g.add_argument("--threads", type=positive_int, default=None,
-                   help="ONNX models: ONNX Runtime intra-op threads (default $OMP_NUM_THREADS, else all cores)")
+                   help="CPU threads of the classifier: ONNX Runtime's intra-op threads, torch's for the torch "
+                        "engines (default $OMP_NUM_THREADS, else all cores); pycaffe: set OPENBLAS_NUM_THREADS")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     g.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="fp32 is the reference; bf16 (CPU/GPU) and fp16 (GPU) are faster but change STL's "

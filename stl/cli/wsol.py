@@ -14,7 +14,8 @@ import logging
 from pathlib import Path
 
 from .args import (add_ci_arguments, add_common_arguments, add_progress_argument, build_from_args, ci_settings,
-                   command_line, model_spec, nonnegative_int, positive_int, stl_config, unit_interval)
+                   command_line, expand_id_files, model_spec, nonnegative_int, positive_int, stl_config,
+                   unit_interval)
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def add_arguments(p):
     p.add_argument("--methods", nargs="+", default=list(ALL_METHODS), metavar="METHOD",
                    help=f"subset of {' '.join(ALL_METHODS)} (STL-CL / STL-WL bring their heatmaps and STL+)")
     p.add_argument("--limit", type=nonnegative_int, default=None, help="only the first N images (default: all)")
-    p.add_argument("--images", nargs="+", default=None, metavar="ID", help="only these image ids")
+    p.add_argument("--images", nargs="+", default=None, metavar="ID|@FILE",
+                   help="only these image ids, or @FILE: a text file of ids (one per line, # comments)")
     p.add_argument("--stl-limit", type=nonnegative_int, default=None,
                    help="compute STL on the first ceil(N/2) images of each half of the list (default: all); "
                         "already stored images are always used")
@@ -80,7 +82,7 @@ def main(args) -> int:
     if args.plus:
         plus = STLPlusConfig(alpha=args.plus[0], beta=args.plus[1], gamma=args.plus[2], heatmap_rule=args.heatmap_rule)
     opt = BenchmarkOptions(out=Path(args.out), runs=Path(args.runs), model=model, methods=args.methods,
-                           limit=args.limit, images=args.images, stl_limit=args.stl_limit,
+                           limit=args.limit, images=expand_id_files(args.images) if args.images else None, stl_limit=args.stl_limit,
                            stl_compute=not args.no_stl_compute, rise_limit=args.rise_limit,
                            rise=RISEConfig(num_masks=args.rise_masks, grid=args.rise_grid, p=args.rise_p,
                                            seed=args.rise_seed),

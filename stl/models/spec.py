@@ -105,11 +105,22 @@ class ModelSpec:
         if self.is_caffe and mean_mode is not None:
             kwargs["mean_mode"] = mean_mode
         opts = self.options()
+        threads = opts.pop("threads", None)
         if opts and not (self.is_onnx or self.is_factory):
             raise ModelError(f"--{'/--'.join(k.replace('_', '-') for k in opts)}: only for --model FILE.onnx, "
                              f"--engine onnx or --model package.module:factory, not {self}")
-        if opts.get("threads") is not None and not self.is_onnx:
-            raise ModelError("--threads: ONNX Runtime's threads, only for ONNX models (torch: OMP_NUM_THREADS)")
+        if threads is not None:  # --threads: every engine's CPU threads
+            if self.is_onnx:
+                opts["threads"] = threads  # ONNX Runtime's intra-op threads
+            elif self.engine == "caffe":
+                raise ModelError("--threads: pycaffe's threads are its BLAS's; set OPENBLAS_NUM_THREADS "
+                                 "(or MKL_NUM_THREADS) instead")
+            else:  # the torch engines, a module factory: torch's intra-op threads (and OpenCV's)
+                import torch  # noqa: F401 - imported first, so set_threads reaches it
+
+                from ..executors import set_threads
+
+                set_threads(threads)
         kwargs.update(opts)
         clf = build_classifier(self.name, engine=self.engine, device=self.device, precision=self.precision,
                                **kwargs)
