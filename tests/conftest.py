@@ -15,6 +15,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def load_script(relpath: str, name: str = None):
+    """A script of the repository that is not a package module (``tools/x.py``, ``data/fetch_data.py``)
+    imported as a module, registered in ``sys.modules`` (dataclasses look their module up there)."""
+    import importlib.util
+    import sys
+
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def require_all() -> bool:
     return os.environ.get("STL_REQUIRE_ALL", "") not in ("", "0")
 

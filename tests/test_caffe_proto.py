@@ -1,13 +1,13 @@
 """stl.models.caffe: generated caffe_pb2 + model-file I/O without pycaffe (prototxt parsing, caffemodel read/write, errors)."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_script
 from stl import resources
 from stl.models import ModelError
 from stl.models.caffe import io as cp
@@ -36,11 +36,7 @@ layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
 
 
 def load_fetch_models():
-    spec = importlib.util.spec_from_file_location("fetch_models", REPO / "models" / "fetch_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("models/fetch_models.py")
 
 
 def test_parse_prototxt_legacy_inputs_unknown_fields_and_phase(tmp_path):

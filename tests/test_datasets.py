@@ -153,14 +153,9 @@ def test_sample_format_scaled_and_missing(tmp_path):
 
 # ----------------------------------------------------------------------------- data/fetch_data.py
 def _fetch_module():
-    import importlib.util
-    import sys
+    from conftest import load_script
 
-    spec = importlib.util.spec_from_file_location("stl_fetch_data", REPO / "data" / "fetch_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("data/fetch_data.py", "stl_fetch_data")
 
 
 def test_fetch_data_offline_error_is_clear(tmp_path):

@@ -1,19 +1,12 @@
 """tools/incremental_bound.py: the changed outputs of a masked box, layer by layer, on cases
 computed by hand, and Lite0's convolutions read from the model itself."""
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "incremental_bound.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("incremental_bound", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/incremental_bound.py")
 
 
 def test_changed_outputs_of_one_convolution(tool):

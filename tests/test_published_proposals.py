@@ -5,7 +5,6 @@ with ``boxes`` [x1 y1 x2 y2] 1-based, ``scores``, ``num_candidates``; the order 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import tarfile
 from pathlib import Path
 
@@ -80,10 +79,9 @@ def test_published_methods_compare_with_the_papers_curve():
 
 
 def _fetch_module():
-    spec = importlib.util.spec_from_file_location("fetch_data", REPO / "data" / "fetch_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from conftest import load_script
+
+    return load_script("data/fetch_data.py", "fetch_data")
 
 
 def test_make_data_fetches_an_archive_in_hosangs_layout_and_explains_offline(tmp_path):

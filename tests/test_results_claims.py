@@ -1,20 +1,15 @@
 """tools/results_claims.py: the paper's claims stated as holds / does not hold from the JSON files
 `stl eval --paired` and `stl wsol` write (hand-made files with known differences)."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "results_claims.py"
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def claims_tool():
-    spec = importlib.util.spec_from_file_location("results_claims", TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/results_claims.py")
 
 
 def paired(diffs, images=128):

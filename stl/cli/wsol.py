@@ -82,7 +82,8 @@ def main(args) -> int:
     if args.plus:
         plus = STLPlusConfig(alpha=args.plus[0], beta=args.plus[1], gamma=args.plus[2], heatmap_rule=args.heatmap_rule)
     opt = BenchmarkOptions(out=Path(args.out), runs=Path(args.runs), model=model, methods=args.methods,
-                           limit=args.limit, images=expand_id_files(args.images) if args.images else None, stl_limit=args.stl_limit,
+                           limit=args.limit, images=expand_id_files(args.images) if args.images else None,
+                           stl_limit=args.stl_limit,
                            stl_compute=not args.no_stl_compute, rise_limit=args.rise_limit,
                            rise=RISEConfig(num_masks=args.rise_masks, grid=args.rise_grid, p=args.rise_p,
                                            seed=args.rise_seed),
