@@ -10,7 +10,8 @@
 #   ROOT     the ILSVRC val root [../shared/data/ilsvrc2012-val-227]
 #   K        images: the first K/2 of each half of the 650 (image_ids.txt order, split at 325) [256]
 #   K_ABL    images of the s_drop ablation and of the SqueezeNet curve [64]
-#   K_CNN    images of the CNN baselines SLIDING-WINDOW / OCCLUSION-BOX [128]
+#   K_CNN    images of the CNN baselines SLIDING-WINDOW / OCCLUSION-BOX [64]
+#   K_RISE   images of RISE (N = 500 masks; 500 forwards an image) in the WSOL table [128]
 #   THREADS  classifier threads per run (--threads) [1]; two lanes run side by side
 #   STL      the stl command [.venv/bin/stl]
 #   OUT      where the tables go [docs/results]
@@ -23,7 +24,8 @@ N22=${N22:-$HOME/stl-runs/n22}
 ROOT=${ROOT:-../shared/data/ilsvrc2012-val-227}
 K=${K:-256}
 K_ABL=${K_ABL:-64}
-K_CNN=${K_CNN:-128}
+K_CNN=${K_CNN:-64}
+K_RISE=${K_RISE:-128}
 THREADS=${THREADS:-1}
 STL=${STL:-.venv/bin/stl}
 OUT=${OUT:-docs/results}
@@ -108,7 +110,7 @@ tables() {
   # WSOL: STL, STL-HEAT, STL+ (weights selected on the first half and frozen in the package) beside
   # CAM, Grad-CAM, RISE (N = 500) on the same backbone and images
   nice -n 10 "$STL" wsol --engine onnx --threads "$THREADS" --root "$ROOT" --runs "$RUNS" --no-stl-compute \
-       --images "@$ids_k" --rise-masks 500 --rise-limit "$K_ABL" --ci 0.95 --freeze-plus --no-progress \
+       --images "@$ids_k" --rise-masks 500 --rise-limit "$K_RISE" --ci 0.95 --freeze-plus --no-progress \
        --out "$N22/wsol"
   for ext in md json; do cp "$N22/wsol/wsol__$lite.$ext" "$OUT/wsol.$ext"; done
   cp "$N22/wsol/figure__$lite.png" "$OUT/wsol_figure.png" 2>/dev/null || true
