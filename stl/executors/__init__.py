@@ -125,18 +125,6 @@ class MethodSpec:
         return build_method(self.name, **opts)
 
 
-def set_threads(threads: int) -> None:
-    """Limit this process's math libraries to ``threads`` threads (torch, OpenCV, OpenMP)."""
-    import os
-    import sys
-
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    if "cv2" in sys.modules:
-        sys.modules["cv2"].setNumThreads(threads)
-
-
 def is_spec(method) -> bool:
     return isinstance(method, MethodSpec)
 
@@ -225,5 +213,5 @@ def method_for(executor: Executor, name: str, model, config, build_local):
     return build_local() if executor.builds_locally else MethodSpec.from_model_spec(name, model, config)
 
 
-__all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "method_for", "is_spec", "set_threads", "label_error",
+__all__ = ["Executor", "MethodSpec", "ChunkResult", "EXECUTORS", "method_for", "is_spec", "label_error",
            "method_info"]

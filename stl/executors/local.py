@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, Optional, Sequence
 
-from . import ChunkResult, Executor, is_spec, label_error, method_info, set_threads
+from . import ChunkResult, Executor, is_spec, label_error, method_info
+from ..models.base import set_threads
 
 
 class LocalExecutor(Executor):

@@ -33,7 +33,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from . import DEFAULT_MAX_RETRIES, ChunkResult, Executor, is_spec, label_error, method_info, set_threads
+from . import DEFAULT_MAX_RETRIES, ChunkResult, Executor, is_spec, label_error, method_info
+from ..models.base import set_threads
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-from .base import Classifier, ModelError
+from .base import Classifier, ModelError, set_threads
 
 ModelName = Union[str, Tuple[str, str]]
 
@@ -117,8 +117,6 @@ class ModelSpec:
                                  "(or MKL_NUM_THREADS) instead")
             else:  # the torch engines, a module factory: torch's intra-op threads (and OpenCV's)
                 import torch  # noqa: F401 - imported first, so set_threads reaches it
-
-                from ..executors import set_threads
 
                 set_threads(threads)
         kwargs.update(opts)
