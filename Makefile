@@ -51,7 +51,7 @@ help:
 	@echo "make bench [BENCH_IMAGES=16 MODEL=.. DEVICE=.. PRECISION=..] -- speed benchmark"
 	@echo "make bench-scale [SCALE_IMAGES=4]            -- local executor vs Ray workers (docs/scale.md)"
 	@echo "make wsol [LIMIT=.. STL_LIMIT=.. RISE_LIMIT=.. RISE_MASKS=500 ILSVRC=..] -- STL vs CAM/Grad-CAM/RISE, WSOL metrics"
-	@echo "make results [K=128 N22=~/stl-runs/n22]     -- the numbers at scale: runs (hours, resumable) + docs/results/ tables"
+	@echo "make results [K=256 N22=~/stl-runs/n22]     -- the numbers at scale: runs (hours, resumable) + docs/results/ tables"
 	@echo "make results-tables                          -- only the tables, from the runs already computed"
 	@echo "make gpu-check [GPU_CHECK_OUT=results/gpu-check] -- the prepared GPU check (docs/gpu.md); CPU mode without a GPU"
 

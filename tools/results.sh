@@ -1,9 +1,14 @@
 #!/bin/bash
 # The numbers at scale (docs/results/): every table of docs/results/README.md from one command.
 #
-#   tools/results.sh runs     # compute the runs (hours on 2 CPU cores; resumable: rerun to continue)
-#   tools/results.sh tables   # write docs/results/*.md|json|png from the runs (minutes)
-#   tools/results.sh          # both
+#   tools/results.sh runs [STAGE...]  # compute the runs (hours on 2 CPU cores; resumable: rerun to continue)
+#   tools/results.sh tables           # write docs/results/*.md|json|png from the runs (minutes)
+#   tools/results.sh                  # both
+#
+# Stages of `runs`, cheapest and most needed first (all of them by default):
+#   baselines  WHOLE-IMAGE CENTER SELSEARCH BING on K     stl        STL-WL + STL-CL (one pass) on K
+#   nosdrop    STL-WL without s_drop on K_ABL               cnn        SLIDING-WINDOW OCCLUSION-BOX on K_CNN
+#   squeezenet STL-WL with the Caffe SqueezeNet on K_ABL
 #
 # Environment (defaults in brackets):
 #   N22      folder of the runs and image lists, outside the checkout [~/stl-runs/n22]
@@ -12,7 +17,8 @@
 #   K_ABL    images of the s_drop ablation and of the SqueezeNet curve [64]
 #   K_CNN    images of the CNN baselines SLIDING-WINDOW / OCCLUSION-BOX [64]
 #   K_RISE   images of RISE (N = 500 masks; 500 forwards an image) in the WSOL table [128]
-#   THREADS  classifier threads per run (--threads) [1]; two lanes run side by side
+#   WORKERS  Ray workers of every run, one classifier thread each [2]
+#   THREADS  classifier threads of the one-process runs: stage stl and `tables` (stl wsol) [2]
 #   STL      the stl command [.venv/bin/stl]
 #   OUT      where the tables go [docs/results]
 #
@@ -26,7 +32,8 @@ K=${K:-256}
 K_ABL=${K_ABL:-64}
 K_CNN=${K_CNN:-64}
 K_RISE=${K_RISE:-128}
-THREADS=${THREADS:-1}
+WORKERS=${WORKERS:-2}
+THREADS=${THREADS:-2}
 STL=${STL:-.venv/bin/stl}
 OUT=${OUT:-docs/results}
 PY=${PY:-.venv/bin/python}
@@ -46,21 +53,31 @@ EOF
   echo "$N22/ids$1.txt"
 }
 
-run() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" "$@"; }
+# a method's run on Ray workers with one thread each (docs/scale.md: on 2 cores, 2 workers x 1 thread
+# beat 1 process x 2 threads); resumable: a rerun computes only the images its store lacks
+run() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" --executor ray --workers "$WORKERS" \
+          --threads-per-worker 1 "$@"; }
+# several methods sharing forwards in ONE pass of one process (stl.runner.run_methods; Ray workers
+# run the methods one after the other): STL-CL after STL-WL costs 1.11x the forwards, not 2x
+run_one_pass() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" --threads "$THREADS" "$@"; }
+
+stage() {
+  local onnx=(--engine onnx)
+  case "$1" in
+    baselines) run --method WHOLE-IMAGE CENTER SELSEARCH BING --images "@$(ids "$K")" --out "$RUNS" ;;
+    stl) run_one_pass --method STL-WL STL-CL "${onnx[@]}" --images "@$(ids "$K")" --out "$RUNS" --chunk 4 ;;
+    nosdrop) run --method STL-WL "${onnx[@]}" --images "@$(ids "$K_ABL")" --out "$N22/runs-nosdrop" --chunk 4 \
+                 --set similarity_weights=0,1/3,1/3,1/3 ;;
+    cnn) run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images "@$(ids "$K_CNN")" --out "$RUNS" --chunk 4 ;;
+    squeezenet) run --method STL-WL --model squeezenet --engine torch --images "@$(ids "$K_ABL")" --out "$RUNS" \
+                    --chunk 2 ;;
+    *) echo "unknown stage: $1 (baselines stl nosdrop cnn squeezenet)" >&2; exit 2 ;;
+  esac
+}
 
 runs() {
-  local ids_k ids_abl ids_cnn onnx
-  ids_k=$(ids "$K"); ids_abl=$(ids "$K_ABL"); ids_cnn=$(ids "$K_CNN")
-  onnx=(--engine onnx --threads "$THREADS")
-  run --method WHOLE-IMAGE CENTER SELSEARCH BING --images "@$ids_k" --out "$RUNS"
-  # two lanes side by side (one core each); STL-WL and STL-CL in one pass (shared forwards)
-  ( run --method STL-WL STL-CL "${onnx[@]}" --images "@$ids_k" --out "$RUNS" --chunk 8
-    run --method STL-WL "${onnx[@]}" --images "@$ids_abl" --out "$N22/runs-nosdrop" \
-        --set similarity_weights=0,1/3,1/3,1/3 ) &
-  ( run --method STL-WL --model squeezenet --engine torch --threads "$THREADS" --images "@$ids_abl" \
-        --out "$RUNS" --chunk 4
-    run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images "@$ids_cnn" --out "$RUNS" --chunk 8 ) &
-  wait
+  local s
+  for s in ${*:-baselines stl nosdrop cnn squeezenet}; do stage "$s"; done
 }
 
 covers() {  # covers RUN IDS_FILE: the run holds every image of the list
@@ -119,7 +136,7 @@ tables() {
 }
 
 case "${1:-all}" in
-  runs) runs ;;
+  runs) shift; runs "$@" ;;
   tables) tables ;;
   all) runs; tables ;;
   *) echo "usage: tools/results.sh [runs|tables|all]" >&2; exit 2 ;;
