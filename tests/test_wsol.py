@@ -352,6 +352,12 @@ def test_pipeline_reads_stl_windows_from_the_run_store(tmp_path, ilsvrc_dir, lit
                                        - rep["methods_on_stl_images"]["CAM"]["max_box_acc_v2"])
     assert pc["low"] <= pc["diff"] <= pc["high"] and "CAM" not in rep["paired_vs_cam"]
     assert "Paired difference to CAM (same backbone) on the same 2 STL images" in rep["text"]
+    # what made the table: the command, the commit and the images, in the JSON and atop the Markdown
+    prov = json.loads((tmp_path / "out" / "wsol__lite0.json").read_text())["provenance"]
+    assert prov["image_ids"] == list(ids) and prov["stl_image_ids_by_half"] == [list(ids), []]
+    assert prov["command"] == "run_wsol (Python API)" and prov["commit"]
+    md = (tmp_path / "out" / "wsol__lite0.md").read_text()
+    assert md.startswith("command: `run_wsol (Python API)`  \ncode: commit ")
 
 
 def test_cli_registers_wsol(capsys):

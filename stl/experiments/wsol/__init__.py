@@ -33,6 +33,7 @@ from ...core.config import DEFAULT
 from ...wsol.heatmaps import STL_HEATMAP_RULE, RISEConfig, conv_head
 from ...wsol.metrics import WSOLScores
 from ..common import write_text
+from ...paths import source_revision
 from .figure import make_figure
 from .passes import (Selection, _input_image, _write_json, build_selection, check_inputs_stamp,
                      classifier_pass, rise_pass, scoremap_path, stl_pass, stl_scoremaps, stlplus_features)
@@ -78,7 +79,6 @@ def _freeze(pname, cfg, rows, first, sel, opt) -> None:
     import time
 
     from ... import resources
-    from ...paths import source_revision
     from ...wsol.stlplus import FROZEN_RESOURCE, freeze_weights
 
     best = next(r for r in rows if (r["alpha"], r["beta"], r["gamma"]) == (cfg.alpha, cfg.beta, cfg.gamma))
@@ -190,8 +190,14 @@ def run_wsol(dataset, classifier, opt: BenchmarkOptions) -> dict:
                                           for k, v in plus_report.items()},
         "published": [{"method": a, "backbone": b, "max_box_acc_v2": c} for a, b, c in PUBLISHED],
         "seconds": time.time() - t0,
+        # what made the table: the command, the code, the images (the STL+ selection / report halves)
+        "provenance": {"command": opt.command or "run_wsol (Python API)", "commit": source_revision(),
+                       "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "image_ids": list(sel.ids),
+                       "stl_image_ids_by_half": [list(halves[0]), list(halves[1])]},
     }
-    text = format_report(report)
+    prov = report["provenance"]
+    text = (f"command: `{prov['command']}`  \ncode: commit {prov['commit']}, {prov['date']}  \n\n"
+            + format_report(report))
     _write_json(out / f"wsol__{opt.model}.json", report)
     write_text(out / f"wsol__{opt.model}.md", text + "\n")
     if opt.figure_images:
