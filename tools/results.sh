@@ -14,8 +14,9 @@
 #   N22      folder of the runs and image lists, outside the checkout [~/stl-runs/n22]
 #   ROOT     the ILSVRC val root [../shared/data/ilsvrc2012-val-227]
 #   K        images: the first K/2 of each half of the 650 (image_ids.txt order, split at 325) [256]
-#   K_ABL    images of the s_drop ablation and of the SqueezeNet curve [64]
-#   K_CNN    images of the CNN baselines SLIDING-WINDOW / OCCLUSION-BOX [64]
+#   K_ABL    images of the s_drop ablation [64]
+#   K_SQ     images of the SqueezeNet curve (STL-WL, Caffe engine: ~65 s per image here) [K_ABL]
+#   K_CNN    images of the CNN baselines SLIDING-WINDOW / OCCLUSION-BOX [K]; below K they get their own table
 #   K_RISE   images of RISE (N = 500 masks; 500 forwards an image) in the WSOL table [128]
 #   WORKERS  Ray workers of every run, one classifier thread each [2]
 #   THREADS  classifier threads of the one-process runs: stage stl and `tables` (stl wsol) [2]
@@ -30,7 +31,8 @@ N22=${N22:-$HOME/stl-runs/n22}
 ROOT=${ROOT:-../shared/data/ilsvrc2012-val-227}
 K=${K:-256}
 K_ABL=${K_ABL:-64}
-K_CNN=${K_CNN:-64}
+K_CNN=${K_CNN:-$K}
+K_SQ=${K_SQ:-$K_ABL}
 K_RISE=${K_RISE:-128}
 WORKERS=${WORKERS:-2}
 THREADS=${THREADS:-2}
@@ -69,7 +71,7 @@ stage() {
     nosdrop) run --method STL-WL "${onnx[@]}" --images "@$(ids "$K_ABL")" --out "$N22/runs-nosdrop" --chunk 4 \
                  --set similarity_weights=0,1/3,1/3,1/3 ;;
     cnn) run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images "@$(ids "$K_CNN")" --out "$RUNS" --chunk 4 ;;
-    squeezenet) run --method STL-WL --model squeezenet --engine torch --images "@$(ids "$K_ABL")" --out "$RUNS" \
+    squeezenet) run --method STL-WL --model squeezenet --engine torch --images "@$(ids "$K_SQ")" --out "$RUNS" \
                     --chunk 2 ;;
     *) echo "unknown stage: $1 (baselines stl nosdrop cnn squeezenet)" >&2; exit 2 ;;
   esac
@@ -120,8 +122,10 @@ tables() {
   ev "$R/STL-WL__$lite.h5" "$N22/runs-nosdrop/ilsvrc2012_val/STL-WL__$lite.h5" --paired --images "@$ids_abl" \
      --md "$OUT/ablation_sdrop.md" --json "$OUT/ablation_sdrop.json"
   # Fig. 3 with the real Caffe SqueezeNet beside Lite0
-  if covers "$R/STL-WL__squeezenet.h5" "$ids_abl"; then
-    ev "$R/STL-WL__squeezenet.h5" "$R/STL-WL__$lite.h5" --images "@$ids_abl" --md "$OUT/fig3_squeezenet.md" \
+  local ids_sq
+  ids_sq=$(ids "$K_SQ")
+  if covers "$R/STL-WL__squeezenet.h5" "$ids_sq"; then
+    ev "$R/STL-WL__squeezenet.h5" "$R/STL-WL__$lite.h5" --images "@$ids_sq" --md "$OUT/fig3_squeezenet.md" \
        --json "$OUT/fig3_squeezenet.json" --plot "$OUT/fig3_squeezenet.png"
   fi
   # WSOL: STL, STL-HEAT, STL+ (weights selected on the first half and frozen in the package) beside
