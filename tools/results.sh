@@ -8,7 +8,8 @@
 # Stages of `runs`, cheapest and most needed first (all of them by default):
 #   baselines  WHOLE-IMAGE CENTER SELSEARCH BING on K     stl        STL-WL + STL-CL (one pass) on K
 #   nosdrop    STL-WL without s_drop on K_ABL               cnn        SLIDING-WINDOW OCCLUSION-BOX on K_CNN
-#   squeezenet STL-WL with the Caffe SqueezeNet on K_ABL
+#   squeezenet STL-WL with the Caffe SqueezeNet on K_SQ
+#   (a run computes its images in the dataset's order, so an unfinished one holds first-half images first)
 #
 # Environment (defaults in brackets):
 #   N22      folder of the runs and image lists, outside the checkout [~/stl-runs/n22]
@@ -64,13 +65,12 @@ run() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" --executor
 run_one_pass() { nice -n 10 "$STL" run --dataset ilsvrc2012_val --root "$ROOT" --threads "$THREADS" "$@"; }
 
 stage() {
-  local onnx=(--engine onnx)
   case "$1" in
     baselines) run --method WHOLE-IMAGE CENTER SELSEARCH BING --images "@$(ids "$K")" --out "$RUNS" ;;
-    stl) run_one_pass --method STL-WL STL-CL "${onnx[@]}" --images "@$(ids "$K")" --out "$RUNS" --chunk 4 ;;
-    nosdrop) run --method STL-WL "${onnx[@]}" --images "@$(ids "$K_ABL")" --out "$N22/runs-nosdrop" --chunk 4 \
+    stl) run_one_pass --method STL-WL STL-CL --engine onnx --images "@$(ids "$K")" --out "$RUNS" --chunk 4 ;;
+    nosdrop) run --method STL-WL --engine onnx --images "@$(ids "$K_ABL")" --out "$N22/runs-nosdrop" --chunk 4 \
                  --set similarity_weights=0,1/3,1/3,1/3 ;;
-    cnn) run --method SLIDING-WINDOW OCCLUSION-BOX "${onnx[@]}" --images "@$(ids "$K_CNN")" --out "$RUNS" --chunk 4 ;;
+    cnn) run --method SLIDING-WINDOW OCCLUSION-BOX --engine onnx --images "@$(ids "$K_CNN")" --out "$RUNS" --chunk 4 ;;
     squeezenet) run --method STL-WL --model squeezenet --engine torch --images "@$(ids "$K_SQ")" --out "$RUNS" \
                     --chunk 2 ;;
     *) echo "unknown stage: $1 (baselines stl nosdrop cnn squeezenet)" >&2; exit 2 ;;
